@@ -1,0 +1,1 @@
+"""The contracts between veil's services: one pydantic model per message, and the subjects."""

@@ -1,0 +1,66 @@
+"""Load and validate a catalog file; index it for the hot path."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from veil.schemas.catalog import Catalog, Endpoint, Model, Provider
+
+DEFAULT_CATALOG = Path(__file__).with_name("default.yaml")
+
+
+class CatalogError(ValueError):
+    """The catalog file is unusable; the message names the bad entry."""
+
+
+def _entry_name(raw: dict, loc: tuple) -> str:
+    """Turn a pydantic error location into 'models[3] (openai/gpt-4o).endpoints[1]'."""
+    parts: list[str] = []
+    node: object = raw
+    for step in loc:
+        if isinstance(step, int) and isinstance(node, list):
+            node = node[step] if step < len(node) else None
+            label = ""
+            if isinstance(node, dict):
+                label = node.get("id") or node.get("slug") or node.get("provider") or ""
+            parts[-1] += f"[{step}]" + (f" ({label})" if label else "")
+        else:
+            parts.append(str(step))
+            node = node.get(step) if isinstance(node, dict) else None
+    return ".".join(parts)
+
+
+def load_catalog(path: Path | None = None) -> Catalog:
+    path = path or DEFAULT_CATALOG
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise CatalogError(f"cannot read catalog {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise CatalogError(f"catalog {path}: expected a mapping with providers and models")
+    try:
+        return Catalog.model_validate(raw)
+    except ValidationError as exc:
+        problems = [f"{_entry_name(raw, err['loc'])}: {err['msg']}" for err in exc.errors()[:10]]
+        raise CatalogError(f"invalid catalog {path}: " + "; ".join(problems)) from exc
+
+
+@dataclass
+class CatalogIndex:
+    """Lookups the services need per request, built once at start-up."""
+
+    catalog: Catalog
+    providers: dict[str, Provider] = field(init=False)
+    models: dict[str, Model] = field(init=False)
+    endpoints: dict[tuple[str, str], Endpoint] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.providers = {p.slug: p for p in self.catalog.providers}
+        self.models = {m.id: m for m in self.catalog.models}
+        self.endpoints = {(m.id, e.provider): e for m in self.catalog.models for e in m.endpoints}
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> "CatalogIndex":
+        return cls(load_catalog(path))

@@ -1,0 +1,162 @@
+"""Messages on the bus, one model per message."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from veil.schemas.chat import ChatRequest
+from veil.schemas.errors import ErrorBody
+
+
+class Content(BaseModel):
+    """Base of messages that may carry prompt or completion text: errors hide input."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+
+class RequestEnvelope(Content):
+    """gateway -> policy on `veil.request.v1` (core NATS only: it carries the prompt)."""
+
+    generation_id: str
+    account_id: str
+    key_id: str
+    reply_subject: str = Field(description="the gateway instance's inbox for this request")
+    received_at: float = Field(description="unix time the gateway received the request")
+    settings_revision: int = Field(
+        default=0, description="KV revision of the account's privacy settings the gateway knows"
+    )
+    request: ChatRequest
+
+
+class RoutedEndpoint(BaseModel):
+    """One endpoint to try, named by catalog keys; the dispatcher resolves the rest."""
+
+    model: str
+    provider: str
+
+
+class RoutedRequest(Content):
+    """policy -> dispatcher on `veil.routed.v1`: the request plus the ordered endpoints."""
+
+    envelope: RequestEnvelope
+    endpoints: list[RoutedEndpoint] = Field(min_length=1)
+    prompt_logging: bool = Field(
+        default=False, description="the account opted in to storing its prompts"
+    )
+
+
+class ReplyAccepted(BaseModel):
+    """A dispatcher took the request: from now on the gateway waits as long as it runs."""
+
+    kind: Literal["accepted"] = "accepted"
+    generation_id: str
+
+
+class ReplyStart(BaseModel):
+    """An upstream accepted the request: the gateway may send response headers."""
+
+    kind: Literal["start"] = "start"
+    generation_id: str
+    provider: str
+    model: str
+
+
+class ReplyChunk(Content):
+    """One OpenAI `chat.completion.chunk`, in arrival order."""
+
+    kind: Literal["chunk"] = "chunk"
+    generation_id: str
+    seq: int
+    chunk: dict[str, Any]
+
+
+class ReplyFinal(Content):
+    """The whole non-streaming completion, or the end of a stream."""
+
+    kind: Literal["final"] = "final"
+    generation_id: str
+    provider: str
+    model: str
+    response: dict[str, Any] | None = Field(
+        default=None, description="the completion body (non-streaming only)"
+    )
+
+
+class ReplyError(BaseModel):
+    kind: Literal["error"] = "error"
+    generation_id: str
+    error: ErrorBody
+
+
+Reply = Annotated[
+    ReplyAccepted | ReplyStart | ReplyChunk | ReplyFinal | ReplyError, Field(discriminator="kind")
+]
+
+
+class ReplyMessage(Content):
+    reply: Reply
+
+
+class ProviderAttempt(BaseModel):
+    """One try of one endpoint: becomes `provider_responses` in the generation stats."""
+
+    model: str
+    provider: str
+    status: int | None = Field(description="upstream HTTP status; None when none was received")
+    error: str | None = None
+    latency_ms: float
+
+
+class GenerationEvent(BaseModel):
+    """dispatcher -> metrics on JetStream `veil.generation.v1`: metadata only (invariant 6)."""
+
+    generation_id: str
+    account_id: str
+    key_id: str
+    created_at: float
+    model: str
+    provider: str | None
+    upstream_model: str | None = None
+    tokens_prompt: int = 0
+    tokens_completion: int = 0
+    tokens_estimated: bool = False
+    latency_ms: float = 0.0
+    generation_time_ms: float = 0.0
+    time_to_first_token_ms: float | None = None
+    total_cost: float = 0.0
+    status: Literal["ok", "error", "cancelled"] = "ok"
+    error_code: int | None = None
+    finish_reason: str | None = None
+    streamed: bool = False
+    cancelled: bool = False
+    attempts: list[ProviderAttempt] = Field(default_factory=list)
+
+
+class PromptSample(Content):
+    """policy -> categorizer on `veil.sample.v1`: a prompt with every identifier removed.
+
+    No account, key, user, generation id, address or timestamp (invariant 5).
+    """
+
+    model: str
+    text: str
+
+
+class CategoryObservation(BaseModel):
+    """categorizer -> metrics: anonymous, hour-bucketed (invariant 5)."""
+
+    hour: int = Field(description="unix time truncated to the hour")
+    model: str
+    category: str
+
+
+class HealthReply(BaseModel):
+    service: str
+    ok: bool = True
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class CancelGeneration(BaseModel):
+    """gateway -> every dispatcher: the client disconnected, stop this generation."""
+
+    generation_id: str

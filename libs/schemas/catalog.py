@@ -1,0 +1,152 @@
+"""The catalog: providers with their data policy, models and the endpoints serving them."""
+
+import re
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+MODEL_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(:[a-z0-9-]+)?$")
+Quantization = Literal["int4", "int8", "fp4", "fp6", "fp8", "fp16", "bf16", "fp32", "unknown"]
+ApiStyle = Literal["openai", "anthropic"]
+
+
+class DataPolicy(BaseModel):
+    """A provider's data handling, as its terms state it; None where unknown."""
+
+    model_config = ConfigDict(frozen=True)
+
+    training: bool | None = Field(description="May the provider train on prompts?")
+    retains_prompts: bool | None = Field(description="Does the provider keep prompts?")
+    retention_days: int | None = Field(default=None, description="How long, when known")
+
+    @property
+    def may_train(self) -> bool:
+        """Unknown counts as training (invariant 3)."""
+        return self.training is not False
+
+    @property
+    def zero_retention(self) -> bool:
+        """Zero data retention: keeps nothing and trains on nothing; unknown is not ZDR."""
+        return self.retains_prompts is False and self.training is False
+
+
+class Provider(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    slug: str
+    name: str
+    data_policy: DataPolicy
+    api: ApiStyle = "openai"
+    base_url: str | None = Field(default=None, description="null: not callable until configured")
+    api_key_env: str | None = None
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="extra static headers the provider needs"
+    )
+    query: dict[str, str] = Field(
+        default_factory=dict, description="extra query parameters (e.g. Azure's api-version)"
+    )
+    auth_header: str = Field(
+        default="authorization", description="'authorization' (Bearer), 'api-key' or 'x-api-key'"
+    )
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, slug: str) -> str:
+        if not SLUG_RE.match(slug):
+            raise ValueError(f"provider slug {slug!r} must match {SLUG_RE.pattern}")
+        return slug
+
+
+class Pricing(BaseModel):
+    """USD per token, as decimal strings in the file (OpenRouter's convention)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt: Decimal
+    completion: Decimal
+
+    @field_validator("prompt", "completion")
+    @classmethod
+    def _non_negative(cls, value: Decimal) -> Decimal:
+        if value < 0:
+            raise ValueError("price must not be negative")
+        return value
+
+
+class Hints(BaseModel):
+    """Catalog estimates used for sorting until live statistics exist."""
+
+    model_config = ConfigDict(frozen=True)
+
+    latency_ms: float | None = None
+    throughput_tps: float | None = None
+
+
+class Endpoint(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: str
+    upstream_model: str
+    pricing: Pricing
+    quantization: Quantization | None = None
+    context_length: int | None = None
+    max_completion_tokens: int | None = None
+    supported_parameters: tuple[str, ...] = ()
+    hints: Hints = Hints()
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    name: str
+    context_length: int
+    endpoints: tuple[Endpoint, ...]
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, model_id: str) -> str:
+        if not MODEL_ID_RE.match(model_id):
+            raise ValueError(f"model id {model_id!r} must look like author/slug[:variant]")
+        return model_id
+
+    @property
+    def is_free(self) -> bool:
+        """A ":free" id is governed by the free-model training setting."""
+        return self.id.endswith(":free")
+
+    @property
+    def supported_parameters(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for endpoint in self.endpoints:
+            seen.update(dict.fromkeys(endpoint.supported_parameters))
+        return list(seen)
+
+
+class Catalog(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    providers: tuple[Provider, ...]
+    models: tuple[Model, ...]
+
+    @model_validator(mode="after")
+    def _references(self) -> "Catalog":
+        slugs = [p.slug for p in self.providers]
+        duplicated = {s for s in slugs if slugs.count(s) > 1}
+        if duplicated:
+            raise ValueError(f"duplicate provider slugs: {sorted(duplicated)}")
+        ids = [m.id for m in self.models]
+        duplicated = {i for i in ids if ids.count(i) > 1}
+        if duplicated:
+            raise ValueError(f"duplicate model ids: {sorted(duplicated)}")
+        known = set(slugs)
+        for model in self.models:
+            for endpoint in model.endpoints:
+                if endpoint.provider not in known:
+                    raise ValueError(
+                        f"model {model.id!r}: endpoint provider {endpoint.provider!r} "
+                        "is not a provider of the catalog"
+                    )
+        return self

@@ -1,0 +1,48 @@
+"""Versioned NATS subjects, streams and KV buckets.
+
+Content-bearing subjects (requests, routed requests, replies, samples) are core NATS
+only and must never be bound to a JetStream stream: that is how invariant 1 (no
+content at rest) holds on the bus.
+"""
+
+# core NATS, content-bearing, never persisted
+REQUEST = "veil.request.v1"
+ROUTED = "veil.routed.v1"
+REPLY_PREFIX = "veil.reply.v1"  # + ".<gateway instance id>"
+SAMPLE = "veil.sample.v1"
+CANCEL = "veil.cancel.v1"  # broadcast: the client of this generation went away
+
+# JetStream, metadata only
+GENERATION = "veil.generation.v1"
+OBSERVATION = "veil.observation.v1"
+DEAD_LETTER = "veil.deadletter.v1"
+STREAM_GENERATIONS = "VEIL_GENERATIONS"
+STREAM_OBSERVATIONS = "VEIL_OBSERVATIONS"
+METRICS_DURABLE = "metrics"
+
+# request/reply queries answered by the metrics service
+QUERY_GENERATION = "veil.query.generation.v1"
+QUERY_ACTIVITY = "veil.query.activity.v1"
+QUERY_RANKINGS = "veil.query.rankings.v1"
+QUERY_SQL = "veil.query.sql.v1"
+
+# liveness: every service answers "veil.health.v1.<service>"
+HEALTH_PREFIX = "veil.health.v1"
+
+# JetStream KV buckets
+KV_ACCOUNTS = "veil_accounts"
+KV_KEYS = "veil_keys"
+KV_PRIVACY = "veil_privacy"
+KV_ENDPOINT_STATS = "veil_endpoint_stats"
+KV_UPSTREAMS = "veil_upstreams"
+
+SERVICES = ("gateway", "policy", "dispatcher", "metrics", "categorizer")
+
+
+def reply_subject(gateway_id: str) -> str:
+    """The inbox on which one gateway instance receives chunks, finals and errors."""
+    return f"{REPLY_PREFIX}.{gateway_id}"
+
+
+def health_subject(service: str) -> str:
+    return f"{HEALTH_PREFIX}.{service}"

@@ -1,0 +1,51 @@
+"""The `veil` command: up, run SERVICE, sql."""
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from veil.schemas.subjects import SERVICES
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="veil", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="run NATS, the five services and the simulator")
+    up.add_argument("--host", default=None, help="gateway host (default 127.0.0.1)")
+    up.add_argument("--port", type=int, default=None, help="gateway port (default 8080)")
+    up.add_argument("--data-dir", type=Path, default=None, help="default .veil")
+    up.add_argument("--catalog", type=Path, default=None, help="catalog YAML file")
+    up.add_argument("--upstreams", choices=["simulated", "live"], default=None)
+    up.add_argument(
+        "--nats",
+        choices=["embedded", "external"],
+        default="embedded",
+        help="start nats-server (default) or use the one at VEIL_NATS_URL",
+    )
+
+    run = commands.add_parser("run", help="run one service against VEIL_NATS_URL")
+    run.add_argument("service", choices=SERVICES)
+
+    sql = commands.add_parser("sql", help="read-only SQL on the metrics store")
+    sql.add_argument("query")
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    if args.command == "up":
+        from veil.supervisor import up
+
+        sys.exit(up(args))
+    if args.command == "run":
+        from veil.runner import run_service
+
+        run_service(args.service)
+        return
+    if args.command == "sql":
+        from veil.sqlcli import run_sql
+
+        sys.exit(asyncio.run(run_sql(args.query, args.format)))

@@ -1,0 +1,24 @@
+"""Settings shared by every service; each service's config.py extends them.
+
+This is the only place (with the services' config.py) that reads the environment.
+"""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VEIL_", extra="ignore")
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    data_dir: Path = Path(".veil")
+    catalog: Path | None = None
+    upstreams: Literal["simulated", "live"] = "simulated"
+    simulator_url: str | None = None  # `veil up` starts one and sets this
+    log_level: str = "INFO"
+
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir.expanduser().resolve()

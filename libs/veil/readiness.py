@@ -1,0 +1,51 @@
+"""Waiting until a stack serves requests: every service answers on the bus."""
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import httpx
+import nats
+
+from veil.schemas.subjects import SERVICES, health_subject
+
+
+async def services_answering(nats_url: str, wait: float = 1.0) -> set[str]:
+    """The services that answer their health subject right now."""
+    try:
+        client = await nats.connect(
+            nats_url, connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False
+        )
+    except Exception:
+        return set()
+    try:
+
+        async def ask(service: str) -> str | None:
+            try:
+                await client.request(health_subject(service), b"", timeout=wait)
+                return service
+            except Exception:
+                return None
+
+        answers = await asyncio.gather(*(ask(s) for s in SERVICES))
+        return {a for a in answers if a}
+    finally:
+        await client.close()
+
+
+def wait_ready(
+    nats_url: str, gateway_url: str, timeout: float, cancelled: Callable[[], bool], processes=()
+) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not cancelled():
+        for child in processes:
+            if child.process is not None and child.process.poll() is not None:
+                return False  # a service died while starting: report instead of waiting
+        if asyncio.run(services_answering(nats_url)) == set(SERVICES):
+            try:
+                if httpx.get(f"{gateway_url}/health", timeout=1).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.2)
+    return False

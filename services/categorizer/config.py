@@ -1,0 +1,5 @@
+from veil.config import CommonSettings
+
+
+class CategorizerSettings(CommonSettings):
+    pass

@@ -1,0 +1,65 @@
+"""The dispatcher service: broker, pooled httpx client, upstream targets."""
+
+from contextlib import asynccontextmanager
+
+import httpx
+from faststream import FastStream
+
+from veil.bus import ensure_streams, make_broker
+from veil.catalog import CatalogIndex
+from veil.dispatcher.config import DispatcherSettings, provider_keys
+from veil.dispatcher.dispatch import Dispatcher
+from veil.dispatcher.handlers import generations, router
+from veil.dispatcher.targets import upstream_targets
+from veil.policy.state import UPSTREAMS_KEY
+from veil.schemas import subjects
+from veil.schemas.accounts import UpstreamAvailability
+from veil.schemas.bus import GenerationEvent
+
+
+def http_client(settings: DispatcherSettings) -> httpx.AsyncClient:
+    """One pooled client per process; no read may wait longer than first_token_timeout."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(
+            connect=settings.connect_timeout,
+            read=settings.first_token_timeout,
+            write=settings.connect_timeout,
+            pool=settings.connect_timeout,
+        ),
+        limits=httpx.Limits(
+            max_connections=settings.max_connections,
+            max_keepalive_connections=settings.max_connections_per_upstream,
+        ),
+        follow_redirects=False,
+    )
+
+
+def build_app(settings: DispatcherSettings | None = None) -> FastStream:
+    settings = settings or DispatcherSettings()
+    broker = make_broker(settings.nats_url, "dispatcher")
+    broker.include_router(router)
+
+    async def publish_event(event: GenerationEvent) -> None:
+        await generations.publish(event, headers={"Nats-Msg-Id": event.generation_id})
+
+    @asynccontextmanager
+    async def lifespan():
+        await broker.connect()
+        await ensure_streams(broker)
+        index = CatalogIndex.load(settings.catalog)
+        targets = upstream_targets(
+            index.catalog,
+            settings.upstreams,
+            settings.simulator_url,
+            provider_keys(index.catalog),
+        )
+        availability = UpstreamAvailability(mode=settings.upstreams, providers=frozenset(targets))
+        kv = await broker.key_value(subjects.KV_UPSTREAMS)
+        await kv.put(UPSTREAMS_KEY, availability.model_dump_json().encode())
+        async with http_client(settings) as http:
+            dispatcher = Dispatcher(index, targets, http, broker, settings, publish_event)
+            app.context.set_global("dispatcher", dispatcher)
+            yield
+
+    app = FastStream(broker, lifespan=lifespan)
+    return app

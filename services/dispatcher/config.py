@@ -1,0 +1,26 @@
+import os
+
+from veil.config import CommonSettings
+from veil.schemas.catalog import Catalog
+
+
+class DispatcherSettings(CommonSettings):
+    connect_timeout: float = 5.0
+    first_token_timeout: float = 60.0  # also the longest silence tolerated mid-stream
+    deadline: float = 600.0  # no request runs longer than this
+    max_connections: int = 1024
+    max_connections_per_upstream: int = 256
+    concurrency: int = 2048  # requests handled at once by one dispatcher process
+
+
+def provider_keys(catalog: Catalog) -> dict[str, str]:
+    """Provider API keys named by the catalog's `api_key_env`, for live mode.
+
+    Only the dispatcher reads them: it is the one service holding credentials.
+    """
+    keys = {}
+    for provider in catalog.providers:
+        value = os.environ.get(provider.api_key_env or "")
+        if provider.api_key_env and value:
+            keys[provider.slug] = value
+    return keys

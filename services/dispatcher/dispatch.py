@@ -1,0 +1,412 @@
+"""One generation: try the routed endpoints in order, stream or reply, record the event.
+
+Failures before anything reached the client (connection errors, timeouts, 429, 5xx,
+malformed answers) move on to the next endpoint; a failure caused by the request
+itself is answered, not retried around; a failure after the stream started ends the
+stream with an error chunk.
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+from faststream.nats import NatsBroker
+
+from veil.catalog import CatalogIndex
+from veil.dispatcher.config import DispatcherSettings
+from veil.dispatcher.cost import (
+    Usage,
+    cost_of,
+    estimate_tokens,
+    prompt_length,
+    usage_body,
+    usage_from,
+)
+from veil.dispatcher.upstreams import adapter_for
+from veil.dispatcher.upstreams.base import (
+    UpstreamError,
+    UpstreamTarget,
+    error_from_status,
+    parse_json,
+    sse_events,
+)
+from veil.schemas.bus import (
+    GenerationEvent,
+    ProviderAttempt,
+    ReplyAccepted,
+    ReplyChunk,
+    ReplyError,
+    ReplyFinal,
+    ReplyMessage,
+    ReplyStart,
+    RoutedEndpoint,
+    RoutedRequest,
+)
+from veil.schemas.catalog import Endpoint, Provider
+from veil.schemas.errors import ErrorBody
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Generation:
+    """What one request accumulates on its way through the dispatcher."""
+
+    routed: RoutedRequest
+    body: dict[str, Any]
+    started: float = field(default_factory=time.time)
+    attempts: list[ProviderAttempt] = field(default_factory=list)
+    served_by: tuple[Endpoint, Provider, str] | None = None
+    usage: Usage | None = None
+    cost: float = 0.0
+    finish_reason: str | None = None
+    first_token_at: float | None = None
+    generating_since: float | None = None
+    finished_at: float | None = None
+    completion_chars: int = 0
+    status: str = "ok"
+    error_code: int | None = None
+    stream_started: bool = False
+
+    @property
+    def generation_id(self) -> str:
+        return self.routed.envelope.generation_id
+
+    def event(self) -> GenerationEvent:
+        envelope = self.routed.envelope
+        end = self.finished_at or time.time()
+        endpoint, provider, model = self.served_by or (None, None, envelope.request.model or "")
+        usage = self.usage or Usage(0, 0)
+        return GenerationEvent(
+            generation_id=envelope.generation_id,
+            account_id=envelope.account_id,
+            key_id=envelope.key_id,
+            created_at=envelope.received_at,
+            model=model,
+            provider=provider.slug if provider else None,
+            upstream_model=endpoint.upstream_model if endpoint else None,
+            tokens_prompt=usage.prompt_tokens,
+            tokens_completion=usage.completion_tokens,
+            tokens_estimated=usage.estimated,
+            latency_ms=(end - envelope.received_at) * 1000,
+            generation_time_ms=(end - (self.generating_since or end)) * 1000,
+            time_to_first_token_ms=(
+                (self.first_token_at - envelope.received_at) * 1000 if self.first_token_at else None
+            ),
+            total_cost=self.cost,
+            status=self.status,  # type: ignore[arg-type]
+            error_code=self.error_code,
+            finish_reason=self.finish_reason,
+            streamed=envelope.request.stream,
+            cancelled=self.status == "cancelled",
+            attempts=self.attempts,
+        )
+
+
+def _final_error(attempts: list[ProviderAttempt]) -> ErrorBody:
+    """The error for a request every endpoint failed: 429/408 when all failed alike."""
+    statuses = {a.status for a in attempts}
+    responses = [a.model_dump() for a in attempts]
+    if statuses == {429}:
+        return ErrorBody(
+            code=429,
+            message="Every provider is rate limiting this request; retry later",
+            metadata={"provider_responses": responses},
+        )
+    if attempts and all(a.error == "timeout" for a in attempts):
+        return ErrorBody(
+            code=408, message="Every provider timed out", metadata={"provider_responses": responses}
+        )
+    return ErrorBody(
+        code=502,
+        message="Every upstream endpoint failed",
+        metadata={"provider_responses": responses},
+    )
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        index: CatalogIndex,
+        targets: dict[str, UpstreamTarget],
+        http: httpx.AsyncClient,
+        broker: NatsBroker,
+        settings: DispatcherSettings,
+        publish_event,
+    ):
+        self.index = index
+        self.targets = targets
+        self.http = http
+        self.broker = broker
+        self.settings = settings
+        self.publish_event = publish_event
+        self.inflight: dict[str, asyncio.Task] = {}
+
+    async def handle(self, routed: RoutedRequest) -> None:
+        """Run one generation in its own task, so a cancel message can stop just it."""
+        task = asyncio.create_task(self._run(routed))
+        self.inflight[routed.envelope.generation_id] = task
+        try:
+            await asyncio.wait([task])
+        finally:
+            self.inflight.pop(routed.envelope.generation_id, None)
+
+    def cancel(self, generation_id: str) -> bool:
+        task = self.inflight.get(generation_id)
+        if task is None:
+            return False
+        task.cancel()
+        return True
+
+    async def _reply(self, subject: str, reply) -> None:
+        await self.broker.publish(ReplyMessage(reply=reply), subject)
+
+    async def _run(self, routed: RoutedRequest) -> None:
+        gen = Generation(routed, routed.envelope.request.upstream_body())
+        subject = routed.envelope.reply_subject
+        await self._reply(subject, ReplyAccepted(generation_id=gen.generation_id))
+        try:
+            async with asyncio.timeout(self.settings.deadline):
+                await self._try_endpoints(gen)
+        except asyncio.CancelledError:
+            gen.status = "cancelled"
+            log.info("generation %s cancelled by the client", gen.generation_id)
+        except TimeoutError:
+            gen.status, gen.error_code = "error", 408
+            error = ErrorBody(code=408, message="The request exceeded its deadline")
+            await self._fail(gen, subject, error)
+        except Exception:
+            log.exception("generation %s failed inside the dispatcher", gen.generation_id)
+            gen.status, gen.error_code = "error", 500
+            await self._fail(gen, subject, ErrorBody(code=502, message="Internal dispatch error"))
+        gen.finished_at = gen.finished_at or time.time()
+        try:
+            await self.publish_event(gen.event())
+        except Exception:
+            log.exception("could not publish the event of %s", gen.generation_id)
+
+    async def _fail(self, gen: Generation, subject: str, error: ErrorBody) -> None:
+        if gen.stream_started:
+            await self._stream_error(gen, subject, error)
+        else:
+            await self._reply(subject, ReplyError(generation_id=gen.generation_id, error=error))
+
+    async def _try_endpoints(self, gen: Generation) -> None:
+        subject = gen.routed.envelope.reply_subject
+        for routed_endpoint in gen.routed.endpoints:
+            began = time.time()
+            try:
+                await self._attempt(gen, routed_endpoint, began)
+                return
+            except UpstreamError as exc:
+                status, message = exc.status, str(exc)
+                if not exc.retryable:
+                    gen.attempts.append(
+                        self._attempt_record(routed_endpoint, status, message, began)
+                    )
+                    gen.status, gen.error_code = "error", 400
+                    error = ErrorBody(
+                        code=400,
+                        message=message,
+                        metadata={"provider_name": routed_endpoint.provider},
+                    )
+                    await self._reply(
+                        subject, ReplyError(generation_id=gen.generation_id, error=error)
+                    )
+                    return
+            except httpx.TimeoutException:
+                status, message = None, "timeout"
+            except httpx.HTTPError as exc:
+                status, message = None, f"{type(exc).__name__}: {exc}"
+            gen.attempts.append(self._attempt_record(routed_endpoint, status, message, began))
+            if gen.stream_started:  # failed after bytes reached the client: no fallback
+                gen.status, gen.error_code = "error", 502
+                await self._stream_error(gen, subject, ErrorBody(code=502, message=message))
+                return
+        gen.status = "error"
+        error = _final_error(gen.attempts)
+        gen.error_code = error.code
+        await self._reply(subject, ReplyError(generation_id=gen.generation_id, error=error))
+
+    @staticmethod
+    def _attempt_record(
+        endpoint: RoutedEndpoint, status: int | None, error: str | None, began: float
+    ) -> ProviderAttempt:
+        return ProviderAttempt(
+            model=endpoint.model,
+            provider=endpoint.provider,
+            status=status,
+            error=error,
+            latency_ms=(time.time() - began) * 1000,
+        )
+
+    async def _attempt(self, gen: Generation, routed_endpoint: RoutedEndpoint, began: float):
+        endpoint = self.index.endpoints[(routed_endpoint.model, routed_endpoint.provider)]
+        provider = self.index.providers[routed_endpoint.provider]
+        target = self.targets.get(provider.slug)
+        if target is None:
+            raise UpstreamError("provider is not configured (no base URL or key)")
+        adapter = adapter_for(provider.api)
+        stream = gen.routed.envelope.request.stream
+        wire = adapter.build_request(gen.body, endpoint, target, stream)
+        request = self.http.build_request(
+            "POST",
+            wire.url,
+            content=orjson.dumps(wire.body),
+            params=wire.params or None,
+            headers={**wire.headers, "content-type": "application/json"},
+        )
+        response = await self.http.send(request, stream=True)
+        try:
+            if response.status_code >= 400:
+                raise error_from_status(response.status_code, await response.aread())
+            if stream:
+                await self._stream(gen, response, adapter, endpoint, provider, routed_endpoint)
+            else:
+                await self._complete(gen, response, adapter, endpoint, provider, routed_endpoint)
+        finally:
+            await response.aclose()
+        gen.attempts.append(
+            self._attempt_record(routed_endpoint, response.status_code, None, began)
+        )
+
+    async def _complete(self, gen, response, adapter, endpoint, provider, routed_endpoint):
+        data = adapter.parse_response(parse_json(await response.aread()))
+        gen.first_token_at = gen.generating_since = time.time()
+        usage = usage_from(data.get("usage"))
+        if usage is None:
+            text = "".join((c.get("message") or {}).get("content") or "" for c in data["choices"])
+            usage = Usage(
+                estimate_tokens(prompt_length(gen.body)), estimate_tokens(len(text)), estimated=True
+            )
+        gen.usage, gen.cost = usage, cost_of(usage, endpoint.pricing)
+        gen.served_by = (endpoint, provider, routed_endpoint.model)
+        choices = data["choices"]
+        gen.finish_reason = choices[0].get("finish_reason") if choices else None
+        data.update(
+            id=gen.generation_id,
+            model=routed_endpoint.model,
+            provider=provider.name,
+            object="chat.completion",
+            usage=usage_body(usage, gen.cost),
+        )
+        gen.finished_at = time.time()
+        await self._reply(
+            gen.routed.envelope.reply_subject,
+            ReplyFinal(
+                generation_id=gen.generation_id,
+                provider=provider.slug,
+                model=routed_endpoint.model,
+                response=data,
+            ),
+        )
+
+    async def _stream(self, gen, response, adapter, endpoint, provider, routed_endpoint):
+        subject = gen.routed.envelope.reply_subject
+        translator = adapter.StreamTranslator()
+        gen.served_by = (endpoint, provider, routed_endpoint.model)
+        gen.generating_since = time.time()
+        await self._reply(
+            subject,
+            ReplyStart(
+                generation_id=gen.generation_id, provider=provider.slug, model=routed_endpoint.model
+            ),
+        )
+        gen.stream_started = True
+        seq = 0
+        last_chunk: dict[str, Any] = {}
+        async for event, data in sse_events(response):
+            for chunk in translator.feed(event, data):
+                chunk.update(
+                    id=gen.generation_id, model=routed_endpoint.model, provider=provider.name
+                )
+                for choice in chunk.get("choices") or ():
+                    delta = choice.get("delta") or {}
+                    if delta.get("content") or delta.get("tool_calls"):
+                        gen.first_token_at = gen.first_token_at or time.time()
+                        gen.completion_chars += len(delta.get("content") or "")
+                    if choice.get("finish_reason"):
+                        gen.finish_reason = choice["finish_reason"]
+                usage = usage_from(chunk.get("usage"))
+                if usage is not None:
+                    gen.usage, gen.cost = usage, cost_of(usage, endpoint.pricing)
+                    chunk["usage"] = usage_body(usage, gen.cost)
+                last_chunk = chunk
+                seq += 1
+                await self._reply(
+                    subject, ReplyChunk(generation_id=gen.generation_id, seq=seq, chunk=chunk)
+                )
+            if translator.finished:
+                break
+        if not translator.finished:
+            raise UpstreamError("upstream stream ended before completing", status=502)
+        if gen.usage is None:
+            # No usage from the upstream: estimate it, say so, and still end with usage.
+            gen.usage = Usage(
+                estimate_tokens(prompt_length(gen.body)),
+                estimate_tokens(gen.completion_chars),
+                estimated=True,
+            )
+            gen.cost = cost_of(gen.usage, endpoint.pricing)
+            await self._reply(
+                subject,
+                ReplyChunk(
+                    generation_id=gen.generation_id,
+                    seq=seq + 1,
+                    chunk={
+                        **_chunk_base(last_chunk, gen, routed_endpoint, provider),
+                        "choices": [],
+                        "usage": usage_body(gen.usage, gen.cost),
+                    },
+                ),
+            )
+        gen.finished_at = time.time()
+        await self._reply(
+            subject,
+            ReplyFinal(
+                generation_id=gen.generation_id, provider=provider.slug, model=routed_endpoint.model
+            ),
+        )
+
+    async def _stream_error(self, gen: Generation, subject: str, error: ErrorBody) -> None:
+        """After the stream started, a failure is the last chunk, with finish_reason error."""
+        endpoint, provider, model = gen.served_by  # type: ignore[misc]
+        gen.finish_reason = "error"
+        if gen.usage is None:
+            gen.usage = Usage(
+                estimate_tokens(prompt_length(gen.body)),
+                estimate_tokens(gen.completion_chars),
+                estimated=True,
+            )
+            gen.cost = cost_of(gen.usage, endpoint.pricing)
+        chunk = {
+            "id": gen.generation_id,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+            "provider": provider.name,
+            "error": error.model_dump(exclude_none=True),
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "error"}],
+            "usage": usage_body(gen.usage, gen.cost),
+        }
+        await self._reply(subject, ReplyChunk(generation_id=gen.generation_id, seq=-1, chunk=chunk))
+        await self._reply(
+            subject,
+            ReplyFinal(generation_id=gen.generation_id, provider=provider.slug, model=model),
+        )
+
+
+def _chunk_base(
+    last: dict[str, Any], gen: Generation, endpoint: RoutedEndpoint, provider: Provider
+) -> dict[str, Any]:
+    return {
+        "id": gen.generation_id,
+        "object": "chat.completion.chunk",
+        "created": last.get("created", int(time.time())),
+        "model": endpoint.model,
+        "provider": provider.name,
+    }

@@ -1,0 +1,88 @@
+"""What every upstream API style shares: the target, the errors, sending with httpx."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+
+
+@dataclass(frozen=True)
+class UpstreamTarget:
+    """Where and how to reach one provider."""
+
+    base_url: str
+    api_key: str
+    auth_header: str = "authorization"
+    headers: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+
+    def auth_headers(self) -> dict[str, str]:
+        if self.auth_header == "authorization":
+            return {"authorization": f"Bearer {self.api_key}", **self.headers}
+        return {self.auth_header: self.api_key, **self.headers}
+
+
+@dataclass(frozen=True)
+class WireRequest:
+    url: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    params: dict[str, str] = field(default_factory=dict)
+
+
+class UpstreamError(Exception):
+    """An attempt failed. `retryable` says whether the next endpoint should be tried."""
+
+    def __init__(self, message: str, status: int | None = None, retryable: bool = True):
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+
+
+class UpstreamMalformed(UpstreamError):
+    def __init__(self, message: str):
+        super().__init__(f"malformed upstream response: {message}", status=502)
+
+
+# Statuses caused by the request itself: answered to the client, never retried around.
+CLIENT_FAULT_STATUSES = frozenset({400, 413, 422})
+
+
+def error_from_status(status: int, body: bytes) -> UpstreamError:
+    message = f"upstream answered {status}"
+    try:
+        detail = orjson.loads(body)
+        inner = detail.get("error", detail) if isinstance(detail, dict) else detail
+        text = inner.get("message") if isinstance(inner, dict) else None
+        if text:
+            message += f": {text}"
+    except orjson.JSONDecodeError:
+        pass
+    return UpstreamError(message, status=status, retryable=status not in CLIENT_FAULT_STATUSES)
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamMalformed(str(exc)) from exc
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str | None, bytes]]:
+    """Yield (event name, data) from a server-sent-events body, as the bytes arrive."""
+    event: str | None = None
+    data: list[bytes] = []
+    async for line in response.aiter_lines():
+        if not line:
+            if data:
+                yield event, b"\n".join(data)
+            event, data = None, []
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip().encode())
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        # comment lines (":") and unknown fields are ignored, as the SSE spec says
+    if data:
+        yield event, b"\n".join(data)

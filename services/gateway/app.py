@@ -1,0 +1,75 @@
+"""The gateway: a FastAPI app with a NATS broker and this instance's reply inbox."""
+
+import secrets
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+
+from veil.bus import make_broker
+from veil.catalog import CatalogIndex
+from veil.gateway import errors
+from veil.gateway.auth import Authenticator
+from veil.gateway.config import GatewaySettings, resolve_admin_key
+from veil.gateway.inbox import Inbox
+from veil.gateway.routes import accounts, catalog, chat, reports
+from veil.gateway.state import GatewayState
+from veil.kvcache import KVCache
+from veil.schemas import subjects
+from veil.schemas.accounts import Account, EndpointStatsSnapshot, KeyRecord, PrivacySettings
+from veil.schemas.bus import HealthReply, ReplyMessage
+
+API = "/api/v1"
+
+
+def build_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    broker = make_broker(settings.nats_url, "gateway")
+    inbox = Inbox(subjects.reply_subject(secrets.token_hex(6)))
+
+    @broker.subscriber(inbox.subject, description="Chunks, finals and errors for this gateway")
+    async def on_reply(message: ReplyMessage) -> None:
+        inbox.deliver(message.reply)
+
+    @broker.subscriber(subjects.health_subject("gateway"))
+    async def health() -> HealthReply:
+        return HealthReply(service="gateway", detail={"inflight": len(inbox.pending)})
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await broker.connect()
+        caches = [
+            KVCache(await broker.key_value(subjects.KV_ACCOUNTS), Account),
+            KVCache(await broker.key_value(subjects.KV_KEYS), KeyRecord),
+            KVCache(await broker.key_value(subjects.KV_PRIVACY), PrivacySettings),
+            KVCache(await broker.key_value(subjects.KV_ENDPOINT_STATS), EndpointStatsSnapshot),
+        ]
+        for cache in caches:
+            await cache.start()
+        app.state.veil = GatewayState(
+            settings=settings,
+            broker=broker,
+            inbox=inbox,
+            index=CatalogIndex.load(settings.catalog),
+            auth=Authenticator(caches[1], resolve_admin_key(settings, settings.admin_key)),
+            accounts=caches[0],
+            keys=caches[1],
+            privacy=caches[2],
+            stats=caches[3],
+        )
+        await broker.start()
+        yield
+        for cache in caches:
+            await cache.stop()
+        await broker.stop()
+
+    app = FastAPI(title="veil", version="0.1.0", lifespan=lifespan)
+    errors.install(app)
+    for module in (chat, catalog, accounts, reports):
+        app.include_router(module.router, prefix=API)
+
+    @app.get("/health")
+    async def http_health() -> Response:
+        return Response(b'{"ok":true}', media_type="application/json")
+
+    return app

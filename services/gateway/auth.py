@@ -1,0 +1,52 @@
+"""Who is calling: the operator's admin key, or an account's management or inference key."""
+
+import hmac
+from dataclasses import dataclass
+from typing import Literal
+
+from fastapi import Request
+
+from veil.keys import hash_key
+from veil.kvcache import KVCache
+from veil.schemas.accounts import KeyRecord
+from veil.schemas.errors import VeilError
+
+
+@dataclass(frozen=True)
+class Caller:
+    kind: Literal["admin", "management", "inference"]
+    account_id: str | None  # None for the admin key
+    key_id: str | None
+
+    @property
+    def can_manage(self) -> bool:
+        return self.kind in ("admin", "management")
+
+    def account_for(self, requested: str | None) -> str:
+        """The account a request is about: the admin names it, a key is bound to its own."""
+        if self.kind == "admin":
+            if not requested:
+                raise VeilError(400, "The admin key must name an account with ?account_id=")
+            return requested
+        if requested and requested != self.account_id:
+            raise VeilError(403, "A key can only act on its own account")
+        return self.account_id  # type: ignore[return-value]
+
+
+class Authenticator:
+    def __init__(self, keys: KVCache[KeyRecord], admin_key: str):
+        self.keys = keys
+        self._admin_hash = hash_key(admin_key)
+
+    def caller(self, request: Request) -> Caller:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise VeilError(401, "Missing API key: send Authorization: Bearer <key>")
+        digest = hash_key(token.strip())
+        if hmac.compare_digest(digest, self._admin_hash):
+            return Caller("admin", None, None)
+        record = self.keys.get(digest)
+        if record is None:
+            raise VeilError(401, "Invalid or revoked API key")
+        return Caller(record.kind, record.account_id, record.id)

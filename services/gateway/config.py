@@ -1,0 +1,35 @@
+import os
+import secrets
+from pathlib import Path
+
+from veil.config import CommonSettings
+
+ADMIN_KEY_FILE = "admin.key"
+
+
+class GatewaySettings(CommonSettings):
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    admin_key: str | None = None
+    max_body_bytes: int = 4 * 1024 * 1024
+    accept_timeout: float = 10.0  # no dispatcher took the request by then: 503
+    idle_timeout: float = 180.0  # longest silence from a dispatcher mid-request
+    keepalive_interval: float = 5.0  # SSE comment lines while waiting for tokens
+
+
+def resolve_admin_key(settings: CommonSettings, configured: str | None) -> str:
+    """VEIL_ADMIN_KEY, else the key in the data directory, generated on first use.
+
+    The file is created readable by its owner only.
+    """
+    if configured:
+        return configured
+    path: Path = settings.data_path / ADMIN_KEY_FILE
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = "sk-veil-admin-" + secrets.token_hex(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key

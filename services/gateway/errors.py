@@ -1,0 +1,43 @@
+"""Every error the gateway returns has the one SPEC shape, whatever raised it."""
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from veil.schemas.errors import ErrorBody, VeilError
+
+
+def error_response(error: ErrorBody, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps({"error": error.model_dump(exclude_none=True)}),
+        status_code=error.code,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def validation_message(exc) -> str:
+    """A pydantic error list as one line naming the fields."""
+    parts = []
+    for err in exc.errors()[:5]:
+        location = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{location}: {err['msg']}" if location else err["msg"])
+    return "; ".join(parts)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(VeilError)
+    async def _veil(request: Request, exc: VeilError) -> Response:
+        return error_response(exc.body)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(
+            ErrorBody(code=400, message=f"Invalid request: {validation_message(exc)}")
+        )
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        return error_response(ErrorBody(code=exc.status_code, message=str(exc.detail)))

@@ -1,0 +1,66 @@
+"""Privacy-settings changes: validate, and refuse loosening without a management key."""
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from veil.catalog import CatalogIndex
+from veil.gateway.auth import Caller
+from veil.gateway.errors import validation_message
+from veil.schemas.accounts import PrivacySettings
+from veil.schemas.errors import VeilError
+
+
+def loosened(before: PrivacySettings, after: PrivacySettings) -> list[str]:
+    """The settings a change makes less private (invariant 9)."""
+    changes = []
+    for flag in (
+        "enable_paid_model_training",
+        "enable_free_model_training",
+        "enable_prompt_logging",
+    ):
+        if getattr(after, flag) and not getattr(before, flag):
+            changes.append(flag)
+    if before.enforce_zdr and not after.enforce_zdr:
+        changes.append("enforce_zdr")
+    if set(before.ignored_providers) - set(after.ignored_providers):
+        changes.append("ignored_providers")
+    if before.allowed_providers is not None and (
+        after.allowed_providers is None
+        or set(after.allowed_providers) - set(before.allowed_providers)
+    ):
+        changes.append("allowed_providers")
+    return changes
+
+
+def apply_privacy_patch(
+    current: PrivacySettings, patch: dict[str, Any], who: Caller, index: CatalogIndex
+) -> PrivacySettings:
+    unknown_fields = set(patch) - set(PrivacySettings.model_fields)
+    if unknown_fields:
+        raise VeilError(400, f"Unknown privacy setting(s): {', '.join(sorted(unknown_fields))}")
+    try:
+        updated = PrivacySettings.model_validate({**current.model_dump(), **patch})
+    except ValidationError as exc:
+        raise VeilError(400, f"Invalid privacy settings: {validation_message(exc)}") from exc
+    for field in ("ignored_providers", "allowed_providers"):
+        slugs = getattr(updated, field) or []
+        unknown = [s for s in slugs if s not in index.providers]
+        if unknown:
+            raise VeilError(
+                400,
+                f"{field}: unknown provider slug(s): {', '.join(unknown)}",
+                {"unknown_providers": unknown},
+            )
+    updated.ignored_providers = sorted(set(updated.ignored_providers))
+    if updated.allowed_providers is not None:
+        updated.allowed_providers = sorted(set(updated.allowed_providers))
+    if not who.can_manage:
+        loosening = loosened(current, updated)
+        if loosening:
+            raise VeilError(
+                403,
+                "An inference key cannot loosen privacy settings "
+                f"({', '.join(loosening)}); use a management key",
+            )
+    return updated

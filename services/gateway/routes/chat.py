@@ -1,0 +1,220 @@
+"""POST /chat/completions: validate once at the edge, publish, relay what comes back."""
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import ValidationError
+
+from veil.gateway.errors import error_response, validation_message
+from veil.gateway.state import CallerDep, GatewayState, StateDep
+from veil.schemas import subjects
+from veil.schemas.bus import (
+    CancelGeneration,
+    Reply,
+    ReplyAccepted,
+    ReplyChunk,
+    ReplyError,
+    ReplyFinal,
+    ReplyStart,
+    RequestEnvelope,
+)
+from veil.schemas.chat import ChatRequest
+from veil.schemas.errors import ErrorBody, VeilError
+
+router = APIRouter()
+KEEPALIVE = b": veil processing\n\n"
+DONE = b"data: [DONE]\n\n"
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise VeilError(413, f"Request body is larger than {limit} bytes")
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > limit:
+            raise VeilError(413, f"Request body is larger than {limit} bytes")
+    return bytes(body)
+
+
+def parse_chat_request(raw: bytes) -> ChatRequest:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise VeilError(400, f"Request body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise VeilError(400, "Request body must be a JSON object")
+    try:
+        return ChatRequest.model_validate(data)
+    except ValidationError as exc:
+        raise VeilError(400, f"Invalid request: {validation_message(exc)}") from exc
+
+
+def response_headers(state: GatewayState, generation_id: str, provider_slug: str) -> dict:
+    """The privacy receipt: who served the call and what that provider does with data."""
+    provider = state.index.providers.get(provider_slug)
+    headers = {"X-Generation-Id": generation_id, "X-Veil-Provider": provider_slug}
+    if provider is not None:
+        policy = provider.data_policy
+        headers["X-Veil-Data-Policy"] = (
+            f"training={_flag(policy.training)}; retains_prompts={_flag(policy.retains_prompts)}; "
+            f"retention_days={_flag(policy.retention_days)}"
+        )
+    return headers
+
+
+def _flag(value: bool | int | None) -> str:
+    if value is None:
+        return "unknown"
+    return str(value).lower()
+
+
+async def _next(queue: asyncio.Queue[Reply], idle: float) -> Reply:
+    try:
+        return await asyncio.wait_for(queue.get(), idle)
+    except TimeoutError:
+        raise VeilError(
+            502, "The request stopped making progress inside veil; it was not completed"
+        ) from None
+
+
+@router.post("/chat/completions")
+async def chat_completions(
+    request: Request,
+    who: CallerDep,
+    state: StateDep,
+) -> Response:
+    if who.kind == "admin":
+        raise VeilError(403, "The admin key manages veil; use an account's key for inference")
+    chat = parse_chat_request(await read_body(request, state.settings.max_body_bytes))
+    generation_id = "gen-" + secrets.token_hex(12)
+    envelope = RequestEnvelope(
+        generation_id=generation_id,
+        account_id=who.account_id,  # type: ignore[arg-type]
+        key_id=who.key_id,  # type: ignore[arg-type]
+        reply_subject=state.inbox.subject,
+        received_at=time.time(),
+        settings_revision=state.privacy.revisions.get(who.account_id, 0),  # type: ignore[arg-type]
+        request=chat,
+    )
+    queue = state.inbox.open(generation_id)
+    try:
+        await state.broker.publish(envelope, subjects.REQUEST)
+        first = await _first_reply(queue, state)
+        if isinstance(first, ReplyError):
+            state.inbox.close(generation_id)
+            return error_response(first.error, {"X-Generation-Id": generation_id})
+        if not chat.stream:
+            final = first if isinstance(first, ReplyFinal) else None
+            while final is None:
+                reply = await _next(queue, state.settings.idle_timeout)
+                if isinstance(reply, ReplyError):
+                    return error_response(reply.error, {"X-Generation-Id": generation_id})
+                if isinstance(reply, ReplyFinal):
+                    final = reply
+            state.inbox.close(generation_id)
+            return Response(
+                orjson.dumps(final.response),
+                media_type="application/json",
+                headers=response_headers(state, generation_id, final.provider),
+            )
+    except BaseException:
+        state.inbox.close(generation_id)
+        raise
+    return await _stream_response(state, queue, generation_id, first)
+
+
+async def _first_reply(queue: asyncio.Queue[Reply], state: GatewayState) -> Reply:
+    """Wait for a dispatcher to take the request (or for an error) within accept_timeout."""
+    try:
+        first = await asyncio.wait_for(queue.get(), state.settings.accept_timeout)
+    except TimeoutError:
+        raise VeilError(
+            503, "No provider available: veil's routing services did not take the request"
+        ) from None
+    if isinstance(first, ReplyAccepted):
+        # Non-streaming: wait for the final; streaming: wait for the upstream to start.
+        first = await _next(queue, state.settings.idle_timeout)
+    return first
+
+
+async def _stream_response(
+    state: GatewayState, queue: asyncio.Queue[Reply], generation_id: str, first: Reply
+) -> Response:
+    assert isinstance(first, ReplyStart | ReplyChunk | ReplyFinal)
+    provider = first.provider if isinstance(first, ReplyStart | ReplyFinal) else ""
+
+    async def events() -> AsyncIterator[bytes]:
+        finished = False
+        try:
+            if isinstance(first, ReplyFinal):
+                finished = True
+                yield DONE
+                return
+            interval = state.settings.keepalive_interval
+            silent = 0.0
+            while True:
+                try:
+                    reply = await asyncio.wait_for(queue.get(), interval)
+                except TimeoutError:
+                    silent += interval
+                    if silent >= state.settings.idle_timeout:
+                        yield _error_event(
+                            generation_id,
+                            ErrorBody(
+                                code=502, message="The stream stopped making progress inside veil"
+                            ),
+                        )
+                        finished = True
+                        yield DONE
+                        return
+                    yield KEEPALIVE
+                    continue
+                silent = 0.0
+                if isinstance(reply, ReplyChunk):
+                    yield b"data: " + orjson.dumps(reply.chunk) + b"\n\n"
+                elif isinstance(reply, ReplyError):
+                    yield _error_event(generation_id, reply.error)
+                    finished = True
+                    yield DONE
+                    return
+                elif isinstance(reply, ReplyFinal):
+                    finished = True
+                    yield DONE
+                    return
+        finally:
+            state.inbox.close(generation_id)
+            if not finished:
+                # The client went away: tell the dispatcher to stop the upstream call.
+                with contextlib.suppress(Exception):
+                    await state.broker.publish(
+                        CancelGeneration(generation_id=generation_id), subjects.CANCEL
+                    )
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={
+            **response_headers(state, generation_id, provider),
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        },
+    )
+
+
+def _error_event(generation_id: str, error: ErrorBody) -> bytes:
+    chunk = {
+        "id": generation_id,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "error": error.model_dump(exclude_none=True),
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "error"}],
+    }
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"

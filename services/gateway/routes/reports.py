@@ -1,0 +1,80 @@
+"""Generation stats, activity and rankings: answered by the metrics service over the bus."""
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from faststream.nats import NatsBroker
+from pydantic import BaseModel
+
+from veil.gateway.state import CallerDep, StateDep
+from veil.schemas import subjects
+from veil.schemas.errors import VeilError
+from veil.schemas.queries import (
+    ActivityQuery,
+    GenerationQuery,
+    QueryResult,
+    RankingsQuery,
+)
+
+router = APIRouter()
+QUERY_TIMEOUT = 10.0
+
+
+async def ask_metrics(broker: NatsBroker, query: BaseModel, subject: str) -> QueryResult:
+    try:
+        message = await broker.request(query, subject, timeout=QUERY_TIMEOUT)
+    except Exception as exc:  # no responders or timeout: metrics is down
+        raise VeilError(503, "The metrics service is unavailable; try again shortly") from exc
+    result = QueryResult.model_validate_json(message.body)
+    if result.error is not None:
+        raise VeilError.from_body(result.error)
+    return result
+
+
+def _json(payload) -> Response:
+    return Response(orjson.dumps(payload), media_type="application/json")
+
+
+@router.get("/generation")
+async def generation(
+    who: CallerDep,
+    state: StateDep,
+    id: Annotated[str, Query(min_length=1)],
+) -> Response:
+    if who.account_id is None:
+        raise VeilError(403, "Generations are read with the key of the account that made them")
+    result = await ask_metrics(
+        state.broker,
+        GenerationQuery(generation_id=id, account_id=who.account_id),
+        subjects.QUERY_GENERATION,
+    )
+    if not result.rows:
+        raise VeilError(404, f"Generation not found: {id}")
+    return _json({"data": result.rows[0]})
+
+
+@router.get("/activity")
+async def activity(who: CallerDep, state: StateDep) -> Response:
+    if who.account_id is None:
+        raise VeilError(403, "Activity is read with a key of the account")
+    result = await ask_metrics(
+        state.broker, ActivityQuery(account_id=who.account_id), subjects.QUERY_ACTIVITY
+    )
+    return _json({"data": result.rows})
+
+
+@router.get("/rankings")
+async def rankings(
+    who: CallerDep,
+    state: StateDep,
+    period: Annotated[str, Query(pattern="^(day|week)$")] = "day",
+    category: str | None = None,
+) -> Response:
+    result = await ask_metrics(
+        state.broker,
+        RankingsQuery(period=period, category=category),  # type: ignore[arg-type]
+        subjects.QUERY_RANKINGS,
+    )
+    return _json({"data": result.rows})

@@ -1,0 +1,39 @@
+"""What the gateway's routes share, built once in the lifespan."""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from faststream.nats import NatsBroker
+
+from veil.catalog import CatalogIndex
+from veil.gateway.auth import Authenticator, Caller
+from veil.gateway.config import GatewaySettings
+from veil.gateway.inbox import Inbox
+from veil.kvcache import KVCache
+from veil.schemas.accounts import Account, EndpointStatsSnapshot, KeyRecord, PrivacySettings
+
+
+@dataclass
+class GatewayState:
+    settings: GatewaySettings
+    broker: NatsBroker
+    inbox: Inbox
+    index: CatalogIndex
+    auth: Authenticator
+    accounts: KVCache[Account]
+    keys: KVCache[KeyRecord]
+    privacy: KVCache[PrivacySettings]
+    stats: KVCache[EndpointStatsSnapshot]
+
+
+def gateway_state(request: Request) -> GatewayState:
+    return request.app.state.veil
+
+
+def caller(request: Request) -> Caller:
+    return request.app.state.veil.auth.caller(request)
+
+
+StateDep = Annotated[GatewayState, Depends(gateway_state)]
+CallerDep = Annotated[Caller, Depends(caller)]

@@ -1,0 +1,75 @@
+"""The metrics service: ClickHouse store, migrations, durable consumers, queries."""
+
+import asyncio
+import contextlib
+import functools
+from contextlib import asynccontextmanager
+
+from faststream import FastStream
+
+from veil.bus import ensure_streams, make_broker
+from veil.metrics.config import MetricsSettings
+from veil.metrics.consumer import consume
+from veil.metrics.handlers import dead_letters, router
+from veil.metrics.ingest import Ingestor
+from veil.metrics.store import ClickHouseStore
+from veil.schemas import subjects
+from veil.schemas.bus import CategoryObservation, GenerationEvent
+
+
+def build_app(settings: MetricsSettings | None = None) -> FastStream:
+    settings = settings or MetricsSettings()
+    broker = make_broker(settings.nats_url, "metrics")
+    broker.include_router(router)
+
+    async def dead_letter(data: bytes, reason: str) -> None:
+        await dead_letters.publish(data, headers={"Veil-Reason": reason})
+
+    @asynccontextmanager
+    async def lifespan():
+        store = ClickHouseStore(settings.dsn)
+        await store.start()
+        await broker.connect()
+        await ensure_streams(broker)
+        app.context.set_global("store", store)
+        app.context.set_global("metrics_settings", settings)
+        ingestor = Ingestor(store, dead_letter, settings.retry_delay)
+        app.context.set_global("ingestor", ingestor)
+        js = broker.connection.jetstream()
+        feeds = [
+            (
+                subjects.GENERATION,
+                subjects.METRICS_DURABLE,
+                GenerationEvent,
+                store.insert_generations,
+            ),
+            (
+                subjects.OBSERVATION,
+                subjects.METRICS_DURABLE + "-observations",
+                CategoryObservation,
+                store.insert_observations,
+            ),
+        ]
+        tasks = [
+            asyncio.create_task(
+                consume(
+                    js,
+                    subjects.STREAM_GENERATIONS,
+                    subject,
+                    durable,
+                    functools.partial(ingestor.ingest, model=model, insert=insert),
+                    settings.batch_size,
+                    settings.batch_timeout,
+                )
+            )
+            for subject, durable, model, insert in feeds
+        ]
+        yield
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await store.close()
+
+    app = FastStream(broker, lifespan=lifespan)
+    return app

@@ -1,0 +1,15 @@
+from veil.config import CommonSettings
+
+
+class MetricsSettings(CommonSettings):
+    clickhouse_dsn: str | None = None  # default: chdb://<data-dir>/clickhouse
+    batch_size: int = 1000
+    batch_timeout: float = 0.2  # a quiet system still writes within a second
+    retry_delay: float = 2.0  # redelivery delay while ClickHouse is unavailable
+    stats_interval: float = 60.0
+    stats_window_minutes: int = 30
+    k_anonymity: int = 10
+
+    @property
+    def dsn(self) -> str:
+        return self.clickhouse_dsn or f"chdb://{self.data_path / 'clickhouse'}"

@@ -1,0 +1,71 @@
+"""Metrics handlers: durable batch consumers (shared by every replica) and queries."""
+
+from typing import Annotated
+
+from faststream import Context
+from faststream.nats import NatsRouter
+
+from veil.metrics import reports
+from veil.metrics.config import MetricsSettings
+from veil.metrics.ingest import Ingestor
+from veil.metrics.store import ClickHouseStore
+from veil.schemas import subjects
+from veil.schemas.bus import HealthReply
+from veil.schemas.errors import ErrorBody, VeilError
+from veil.schemas.queries import (
+    ActivityQuery,
+    GenerationQuery,
+    QueryResult,
+    RankingsQuery,
+    SqlQuery,
+)
+
+router = NatsRouter()
+dead_letters = router.publisher(
+    subjects.DEAD_LETTER, description="Events that can never be written, with the reason"
+)
+Store = Annotated[ClickHouseStore, Context("store")]
+IngestorDep = Annotated[Ingestor, Context("ingestor")]
+SettingsDep = Annotated[MetricsSettings, Context("metrics_settings")]
+
+
+async def _answer(coro) -> QueryResult:
+    try:
+        rows = await coro
+    except VeilError as exc:
+        return QueryResult(error=exc.body)
+    except Exception as exc:
+        return QueryResult(
+            error=ErrorBody(code=503, message=f"metrics store error: {type(exc).__name__}")
+        )
+    if isinstance(rows, tuple):
+        columns, rows = rows
+        return QueryResult(columns=columns, rows=rows)
+    return QueryResult(rows=rows, columns=list(rows[0]) if rows else [])
+
+
+@router.subscriber(subjects.QUERY_GENERATION, queue="metrics")
+async def generation(query: GenerationQuery, store: Store) -> QueryResult:
+    return await _answer(reports.generation(store, query.account_id, query.generation_id))
+
+
+@router.subscriber(subjects.QUERY_ACTIVITY, queue="metrics")
+async def activity(query: ActivityQuery, store: Store) -> QueryResult:
+    return await _answer(reports.activity(store, query.account_id, query.days))
+
+
+@router.subscriber(subjects.QUERY_RANKINGS, queue="metrics")
+async def rankings(query: RankingsQuery, store: Store, settings: SettingsDep) -> QueryResult:
+    return await _answer(
+        reports.rankings(store, query.period, query.category, settings.k_anonymity)
+    )
+
+
+@router.subscriber(subjects.QUERY_SQL, queue="metrics")
+async def sql(query: SqlQuery, store: Store) -> QueryResult:
+    return await _answer(store.analyst_query(query.sql))
+
+
+@router.subscriber(subjects.health_subject("metrics"))
+async def health(ingestor: IngestorDep) -> HealthReply:
+    return HealthReply(service="metrics", detail={"written": ingestor.written})

@@ -1,0 +1,70 @@
+"""The queries behind the read APIs: aggregation happens in ClickHouse."""
+
+from typing import Any
+
+import orjson
+
+from veil.metrics.store import ClickHouseStore
+
+GENERATION = """
+SELECT generation_id AS id, created_at, model, provider, upstream_model, tokens_prompt,
+       tokens_completion, tokens_estimated, latency_ms AS latency,
+       generation_time_ms AS generation_time, time_to_first_token_ms AS time_to_first_token,
+       total_cost, status, error_code, finish_reason, streamed, cancelled,
+       provider_responses
+FROM generations FINAL
+WHERE account_id = {account:String} AND generation_id = {generation:String}
+LIMIT 1
+"""
+
+ACTIVITY = """
+SELECT toDate(created_at) AS date, model, provider, count() AS requests,
+       sum(tokens_prompt) AS prompt_tokens, sum(tokens_completion) AS completion_tokens,
+       sum(total_cost) AS usage
+FROM generations FINAL
+WHERE account_id = {account:String} AND created_at >= now64(3) - INTERVAL {days:UInt16} DAY
+GROUP BY date, model, provider
+ORDER BY date DESC, usage DESC, model, provider
+"""
+
+RANKINGS = """
+SELECT model, sum(tokens_prompt + tokens_completion) AS tokens, count() AS requests
+FROM generations FINAL
+WHERE created_at >= now64(3) - INTERVAL {days:UInt16} DAY AND status = 'ok'
+GROUP BY model
+ORDER BY tokens DESC, model
+"""
+
+CATEGORY_RANKINGS = """
+SELECT model, sum(observations) AS observations
+FROM category_observations
+WHERE category = {category:String} AND hour >= now() - INTERVAL {days:UInt16} DAY
+GROUP BY model
+HAVING observations >= {k:UInt32}
+ORDER BY observations DESC, model
+"""
+
+PERIOD_DAYS = {"day": 1, "week": 7}
+
+
+async def generation(store: ClickHouseStore, account: str, generation_id: str) -> list[dict]:
+    _, rows = await store.query(GENERATION, {"account": account, "generation": generation_id})
+    for row in rows:
+        row["provider_responses"] = orjson.loads(row["provider_responses"] or "[]")
+    return rows
+
+
+async def activity(store: ClickHouseStore, account: str, days: int) -> list[dict[str, Any]]:
+    _, rows = await store.query(ACTIVITY, {"account": account, "days": days})
+    return rows
+
+
+async def rankings(
+    store: ClickHouseStore, period: str, category: str | None, k: int
+) -> list[dict[str, Any]]:
+    days = PERIOD_DAYS[period]
+    if category is None:
+        _, rows = await store.query(RANKINGS, {"days": days})
+    else:
+        _, rows = await store.query(CATEGORY_RANKINGS, {"category": category, "days": days, "k": k})
+    return rows

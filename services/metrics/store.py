@@ -1,0 +1,135 @@
+"""Every ClickHouse access of veil, through clickhouse-connect (chDB or a server).
+
+Calls are blocking, so they run on one worker thread: the event loop keeps serving
+the bus, and the in-process chDB engine sees one caller at a time.
+"""
+
+import asyncio
+import datetime as dt
+import re
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import clickhouse_connect
+import orjson
+
+from veil.metrics.migrations import migrate
+from veil.schemas.bus import CategoryObservation, GenerationEvent
+from veil.schemas.errors import VeilError
+
+GENERATION_COLUMNS = [
+    "generation_id", "account_id", "key_id", "created_at", "model", "provider",
+    "upstream_model", "tokens_prompt", "tokens_completion", "tokens_estimated", "latency_ms",
+    "generation_time_ms", "time_to_first_token_ms", "total_cost", "status", "error_code",
+    "finish_reason", "streamed", "cancelled", "attempts", "provider_responses",
+]  # fmt: skip
+READ_ONLY_START = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b", re.I)
+
+
+def _utc(timestamp: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC)
+
+
+def generation_row(event: GenerationEvent) -> list[Any]:
+    return [
+        event.generation_id, event.account_id, event.key_id, _utc(event.created_at),
+        event.model, event.provider or "", event.upstream_model or "", event.tokens_prompt,
+        event.tokens_completion, event.tokens_estimated, event.latency_ms,
+        event.generation_time_ms, event.time_to_first_token_ms, event.total_cost, event.status,
+        event.error_code, event.finish_reason or "", event.streamed, event.cancelled,
+        min(len(event.attempts), 255),
+        orjson.dumps([a.model_dump() for a in event.attempts]).decode(),
+    ]  # fmt: skip
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+class ClickHouseStore:
+    def __init__(self, dsn: str):
+        self.dsn = dsn
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+        self._client = None
+
+    def _connect(self):
+        if self._client is None:
+            if self.dsn.startswith("chdb://"):
+                path = self.dsn.removeprefix("chdb://")
+                if path and not path.startswith("/") and path != "memory":
+                    self.dsn = "chdb:///" + path  # relative data dir: make the DSN absolute
+            self._client = clickhouse_connect.get_client(dsn=self.dsn)
+        return self._client
+
+    async def _run(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def start(self) -> list[str]:
+        return await self._run(lambda: migrate(self._connect()))
+
+    async def close(self) -> None:
+        def _close():
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+        await self._run(_close)
+        self._executor.shutdown(wait=True)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._run(lambda: self._connect().command("SELECT 1")))
+        except Exception:
+            self._client = None
+            return False
+
+    async def insert_generations(self, events: list[GenerationEvent]) -> None:
+        rows = [generation_row(e) for e in events]
+        await self._run(
+            lambda: self._connect().insert("generations", rows, column_names=GENERATION_COLUMNS)
+        )
+
+    async def insert_observations(self, observations: list[CategoryObservation]) -> None:
+        rows = [[_utc(o.hour), o.model, o.category, 1] for o in observations]
+        await self._run(
+            lambda: self._connect().insert(
+                "category_observations",
+                rows,
+                column_names=["hour", "model", "category", "observations"],
+            )
+        )
+
+    async def query(
+        self, sql: str, parameters: dict[str, Any] | None = None, read_only: bool = False
+    ) -> tuple[list[str], list[dict[str, Any]]]:
+        settings = {"readonly": 1} if read_only else None
+
+        def _query():
+            result = self._connect().query(sql, parameters=parameters, settings=settings)
+            return result.column_names, result.result_rows
+
+        columns, rows = await self._run(_query)
+        return list(columns), [
+            {c: _jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows
+        ]
+
+    async def analyst_query(self, sql: str) -> tuple[list[str], list[dict[str, Any]]]:
+        """`veil sql`: reads only; a write or DDL statement is refused, twice over."""
+        if not READ_ONLY_START.match(sql) or ";" in sql.strip().rstrip(";"):
+            raise VeilError(
+                400,
+                "veil sql is read-only: only one SELECT, WITH, SHOW, DESCRIBE, EXPLAIN "
+                "or EXISTS statement is allowed",
+            )
+        try:
+            return await self.query(sql.strip().rstrip(";"), read_only=True)
+        except VeilError:
+            raise
+        except Exception as exc:
+            raise VeilError(400, f"Query failed: {str(exc).splitlines()[0][:500]}") from exc

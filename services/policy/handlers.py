@@ -1,0 +1,77 @@
+"""Policy handlers: decode the envelope, decide, publish the routed request or the error."""
+
+import random
+from typing import Annotated
+
+from faststream import Context
+from faststream.nats import NatsBroker, NatsRouter
+
+from veil.policy.eligibility import decide, no_endpoint_error
+from veil.policy.state import PolicyState
+from veil.schemas import subjects
+from veil.schemas.bus import (
+    HealthReply,
+    PromptSample,
+    ReplyError,
+    ReplyMessage,
+    RequestEnvelope,
+    RoutedEndpoint,
+    RoutedRequest,
+)
+from veil.schemas.chat import ChatRequest
+from veil.schemas.errors import VeilError
+
+router = NatsRouter()
+routed = router.publisher(
+    subjects.ROUTED, description="The request with its eligible endpoints, in order"
+)
+samples = router.publisher(
+    subjects.SAMPLE, description="A sampled prompt with every identifier removed"
+)
+State = Annotated[PolicyState, Context("policy_state")]
+Broker = Annotated[NatsBroker, Context("broker")]
+
+
+def prompt_text(request: ChatRequest) -> str:
+    """The user-authored text of a request, the only thing the categorizer sees."""
+    parts: list[str] = []
+    for message in request.messages:
+        if message.role != "user":
+            continue
+        if isinstance(message.content, str):
+            parts.append(message.content)
+        elif message.content:
+            parts.extend(b.get("text", "") for b in message.content if b.get("type") == "text")
+    return "\n".join(parts)
+
+
+@router.subscriber(subjects.REQUEST, queue="policy")
+async def route_request(envelope: RequestEnvelope, state: State, broker: Broker) -> None:
+    ctx = await state.context_for(envelope)
+    try:
+        decision = decide(envelope.request, ctx)
+        if not decision.eligible:
+            raise no_endpoint_error(decision, envelope.request, ctx)
+    except VeilError as exc:
+        reply = ReplyMessage(reply=ReplyError(generation_id=envelope.generation_id, error=exc.body))
+        await broker.publish(reply, envelope.reply_subject)
+        return
+    await routed.publish(
+        RoutedRequest(
+            envelope=envelope,
+            endpoints=[
+                RoutedEndpoint(model=c.model.id, provider=c.provider.slug)
+                for c in decision.eligible
+            ],
+            prompt_logging=ctx.settings.enable_prompt_logging,
+        )
+    )
+    if state.sample_rate > 0 and random.random() < state.sample_rate:
+        text = prompt_text(envelope.request)
+        if text:
+            await samples.publish(PromptSample(model=decision.eligible[0].model.id, text=text))
+
+
+@router.subscriber(subjects.health_subject("policy"))
+async def health(state: State) -> HealthReply:
+    return HealthReply(service="policy", detail={"models": len(state.index.models)})
