@@ -143,6 +143,10 @@ class Catalog(BaseModel):
             raise ValueError(f"duplicate model ids: {sorted(duplicated)}")
         known = set(slugs)
         for model in self.models:
+            served_by = [e.provider for e in model.endpoints]
+            twice = sorted({p for p in served_by if served_by.count(p) > 1})
+            if twice:
+                raise ValueError(f"model {model.id!r} lists provider(s) {twice} more than once")
             for endpoint in model.endpoints:
                 if endpoint.provider not in known:
                     raise ValueError(

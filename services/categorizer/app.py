@@ -6,20 +6,18 @@ from faststream import FastStream
 
 from veil.bus import ensure_streams, make_broker
 from veil.categorizer.config import CategorizerSettings
-from veil.categorizer.handlers import Counter, router
+from veil.categorizer.handlers import Counter, build_router
 
 
 def build_app(settings: CategorizerSettings | None = None) -> FastStream:
     settings = settings or CategorizerSettings()
     broker = make_broker(settings.nats_url, "categorizer")
-    broker.include_router(router)
+    broker.include_router(build_router(Counter()))
 
     @asynccontextmanager
     async def lifespan():
         await broker.connect()
         await ensure_streams(broker)
-        app.context.set_global("sample_counter", Counter())
         yield
 
-    app = FastStream(broker, lifespan=lifespan)
-    return app
+    return FastStream(broker, lifespan=lifespan)

@@ -2,9 +2,8 @@
 observations bucketed to the hour."""
 
 import time
-from typing import Annotated
+from dataclasses import dataclass
 
-from faststream import Context
 from faststream.nats import NatsRouter
 
 from veil.bus import METADATA_STREAM
@@ -12,35 +11,34 @@ from veil.categorizer.classify import categorize
 from veil.schemas import subjects
 from veil.schemas.bus import CategoryObservation, HealthReply, PromptSample
 
-router = NatsRouter()
-observations = router.publisher(
-    subjects.OBSERVATION,
-    stream=METADATA_STREAM,
-    description="Anonymous (hour, model, category) observations (JetStream)",
-)
 
-
+@dataclass
 class Counter:
-    def __init__(self) -> None:
-        self.received = 0
-
-
-CounterDep = Annotated[Counter, Context("sample_counter")]
+    received: int = 0
 
 
 def hour_bucket(now: float) -> int:
     return int(now // 3600 * 3600)
 
 
-@router.subscriber(subjects.SAMPLE, queue="categorizer")
-async def on_sample(sample: PromptSample, counter: CounterDep) -> None:
-    counter.received += 1
-    observation = CategoryObservation(
-        hour=hour_bucket(time.time()), model=sample.model, category=categorize(sample.text)
+def build_router(counter: Counter) -> NatsRouter:
+    router = NatsRouter()
+    observations = router.publisher(
+        subjects.OBSERVATION,
+        stream=METADATA_STREAM,
+        description="Anonymous (hour, model, category) observations (JetStream)",
     )
-    await observations.publish(observation)
 
+    @router.subscriber(subjects.SAMPLE, queue="categorizer")
+    async def on_sample(sample: PromptSample) -> None:
+        counter.received += 1
+        observation = CategoryObservation(
+            hour=hour_bucket(time.time()), model=sample.model, category=categorize(sample.text)
+        )
+        await observations.publish(observation)
 
-@router.subscriber(subjects.health_subject("categorizer"))
-async def health(counter: CounterDep) -> HealthReply:
-    return HealthReply(service="categorizer", detail={"received": counter.received})
+    @router.subscriber(subjects.health_subject("categorizer"))
+    async def health() -> HealthReply:
+        return HealthReply(service="categorizer", detail={"received": counter.received})
+
+    return router

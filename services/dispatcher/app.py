@@ -5,11 +5,11 @@ from contextlib import asynccontextmanager
 import httpx
 from faststream import FastStream
 
-from veil.bus import ensure_streams, make_broker
+from veil.bus import METADATA_STREAM, ensure_streams, make_broker
 from veil.catalog import CatalogIndex
 from veil.dispatcher.config import DispatcherSettings, provider_keys
 from veil.dispatcher.dispatch import Dispatcher
-from veil.dispatcher.handlers import generations, router
+from veil.dispatcher.handlers import build_router
 from veil.dispatcher.targets import upstream_targets
 from veil.policy.state import UPSTREAMS_KEY
 from veil.schemas import subjects
@@ -37,29 +37,32 @@ def http_client(settings: DispatcherSettings) -> httpx.AsyncClient:
 def build_app(settings: DispatcherSettings | None = None) -> FastStream:
     settings = settings or DispatcherSettings()
     broker = make_broker(settings.nats_url, "dispatcher")
-    broker.include_router(router)
+    index = CatalogIndex.load(settings.catalog)
+    targets = upstream_targets(
+        index.catalog, settings.upstreams, settings.simulator_url, provider_keys(index.catalog)
+    )
+    generations = broker.publisher(
+        subjects.GENERATION,
+        stream=METADATA_STREAM,
+        description="One metadata event per generation (JetStream, deduplicated by id)",
+    )
 
     async def publish_event(event: GenerationEvent) -> None:
         await generations.publish(event, headers={"Nats-Msg-Id": event.generation_id})
+
+    dispatcher = Dispatcher(index, targets, broker, settings, publish_event)
+    broker.include_router(build_router(dispatcher, settings.concurrency))
 
     @asynccontextmanager
     async def lifespan():
         await broker.connect()
         await ensure_streams(broker)
-        index = CatalogIndex.load(settings.catalog)
-        targets = upstream_targets(
-            index.catalog,
-            settings.upstreams,
-            settings.simulator_url,
-            provider_keys(index.catalog),
-        )
+        # Tell routing which providers this dispatcher can call (it holds the keys).
         availability = UpstreamAvailability(mode=settings.upstreams, providers=frozenset(targets))
         kv = await broker.key_value(subjects.KV_UPSTREAMS)
         await kv.put(UPSTREAMS_KEY, availability.model_dump_json().encode())
         async with http_client(settings) as http:
-            dispatcher = Dispatcher(index, targets, http, broker, settings, publish_event)
-            app.context.set_global("dispatcher", dispatcher)
+            dispatcher.http = http
             yield
 
-    app = FastStream(broker, lifespan=lifespan)
-    return app
+    return FastStream(broker, lifespan=lifespan)

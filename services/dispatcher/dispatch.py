@@ -133,14 +133,13 @@ class Dispatcher:
         self,
         index: CatalogIndex,
         targets: dict[str, UpstreamTarget],
-        http: httpx.AsyncClient,
         broker: NatsBroker,
         settings: DispatcherSettings,
         publish_event,
     ):
         self.index = index
         self.targets = targets
-        self.http = http
+        self.http: httpx.AsyncClient  # set by the app's lifespan: one pooled client
         self.broker = broker
         self.settings = settings
         self.publish_event = publish_event

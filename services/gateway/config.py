@@ -26,7 +26,10 @@ def resolve_admin_key(settings: CommonSettings, configured: str | None) -> str:
         return configured
     path: Path = settings.data_path / ADMIN_KEY_FILE
     if path.exists():
-        return path.read_text().strip()
+        stored = path.read_text().strip()
+        if stored:
+            return stored
+        path.unlink()  # an empty file (a crash between create and write) is never a key
     path.parent.mkdir(parents=True, exist_ok=True)
     key = "sk-veil-admin-" + secrets.token_hex(24)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

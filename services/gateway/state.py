@@ -27,11 +27,12 @@ class GatewayState:
     stats: KVCache[EndpointStatsSnapshot]
 
 
-def gateway_state(request: Request) -> GatewayState:
+# Async on purpose: FastAPI runs plain `def` dependencies on a worker thread.
+async def gateway_state(request: Request) -> GatewayState:
     return request.app.state.veil
 
 
-def caller(request: Request) -> Caller:
+async def caller(request: Request) -> Caller:
     return request.app.state.veil.auth.caller(request)
 
 

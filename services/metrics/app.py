@@ -10,7 +10,7 @@ from faststream import FastStream
 from veil.bus import ensure_streams, make_broker
 from veil.metrics.config import MetricsSettings
 from veil.metrics.consumer import consume
-from veil.metrics.handlers import dead_letters, router
+from veil.metrics.handlers import build_router
 from veil.metrics.ingest import Ingestor
 from veil.metrics.store import ClickHouseStore
 from veil.schemas import subjects
@@ -20,50 +20,38 @@ from veil.schemas.bus import CategoryObservation, GenerationEvent
 def build_app(settings: MetricsSettings | None = None) -> FastStream:
     settings = settings or MetricsSettings()
     broker = make_broker(settings.nats_url, "metrics")
-    broker.include_router(router)
+    store = ClickHouseStore(settings.dsn)
+    dead_letters = broker.publisher(
+        subjects.DEAD_LETTER, description="Events that can never be written, with the reason"
+    )
 
     async def dead_letter(data: bytes, reason: str) -> None:
         await dead_letters.publish(data, headers={"Veil-Reason": reason})
 
+    ingestor = Ingestor(store, dead_letter, settings.retry_delay)
+    broker.include_router(build_router(store, ingestor, settings))
+    feeds = [
+        (subjects.GENERATION, subjects.METRICS_DURABLE, GenerationEvent, store.insert_generations),
+        (subjects.OBSERVATION, subjects.METRICS_DURABLE + "-observations",
+         CategoryObservation, store.insert_observations),
+    ]  # fmt: skip
+
     @asynccontextmanager
     async def lifespan():
-        store = ClickHouseStore(settings.dsn)
         await store.start()
         await broker.connect()
         await ensure_streams(broker)
-        app.context.set_global("store", store)
-        app.context.set_global("metrics_settings", settings)
-        ingestor = Ingestor(store, dead_letter, settings.retry_delay)
-        app.context.set_global("ingestor", ingestor)
         js = broker.connection.jetstream()
-        feeds = [
-            (
-                subjects.GENERATION,
-                subjects.METRICS_DURABLE,
-                GenerationEvent,
-                store.insert_generations,
-            ),
-            (
-                subjects.OBSERVATION,
-                subjects.METRICS_DURABLE + "-observations",
-                CategoryObservation,
-                store.insert_observations,
-            ),
-        ]
         tasks = [
             asyncio.create_task(
                 consume(
-                    js,
-                    subjects.STREAM_GENERATIONS,
-                    subject,
-                    durable,
+                    js, subjects.STREAM_GENERATIONS, subject, durable,
                     functools.partial(ingestor.ingest, model=model, insert=insert),
-                    settings.batch_size,
-                    settings.batch_timeout,
+                    settings.batch_size, settings.batch_timeout,
                 )
             )
             for subject, durable, model, insert in feeds
-        ]
+        ]  # fmt: skip
         yield
         for task in tasks:
             task.cancel()
@@ -71,5 +59,4 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
                 await task
         await store.close()
 
-    app = FastStream(broker, lifespan=lifespan)
-    return app
+    return FastStream(broker, lifespan=lifespan)

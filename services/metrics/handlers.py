@@ -1,8 +1,5 @@
-"""Metrics handlers: durable batch consumers (shared by every replica) and queries."""
+"""Metrics query handlers (request/reply from the gateway and `veil sql`)."""
 
-from typing import Annotated
-
-from faststream import Context
 from faststream.nats import NatsRouter
 
 from veil.metrics import reports
@@ -20,14 +17,6 @@ from veil.schemas.queries import (
     SqlQuery,
 )
 
-router = NatsRouter()
-dead_letters = router.publisher(
-    subjects.DEAD_LETTER, description="Events that can never be written, with the reason"
-)
-Store = Annotated[ClickHouseStore, Context("store")]
-IngestorDep = Annotated[Ingestor, Context("ingestor")]
-SettingsDep = Annotated[MetricsSettings, Context("metrics_settings")]
-
 
 async def _answer(coro) -> QueryResult:
     try:
@@ -44,28 +33,29 @@ async def _answer(coro) -> QueryResult:
     return QueryResult(rows=rows, columns=list(rows[0]) if rows else [])
 
 
-@router.subscriber(subjects.QUERY_GENERATION, queue="metrics")
-async def generation(query: GenerationQuery, store: Store) -> QueryResult:
-    return await _answer(reports.generation(store, query.account_id, query.generation_id))
+def build_router(store: ClickHouseStore, ingestor: Ingestor, settings: MetricsSettings):
+    router = NatsRouter()
 
+    @router.subscriber(subjects.QUERY_GENERATION, queue="metrics")
+    async def generation(query: GenerationQuery) -> QueryResult:
+        return await _answer(reports.generation(store, query.account_id, query.generation_id))
 
-@router.subscriber(subjects.QUERY_ACTIVITY, queue="metrics")
-async def activity(query: ActivityQuery, store: Store) -> QueryResult:
-    return await _answer(reports.activity(store, query.account_id, query.days))
+    @router.subscriber(subjects.QUERY_ACTIVITY, queue="metrics")
+    async def activity(query: ActivityQuery) -> QueryResult:
+        return await _answer(reports.activity(store, query.account_id, query.days))
 
+    @router.subscriber(subjects.QUERY_RANKINGS, queue="metrics")
+    async def rankings(query: RankingsQuery) -> QueryResult:
+        return await _answer(
+            reports.rankings(store, query.period, query.category, settings.k_anonymity)
+        )
 
-@router.subscriber(subjects.QUERY_RANKINGS, queue="metrics")
-async def rankings(query: RankingsQuery, store: Store, settings: SettingsDep) -> QueryResult:
-    return await _answer(
-        reports.rankings(store, query.period, query.category, settings.k_anonymity)
-    )
+    @router.subscriber(subjects.QUERY_SQL, queue="metrics")
+    async def sql(query: SqlQuery) -> QueryResult:
+        return await _answer(store.analyst_query(query.sql))
 
+    @router.subscriber(subjects.health_subject("metrics"))
+    async def health() -> HealthReply:
+        return HealthReply(service="metrics", detail={"written": ingestor.written})
 
-@router.subscriber(subjects.QUERY_SQL, queue="metrics")
-async def sql(query: SqlQuery, store: Store) -> QueryResult:
-    return await _answer(store.analyst_query(query.sql))
-
-
-@router.subscriber(subjects.health_subject("metrics"))
-async def health(ingestor: IngestorDep) -> HealthReply:
-    return HealthReply(service="metrics", detail={"written": ingestor.written})
+    return router

@@ -126,17 +126,22 @@ def exclusion_reasons(
     return reasons
 
 
+def _first_known(*values: float | None) -> float:
+    return next(v for v in values if v is not None)
+
+
 def _sort_key(candidate: Candidate, ctx: RoutingContext, sort: str | None) -> tuple:
     stats = ctx.stats.get((candidate.model.id, candidate.provider.slug), EndpointStats())
     unhealthy = (stats.error_rate or 0.0) > ctx.unhealthy_error_rate
     pricing = candidate.endpoint.pricing
     price = pricing.prompt + pricing.completion
     hints = candidate.endpoint.hints
+    # A live value, even 0, overrides the catalog's hint.
     if sort == "throughput":
-        tps = stats.throughput_tps or hints.throughput_tps or 0.0
+        tps = _first_known(stats.throughput_tps, hints.throughput_tps, 0.0)
         primary: tuple = (-tps, price)
     elif sort == "latency":
-        latency = stats.latency_ms or hints.latency_ms or float("inf")
+        latency = _first_known(stats.latency_ms, hints.latency_ms, float("inf"))
         primary = (latency, price)
     else:
         primary = (price,)
@@ -151,7 +156,9 @@ def _order_model(
     """Order one model's eligible endpoints; return (tried, dropped by allow_fallbacks)."""
     ranked = sorted(candidates, key=lambda c: _sort_key(c, ctx, prefs.sort))
     if order:
-        position = {slug: i for i, slug in enumerate(order)}
+        position: dict[str, int] = {}
+        for i, slug in enumerate(order):
+            position.setdefault(slug, i)  # a repeated provider keeps its first position
         first = sorted(
             (c for c in ranked if c.provider.slug in position),
             key=lambda c: position[c.provider.slug],
@@ -180,7 +187,7 @@ def decide(request: ChatRequest, ctx: RoutingContext) -> Decision:
         allowed = set(ctx.settings.allowed_providers)
     if prefs.only is not None:
         only = set(resolve_providers(index, prefs.only, "provider.only"))
-        allowed = only if allowed is None else allowed & only
+        allowed = only if allowed is None else allowed | only
     parameters = request.parameters
 
     decision = Decision()

@@ -1,9 +1,12 @@
-"""Policy handlers: decode the envelope, decide, publish the routed request or the error."""
+"""Policy handlers: decode the envelope, decide, publish the routed request or the error.
+
+Handlers close over the service state instead of asking FastStream's `Context` for it:
+FastDepends resolves a `Context` parameter on a worker thread, a thread hand-off per
+message that cost more than the routing decision itself.
+"""
 
 import random
-from typing import Annotated
 
-from faststream import Context
 from faststream.nats import NatsBroker, NatsRouter
 
 from veil.policy.eligibility import decide, no_endpoint_error
@@ -21,16 +24,6 @@ from veil.schemas.bus import (
 from veil.schemas.chat import ChatRequest
 from veil.schemas.errors import VeilError
 
-router = NatsRouter()
-routed = router.publisher(
-    subjects.ROUTED, description="The request with its eligible endpoints, in order"
-)
-samples = router.publisher(
-    subjects.SAMPLE, description="A sampled prompt with every identifier removed"
-)
-State = Annotated[PolicyState, Context("policy_state")]
-Broker = Annotated[NatsBroker, Context("broker")]
-
 
 def prompt_text(request: ChatRequest) -> str:
     """The user-authored text of a request, the only thing the categorizer sees."""
@@ -45,33 +38,43 @@ def prompt_text(request: ChatRequest) -> str:
     return "\n".join(parts)
 
 
-@router.subscriber(subjects.REQUEST, queue="policy")
-async def route_request(envelope: RequestEnvelope, state: State, broker: Broker) -> None:
-    ctx = await state.context_for(envelope)
-    try:
-        decision = decide(envelope.request, ctx)
-        if not decision.eligible:
-            raise no_endpoint_error(decision, envelope.request, ctx)
-    except VeilError as exc:
-        reply = ReplyMessage(reply=ReplyError(generation_id=envelope.generation_id, error=exc.body))
-        await broker.publish(reply, envelope.reply_subject)
-        return
-    await routed.publish(
-        RoutedRequest(
-            envelope=envelope,
-            endpoints=[
-                RoutedEndpoint(model=c.model.id, provider=c.provider.slug)
-                for c in decision.eligible
-            ],
-            prompt_logging=ctx.settings.enable_prompt_logging,
-        )
+def build_router(state: PolicyState, broker: NatsBroker) -> NatsRouter:
+    router = NatsRouter()
+    routed = router.publisher(
+        subjects.ROUTED, description="The request with its eligible endpoints, in order"
     )
-    if state.sample_rate > 0 and random.random() < state.sample_rate:
-        text = prompt_text(envelope.request)
-        if text:
-            await samples.publish(PromptSample(model=decision.eligible[0].model.id, text=text))
+    samples = router.publisher(
+        subjects.SAMPLE, description="A sampled prompt with every identifier removed"
+    )
 
+    @router.subscriber(subjects.REQUEST, queue="policy")
+    async def route_request(envelope: RequestEnvelope) -> None:
+        ctx = await state.context_for(envelope)
+        try:
+            decision = decide(envelope.request, ctx)
+            if not decision.eligible:
+                raise no_endpoint_error(decision, envelope.request, ctx)
+        except VeilError as exc:
+            error = ReplyError(generation_id=envelope.generation_id, error=exc.body)
+            await broker.publish(ReplyMessage(reply=error), envelope.reply_subject)
+            return
+        await routed.publish(
+            RoutedRequest(
+                envelope=envelope,
+                endpoints=[
+                    RoutedEndpoint(model=c.model.id, provider=c.provider.slug)
+                    for c in decision.eligible
+                ],
+                prompt_logging=ctx.settings.enable_prompt_logging,
+            )
+        )
+        if state.sample_rate > 0 and random.random() < state.sample_rate:
+            text = prompt_text(envelope.request)
+            if text:
+                await samples.publish(PromptSample(model=decision.eligible[0].model.id, text=text))
 
-@router.subscriber(subjects.health_subject("policy"))
-async def health(state: State) -> HealthReply:
-    return HealthReply(service="policy", detail={"models": len(state.index.models)})
+    @router.subscriber(subjects.health_subject("policy"))
+    async def health() -> HealthReply:
+        return HealthReply(service="policy", detail={"models": len(state.index.models)})
+
+    return router

@@ -2,9 +2,12 @@
 
 from dataclasses import dataclass, field
 
+from faststream.nats import NatsBroker
+
 from veil.catalog import CatalogIndex
 from veil.kvcache import KVCache
 from veil.policy.eligibility import EndpointStats, RoutingContext
+from veil.schemas import subjects
 from veil.schemas.accounts import EndpointStatsSnapshot, PrivacySettings, UpstreamAvailability
 from veil.schemas.bus import RequestEnvelope
 
@@ -15,14 +18,30 @@ STATS_KEY = "last_30m"
 @dataclass
 class PolicyState:
     index: CatalogIndex
-    privacy: KVCache[PrivacySettings]
-    upstreams: KVCache[UpstreamAvailability]
-    stats: KVCache[EndpointStatsSnapshot]
     sample_rate: float
     unhealthy_error_rate: float
+    privacy: KVCache[PrivacySettings] = field(init=False)
+    upstreams: KVCache[UpstreamAvailability] = field(init=False)
+    stats: KVCache[EndpointStatsSnapshot] = field(init=False)
     _stats_view: tuple[int, dict[tuple[str, str], EndpointStats]] = field(
         default=(-1, {}), init=False
     )
+
+    async def connect(self, broker: NatsBroker) -> None:
+        """Mirror the KV buckets routing reads; called once the broker is connected."""
+        self.privacy = KVCache(await broker.key_value(subjects.KV_PRIVACY), PrivacySettings)
+        self.upstreams = KVCache(
+            await broker.key_value(subjects.KV_UPSTREAMS), UpstreamAvailability
+        )
+        self.stats = KVCache(
+            await broker.key_value(subjects.KV_ENDPOINT_STATS), EndpointStatsSnapshot
+        )
+        for cache in (self.privacy, self.upstreams, self.stats):
+            await cache.start()
+
+    async def close(self) -> None:
+        for cache in (self.privacy, self.upstreams, self.stats):
+            await cache.stop()
 
     def endpoint_stats(self) -> dict[tuple[str, str], EndpointStats]:
         """The latest snapshot as a lookup table, rebuilt only when it changes."""

@@ -3,9 +3,14 @@
 from types import ModuleType
 
 from veil.dispatcher.upstreams import openai
+from veil.dispatcher.upstreams.base import UpstreamError
 
 ADAPTERS: dict[str, ModuleType] = {"openai": openai}
 
 
 def adapter_for(api: str) -> ModuleType:
-    return ADAPTERS[api]
+    try:
+        return ADAPTERS[api]
+    except KeyError:
+        # A catalog naming an API style this build cannot speak: try the next endpoint.
+        raise UpstreamError(f"no adapter for API style {api!r}", status=None) from None

@@ -1,0 +1,126 @@
+"""Gateway overhead and throughput against a direct call to the same upstream, same run.
+
+    .venv/bin/python -m benchmarks.overhead [--requests 500] [--concurrency 32]
+
+Starts a private stack (real nats-server, five services, simulator) on free ports,
+then measures, for non-streaming requests with full routing and metadata on:
+  - one connection: latency through veil vs straight to the simulator (p50, p99);
+  - N connections: requests/s and errors, through veil and straight to the simulator.
+Both sides use the same aiohttp client, so the difference is veil's own cost.
+"""
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.integration.harness import RunningStack
+
+MODEL = "meta-llama/llama-3.1-8b-instruct"
+BODY = {"model": MODEL, "messages": [{"role": "user", "content": "benchmark request"}]}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def sequential(session, url, headers, body, n) -> list[float]:
+    timings = []
+    for _ in range(n):
+        began = time.perf_counter()
+        async with session.post(url, json=body, headers=headers) as response:
+            await response.read()
+            assert response.status == 200, response.status
+        timings.append((time.perf_counter() - began) * 1000)
+    return timings
+
+
+async def concurrent(session, url, headers, body, total, concurrency) -> tuple[float, int]:
+    errors = 0
+    remaining = total
+
+    async def worker():
+        nonlocal errors, remaining
+        while remaining > 0:
+            remaining -= 1
+            try:
+                async with session.post(url, json=body, headers=headers) as response:
+                    await response.read()
+                    errors += response.status != 200
+            except aiohttp.ClientError:
+                errors += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return total / (time.perf_counter() - began), errors
+
+
+async def measure(stack: RunningStack, key: str, n: int, concurrency: int) -> None:
+    veil_url = f"{stack.api}/chat/completions"
+    veil_headers = {"authorization": f"Bearer {key}"}
+    connector = aiohttp.TCPConnector(limit=concurrency * 2)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async with session.post(veil_url, json=BODY, headers=veil_headers) as response:
+            provider = response.headers["x-veil-provider"]
+            upstream_model = (await response.json())["model"]
+        direct_url = f"{stack.sim_url}/{provider}/v1/chat/completions"
+        direct_body = {**BODY, "model": upstream_model}
+        direct_headers = {"authorization": "Bearer simulated"}
+        for _ in range(3):  # warm both paths, interleaved so noise hits both alike
+            await sequential(session, veil_url, veil_headers, BODY, 50)
+            await sequential(session, direct_url, direct_headers, direct_body, 50)
+        via, direct = [], []
+        for _ in range(5):
+            via += await sequential(session, veil_url, veil_headers, BODY, n // 5)
+            direct += await sequential(session, direct_url, direct_headers, direct_body, n // 5)
+        overhead = statistics.median(via) - statistics.median(direct)
+        print(f"one connection, {len(via)} requests each (ms):")
+        print(
+            f"  direct  p50 {statistics.median(direct):6.2f}  p99 {percentile(direct, 0.99):6.2f}"
+        )
+        print(f"  veil    p50 {statistics.median(via):6.2f}  p99 {percentile(via, 0.99):6.2f}")
+        print(
+            f"  overhead p50 {overhead:.2f} ms, "
+            f"p99 {percentile(via, 0.99) - percentile(direct, 0.99):.2f} ms"
+        )
+        total = n * 4
+        rps_direct, err_direct = await concurrent(
+            session, direct_url, direct_headers, direct_body, total, concurrency
+        )
+        rps_veil, err_veil = await concurrent(
+            session, veil_url, veil_headers, BODY, total, concurrency
+        )
+        print(f"{concurrency} connections, {total} requests each:")
+        print(f"  direct  {rps_direct:8.0f} req/s  errors {err_direct}")
+        print(
+            f"  veil    {rps_veil:8.0f} req/s  errors {err_veil}  "
+            f"({rps_veil / rps_direct:.2f} of direct)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="veil-bench-") as tmp:
+        stack = RunningStack(Path(tmp), {"VEIL_LOG_LEVEL": "WARNING"})
+        began = time.perf_counter()
+        stack.start()
+        print(f"stack ready in {time.perf_counter() - began:.1f}s")
+        try:
+            account = stack.new_account("bench")
+            asyncio.run(measure(stack, account.key, args.requests, args.concurrency))
+        finally:
+            stack.stop()
+
+
+if __name__ == "__main__":
+    main()

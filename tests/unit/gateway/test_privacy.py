@@ -1,0 +1,167 @@
+"""Privacy-settings changes: an inference key may tighten them, never loosen them."""
+
+import pytest
+
+from veil.catalog import CatalogIndex
+from veil.gateway.auth import Caller
+from veil.gateway.privacy import apply_privacy_patch, loosened
+from veil.schemas.accounts import PrivacySettings
+from veil.schemas.errors import VeilError
+
+INFERENCE = Caller("inference", "acct-1", "key-inf")
+MANAGEMENT = Caller("management", "acct-1", "key-mgmt")
+ADMIN = Caller("admin", None, None)
+
+
+@pytest.fixture(scope="module")
+def index() -> CatalogIndex:
+    return CatalogIndex.load()
+
+
+# (settings before, patch): each makes the account's data less private.
+LOOSENINGS = {
+    "enable_paid_model_training": (PrivacySettings(), {"enable_paid_model_training": True}),
+    "enable_free_model_training": (PrivacySettings(), {"enable_free_model_training": True}),
+    "enable_prompt_logging": (PrivacySettings(), {"enable_prompt_logging": True}),
+    "enforce_zdr": (PrivacySettings(enforce_zdr=True), {"enforce_zdr": False}),
+    "ignored_providers": (
+        PrivacySettings(ignored_providers=["deepseek", "groq"]),
+        {"ignored_providers": ["groq"]},
+    ),
+    "allowed_providers": (
+        PrivacySettings(allowed_providers=["groq"]),
+        {"allowed_providers": ["groq", "openai"]},
+    ),
+    "allowed_providers=None": (
+        PrivacySettings(allowed_providers=["groq"]),
+        {"allowed_providers": None},
+    ),
+}
+
+# (settings before, patch): each makes the account's data more private, or no less.
+TIGHTENINGS = {
+    "disable training": (
+        PrivacySettings(enable_paid_model_training=True, enable_free_model_training=True),
+        {"enable_paid_model_training": False, "enable_free_model_training": False},
+    ),
+    "disable prompt logging": (
+        PrivacySettings(enable_prompt_logging=True),
+        {"enable_prompt_logging": False},
+    ),
+    "enforce zdr": (PrivacySettings(), {"enforce_zdr": True}),
+    "ignore a provider": (PrivacySettings(), {"ignored_providers": ["deepseek"]}),
+    "restrict to providers": (PrivacySettings(), {"allowed_providers": ["groq", "openai"]}),
+    "narrow allowed providers": (
+        PrivacySettings(allowed_providers=["groq", "openai"]),
+        {"allowed_providers": ["groq"]},
+    ),
+    "same settings again": (
+        PrivacySettings(enforce_zdr=True, allowed_providers=["groq"]),
+        {"enforce_zdr": True, "allowed_providers": ["groq"]},
+    ),
+}
+
+
+@pytest.mark.parametrize("change", sorted(LOOSENINGS))
+def test_loosened_names_what_a_change_makes_less_private(change):
+    before, patch = LOOSENINGS[change]
+    after = before.model_copy(update=patch)
+    assert loosened(before, after) == [change.split("=")[0]]
+
+
+@pytest.mark.parametrize("change", sorted(TIGHTENINGS))
+def test_loosened_is_empty_for_a_tightening(change):
+    before, patch = TIGHTENINGS[change]
+    assert loosened(before, before.model_copy(update=patch)) == []
+
+
+@pytest.mark.parametrize("change", sorted(LOOSENINGS))
+def test_inference_key_cannot_loosen(change, index):
+    before, patch = LOOSENINGS[change]
+    with pytest.raises(VeilError) as caught:
+        apply_privacy_patch(before, patch, INFERENCE, index)
+    assert caught.value.code == 403
+    assert change.split("=")[0] in caught.value.message
+    assert "management key" in caught.value.message
+
+
+@pytest.mark.parametrize("who", [MANAGEMENT, ADMIN], ids=["management", "admin"])
+@pytest.mark.parametrize("change", sorted(LOOSENINGS))
+def test_management_and_admin_may_loosen(change, who, index):
+    before, patch = LOOSENINGS[change]
+    updated = apply_privacy_patch(before, patch, who, index)
+    for field, value in patch.items():
+        assert getattr(updated, field) == (sorted(value) if isinstance(value, list) else value)
+
+
+@pytest.mark.parametrize("change", sorted(TIGHTENINGS))
+def test_inference_key_may_tighten(change, index):
+    before, patch = TIGHTENINGS[change]
+    updated = apply_privacy_patch(before, patch, INFERENCE, index)
+    for field, value in patch.items():
+        assert getattr(updated, field) == value
+
+
+def test_loosening_hidden_among_tightenings_is_still_refused(index):
+    before = PrivacySettings(enable_prompt_logging=False)
+    patch = {"enforce_zdr": True, "enable_prompt_logging": True}
+    with pytest.raises(VeilError) as caught:
+        apply_privacy_patch(before, patch, INFERENCE, index)
+    assert caught.value.code == 403
+    assert "enable_prompt_logging" in caught.value.message
+
+
+def test_patch_keeps_the_settings_it_does_not_name(index):
+    before = PrivacySettings(enforce_zdr=True, ignored_providers=["deepseek"])
+    updated = apply_privacy_patch(before, {"allowed_providers": ["groq"]}, INFERENCE, index)
+    assert updated.enforce_zdr is True
+    assert updated.ignored_providers == ["deepseek"]
+    assert updated.allowed_providers == ["groq"]
+
+
+def test_a_refused_patch_leaves_the_current_settings_unchanged(index):
+    before = PrivacySettings(ignored_providers=["groq", "deepseek"])
+    with pytest.raises(VeilError):
+        apply_privacy_patch(before, {"ignored_providers": []}, INFERENCE, index)
+    assert before.ignored_providers == ["groq", "deepseek"]
+
+
+def test_unknown_setting_is_a_400_naming_it(index):
+    with pytest.raises(VeilError) as caught:
+        apply_privacy_patch(PrivacySettings(), {"enable_zdr": True}, MANAGEMENT, index)
+    assert caught.value.code == 400
+    assert "enable_zdr" in caught.value.message
+
+
+def test_wrongly_typed_setting_is_a_400_naming_it(index):
+    with pytest.raises(VeilError) as caught:
+        apply_privacy_patch(PrivacySettings(), {"enforce_zdr": "sometimes"}, MANAGEMENT, index)
+    assert caught.value.code == 400
+    assert "enforce_zdr" in caught.value.message
+
+
+@pytest.mark.parametrize("field", ["ignored_providers", "allowed_providers"])
+def test_unknown_provider_slug_is_a_400_naming_it(field, index):
+    with pytest.raises(VeilError) as caught:
+        apply_privacy_patch(PrivacySettings(), {field: ["groq", "no-such-ai"]}, ADMIN, index)
+    assert caught.value.code == 400
+    assert "no-such-ai" in caught.value.message
+    assert field in caught.value.message
+    assert caught.value.metadata == {"unknown_providers": ["no-such-ai"]}
+
+
+def test_provider_lists_are_deduplicated_and_sorted(index):
+    patch = {
+        "ignored_providers": ["openai", "groq", "openai", "deepseek"],
+        "allowed_providers": ["together", "groq", "together"],
+    }
+    updated = apply_privacy_patch(PrivacySettings(), patch, INFERENCE, index)
+    assert updated.ignored_providers == ["deepseek", "groq", "openai"]
+    assert updated.allowed_providers == ["groq", "together"]
+
+
+def test_reordering_allowed_providers_is_not_a_loosening(index):
+    before = PrivacySettings(allowed_providers=["groq", "openai"])
+    patch = {"allowed_providers": ["openai", "groq", "groq"]}
+    updated = apply_privacy_patch(before, patch, INFERENCE, index)
+    assert updated.allowed_providers == ["groq", "openai"]
