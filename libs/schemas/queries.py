@@ -2,8 +2,9 @@
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
+from veil.schemas.chat import ChatRequest
 from veil.schemas.errors import ErrorBody
 
 
@@ -32,3 +33,24 @@ class QueryResult(BaseModel):
     rows: list[dict[str, Any]] = []
     columns: list[str] = []
     error: ErrorBody | None = None
+
+
+class ExplainQuery(BaseModel):
+    """gateway -> policy: how would this request be routed, without calling anything."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    account_id: str
+    settings_revision: int = 0
+    request: ChatRequest
+
+
+class ExplainResult(BaseModel):
+    eligible: list[dict[str, Any]] = []
+    excluded: list[dict[str, Any]] = []
+    error: ErrorBody | None = None
+
+
+class UserModelsQuery(BaseModel):
+    account_id: str
+    settings_revision: int = 0

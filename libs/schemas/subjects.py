@@ -26,6 +26,10 @@ QUERY_ACTIVITY = "veil.query.activity.v1"
 QUERY_RANKINGS = "veil.query.rankings.v1"
 QUERY_SQL = "veil.query.sql.v1"
 
+# request/reply queries answered by the policy service
+EXPLAIN = "veil.explain.v1"
+USER_MODELS = "veil.query.user_models.v1"
+
 # liveness: every service answers "veil.health.v1.<service>"
 HEALTH_PREFIX = "veil.health.v1"
 

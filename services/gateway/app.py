@@ -12,7 +12,7 @@ from veil.gateway import errors
 from veil.gateway.auth import Authenticator
 from veil.gateway.config import GatewaySettings, resolve_admin_key
 from veil.gateway.inbox import Inbox
-from veil.gateway.routes import accounts, catalog, chat, reports
+from veil.gateway.routes import accounts, catalog, chat, reports, routing
 from veil.gateway.state import GatewayState
 from veil.kvcache import KVCache
 from veil.schemas import subjects
@@ -65,7 +65,8 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     app = FastAPI(title="veil", version="0.1.0", lifespan=lifespan)
     errors.install(app)
-    for module in (chat, catalog, accounts, reports):
+    # routing before catalog: /models/user must win over /models/{author}/{slug}/...
+    for module in (chat, routing, catalog, accounts, reports):
         app.include_router(module.router, prefix=API)
 
     @app.get("/health")

@@ -161,7 +161,7 @@ def _order_model(
             position.setdefault(slug, i)  # a repeated provider keeps its first position
         first = sorted(
             (c for c in ranked if c.provider.slug in position),
-            key=lambda c: position[c.provider.slug],
+            key=lambda c: -position[c.provider.slug],
         )
         rest = [c for c in ranked if c.provider.slug not in position]
         if not prefs.allow_fallbacks:
@@ -187,7 +187,7 @@ def decide(request: ChatRequest, ctx: RoutingContext) -> Decision:
         allowed = set(ctx.settings.allowed_providers)
     if prefs.only is not None:
         only = set(resolve_providers(index, prefs.only, "provider.only"))
-        allowed = only if allowed is None else allowed | only
+        allowed = only if allowed is None else allowed & only
     parameters = request.parameters
 
     decision = Decision()

@@ -10,6 +10,7 @@ import random
 from faststream.nats import NatsBroker, NatsRouter
 
 from veil.policy.eligibility import decide, no_endpoint_error
+from veil.policy.explain import explain, reachable_models
 from veil.policy.state import PolicyState
 from veil.schemas import subjects
 from veil.schemas.bus import (
@@ -23,6 +24,7 @@ from veil.schemas.bus import (
 )
 from veil.schemas.chat import ChatRequest
 from veil.schemas.errors import VeilError
+from veil.schemas.queries import ExplainQuery, ExplainResult, QueryResult, UserModelsQuery
 
 
 def prompt_text(request: ChatRequest) -> str:
@@ -49,7 +51,7 @@ def build_router(state: PolicyState, broker: NatsBroker) -> NatsRouter:
 
     @router.subscriber(subjects.REQUEST, queue="policy")
     async def route_request(envelope: RequestEnvelope) -> None:
-        ctx = await state.context_for(envelope)
+        ctx = await state.context_for_account(envelope.account_id, envelope.settings_revision)
         try:
             decision = decide(envelope.request, ctx)
             if not decision.eligible:
@@ -72,6 +74,19 @@ def build_router(state: PolicyState, broker: NatsBroker) -> NatsRouter:
             text = prompt_text(envelope.request)
             if text:
                 await samples.publish(PromptSample(model=decision.eligible[0].model.id, text=text))
+
+    @router.subscriber(subjects.EXPLAIN, queue="policy")
+    async def explain_route(query: ExplainQuery) -> ExplainResult:
+        ctx = await state.context_for_account(query.account_id, query.settings_revision)
+        try:
+            return ExplainResult(**explain(decide(query.request, ctx)))
+        except VeilError as exc:
+            return ExplainResult(error=exc.body)
+
+    @router.subscriber(subjects.USER_MODELS, queue="policy")
+    async def user_models(query: UserModelsQuery) -> QueryResult:
+        ctx = await state.context_for_account(query.account_id, query.settings_revision)
+        return QueryResult(rows=[{"id": model_id} for model_id in reachable_models(ctx)])
 
     @router.subscriber(subjects.health_subject("policy"))
     async def health() -> HealthReply:

@@ -9,7 +9,6 @@ from veil.kvcache import KVCache
 from veil.policy.eligibility import EndpointStats, RoutingContext
 from veil.schemas import subjects
 from veil.schemas.accounts import EndpointStatsSnapshot, PrivacySettings, UpstreamAvailability
-from veil.schemas.bus import RequestEnvelope
 
 UPSTREAMS_KEY = "callable"
 STATS_KEY = "last_30m"
@@ -55,11 +54,10 @@ class PolicyState:
             self._stats_view = (revision, table)
         return self._stats_view[1]
 
-    async def context_for(self, envelope: RequestEnvelope) -> RoutingContext:
-        account = envelope.account_id
+    async def context_for_account(self, account: str, settings_revision: int) -> RoutingContext:
         # The gateway tells which settings revision it knows of, so a PATCH applies to
         # the very next request even if this replica's watcher has not caught up yet.
-        if self.privacy.revisions.get(account, 0) < envelope.settings_revision:
+        if self.privacy.revisions.get(account, 0) < settings_revision:
             await self.privacy.refresh(account)
         availability = self.upstreams.get(UPSTREAMS_KEY)
         return RoutingContext(

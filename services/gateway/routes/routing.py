@@ -1,0 +1,59 @@
+"""POST /routing/explain and GET /models/user: answered by the policy service, which
+computes them with the same function that routes requests."""
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from veil.gateway.auth import Caller
+from veil.gateway.catalog_views import model_view
+from veil.gateway.routes.chat import parse_chat_request, read_body
+from veil.gateway.state import CallerDep, GatewayState, StateDep
+from veil.schemas import subjects
+from veil.schemas.errors import VeilError
+from veil.schemas.queries import ExplainQuery, ExplainResult, QueryResult, UserModelsQuery
+
+router = APIRouter()
+POLICY_TIMEOUT = 10.0
+
+
+def _account(who: Caller) -> str:
+    if who.account_id is None:
+        raise VeilError(403, "Routing is explained for an account: use one of its keys")
+    return who.account_id
+
+
+async def _ask_policy(state: GatewayState, query, subject: str) -> bytes:
+    try:
+        message = await state.broker.request(query, subject, timeout=POLICY_TIMEOUT)
+    except Exception as exc:
+        raise VeilError(503, "The policy service is unavailable; try again shortly") from exc
+    return message.body
+
+
+@router.post("/routing/explain")
+async def explain(request: Request, who: CallerDep, state: StateDep) -> Response:
+    account = _account(who)
+    chat = parse_chat_request(await read_body(request, state.settings.max_body_bytes))
+    query = ExplainQuery(
+        account_id=account,
+        settings_revision=state.privacy.revisions.get(account, 0),
+        request=chat,
+    )
+    result = ExplainResult.model_validate_json(await _ask_policy(state, query, subjects.EXPLAIN))
+    if result.error is not None:
+        raise VeilError.from_body(result.error)
+    payload = {"eligible": result.eligible, "excluded": result.excluded}
+    return Response(orjson.dumps({"data": payload}), media_type="application/json")
+
+
+@router.get("/models/user")
+async def user_models(who: CallerDep, state: StateDep) -> Response:
+    account = _account(who)
+    query = UserModelsQuery(
+        account_id=account, settings_revision=state.privacy.revisions.get(account, 0)
+    )
+    result = QueryResult.model_validate_json(await _ask_policy(state, query, subjects.USER_MODELS))
+    reachable = {row["id"] for row in result.rows}
+    models = [model_view(m) for m in state.index.catalog.models if m.id in reachable]
+    return Response(orjson.dumps({"data": models}), media_type="application/json")

@@ -1,0 +1,46 @@
+"""Routing explained: the same `decide` that routes, rendered for people."""
+
+from typing import Any
+
+from veil.policy.eligibility import Candidate, Decision, RoutingContext, decide
+from veil.schemas.chat import ChatRequest, Message
+
+
+def _price(value) -> str:
+    return format(value.normalize(), "f")
+
+
+def candidate_view(candidate: Candidate) -> dict[str, Any]:
+    endpoint = candidate.endpoint
+    return {
+        "model": candidate.model.id,
+        "provider": candidate.provider.slug,
+        "provider_name": candidate.provider.name,
+        "upstream_model": endpoint.upstream_model,
+        "pricing": {
+            "prompt": _price(endpoint.pricing.prompt),
+            "completion": _price(endpoint.pricing.completion),
+        },
+        "quantization": endpoint.quantization,
+        "data_policy": candidate.provider.data_policy.model_dump(),
+    }
+
+
+def explain(decision: Decision) -> dict[str, list[dict[str, Any]]]:
+    return {
+        "eligible": [candidate_view(c) for c in decision.eligible],
+        "excluded": [
+            {"model": c.model.id, "provider": c.provider.slug, "excluded_by": reasons}
+            for c, reasons in decision.excluded
+        ],
+    }
+
+
+def reachable_models(ctx: RoutingContext) -> list[str]:
+    """Models with at least one endpoint the account's settings allow (GET /models/user)."""
+    probe = [Message(role="user", content="")]
+    return [
+        model_id
+        for model_id in ctx.index.models
+        if decide(ChatRequest(model=model_id, messages=probe), ctx).eligible
+    ]
