@@ -39,6 +39,8 @@ KV_KEYS = "veil_keys"
 KV_PRIVACY = "veil_privacy"
 KV_ENDPOINT_STATS = "veil_endpoint_stats"
 KV_UPSTREAMS = "veil_upstreams"
+ENDPOINT_STATS_KEY = "last_30m"  # the one key of KV_ENDPOINT_STATS
+UPSTREAMS_KEY = "callable"  # the one key of KV_UPSTREAMS
 
 SERVICES = ("gateway", "policy", "dispatcher", "metrics", "categorizer")
 

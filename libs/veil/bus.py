@@ -13,7 +13,7 @@ from veil.schemas import subjects
 # are bound to a stream: content subjects stay on core NATS (invariant 1).
 GENERATIONS_STREAM = StreamConfig(
     name=subjects.STREAM_GENERATIONS,
-    subjects=[subjects.GENERATION, subjects.OBSERVATION],
+    subjects=[subjects.GENERATION, subjects.OBSERVATION, subjects.DEAD_LETTER],
     storage=StorageType.FILE,
     duplicate_window=600.0,
     max_age=7 * 24 * 3600.0,

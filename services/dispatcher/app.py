@@ -11,7 +11,6 @@ from veil.dispatcher.config import DispatcherSettings, provider_keys
 from veil.dispatcher.dispatch import Dispatcher
 from veil.dispatcher.handlers import build_router
 from veil.dispatcher.targets import upstream_targets
-from veil.policy.state import UPSTREAMS_KEY
 from veil.schemas import subjects
 from veil.schemas.accounts import UpstreamAvailability
 from veil.schemas.bus import GenerationEvent
@@ -60,7 +59,7 @@ def build_app(settings: DispatcherSettings | None = None) -> FastStream:
         # Tell routing which providers this dispatcher can call (it holds the keys).
         availability = UpstreamAvailability(mode=settings.upstreams, providers=frozenset(targets))
         kv = await broker.key_value(subjects.KV_UPSTREAMS)
-        await kv.put(UPSTREAMS_KEY, availability.model_dump_json().encode())
+        await kv.put(subjects.UPSTREAMS_KEY, availability.model_dump_json().encode())
         async with http_client(settings) as http:
             dispatcher.http = http
             yield

@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 
 from faststream import FastStream
 
-from veil.bus import ensure_streams, make_broker
+from veil.bus import METADATA_STREAM, ensure_streams, make_broker
+from veil.metrics import endpoint_stats
 from veil.metrics.config import MetricsSettings
 from veil.metrics.consumer import consume
 from veil.metrics.handlers import build_router
@@ -22,13 +23,15 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
     broker = make_broker(settings.nats_url, "metrics")
     store = ClickHouseStore(settings.dsn)
     dead_letters = broker.publisher(
-        subjects.DEAD_LETTER, description="Events that can never be written, with the reason"
+        subjects.DEAD_LETTER,
+        stream=METADATA_STREAM,
+        description="Events that can never be written, with the reason (JetStream)",
     )
 
     async def dead_letter(data: bytes, reason: str) -> None:
         await dead_letters.publish(data, headers={"Veil-Reason": reason})
 
-    ingestor = Ingestor(store, dead_letter, settings.retry_delay)
+    ingestor = Ingestor(dead_letter, settings.retry_delay)
     broker.include_router(build_router(store, ingestor, settings))
     feeds = [
         (subjects.GENERATION, subjects.METRICS_DURABLE, GenerationEvent, store.insert_generations),
@@ -52,6 +55,14 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
             )
             for subject, durable, model, insert in feeds
         ]  # fmt: skip
+        stats_kv = await broker.key_value(subjects.KV_ENDPOINT_STATS)
+        tasks.append(
+            asyncio.create_task(
+                endpoint_stats.publish_forever(
+                    store, stats_kv, settings.stats_interval, settings.stats_window_minutes
+                )
+            )
+        )
         yield
         for task in tasks:
             task.cancel()

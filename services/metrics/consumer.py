@@ -26,12 +26,13 @@ async def consume(
     handle: Callable[[list[Msg]], Awaitable[None]],
     batch_size: int,
     batch_timeout: float,
+    ack_wait: float = 10.0,
 ) -> None:
     """Fetch up to batch_size messages or whatever arrived within batch_timeout, forever."""
     config = ConsumerConfig(
         durable_name=durable,
         ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=30,
+        ack_wait=ack_wait,
         max_ack_pending=max(20_000, batch_size * 4),
         filter_subject=subject,
     )

@@ -56,6 +56,13 @@ def build_router(store: ClickHouseStore, ingestor: Ingestor, settings: MetricsSe
 
     @router.subscriber(subjects.health_subject("metrics"))
     async def health() -> HealthReply:
-        return HealthReply(service="metrics", detail={"written": ingestor.written})
+        return HealthReply(
+            service="metrics",
+            detail={
+                "written": ingestor.written,
+                "unavailable": ingestor.unavailable,
+                "dead_lettered": ingestor.dead_lettered,
+            },
+        )
 
     return router

@@ -82,13 +82,6 @@ class ClickHouseStore:
         await self._run(_close)
         self._executor.shutdown(wait=True)
 
-    async def ping(self) -> bool:
-        try:
-            return bool(await self._run(lambda: self._connect().command("SELECT 1")))
-        except Exception:
-            self._client = None
-            return False
-
     async def insert_generations(self, events: list[GenerationEvent]) -> None:
         rows = [generation_row(e) for e in events]
         await self._run(

@@ -10,9 +10,6 @@ from veil.policy.eligibility import EndpointStats, RoutingContext
 from veil.schemas import subjects
 from veil.schemas.accounts import EndpointStatsSnapshot, PrivacySettings, UpstreamAvailability
 
-UPSTREAMS_KEY = "callable"
-STATS_KEY = "last_30m"
-
 
 @dataclass
 class PolicyState:
@@ -44,9 +41,9 @@ class PolicyState:
 
     def endpoint_stats(self) -> dict[tuple[str, str], EndpointStats]:
         """The latest snapshot as a lookup table, rebuilt only when it changes."""
-        revision = self.stats.revisions.get(STATS_KEY, 0)
+        revision = self.stats.revisions.get(subjects.ENDPOINT_STATS_KEY, 0)
         if self._stats_view[0] != revision:
-            snapshot = self.stats.get(STATS_KEY)
+            snapshot = self.stats.get(subjects.ENDPOINT_STATS_KEY)
             table = {
                 (s.model, s.provider): EndpointStats(s.latency_ms, s.throughput_tps, s.error_rate)
                 for s in (snapshot.endpoints if snapshot else [])
@@ -59,7 +56,7 @@ class PolicyState:
         # the very next request even if this replica's watcher has not caught up yet.
         if self.privacy.revisions.get(account, 0) < settings_revision:
             await self.privacy.refresh(account)
-        availability = self.upstreams.get(UPSTREAMS_KEY)
+        availability = self.upstreams.get(subjects.UPSTREAMS_KEY)
         return RoutingContext(
             index=self.index,
             settings=self.privacy.get(account) or PrivacySettings(),

@@ -2,10 +2,10 @@
 
 from types import ModuleType
 
-from veil.dispatcher.upstreams import openai
+from veil.dispatcher.upstreams import anthropic, openai
 from veil.dispatcher.upstreams.base import UpstreamError
 
-ADAPTERS: dict[str, ModuleType] = {"openai": openai}
+ADAPTERS: dict[str, ModuleType] = {"openai": openai, "anthropic": anthropic}
 
 
 def adapter_for(api: str) -> ModuleType:

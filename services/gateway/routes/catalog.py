@@ -6,6 +6,7 @@ from fastapi.responses import Response
 
 from veil.gateway.catalog_views import model_endpoints_view, model_view, provider_view
 from veil.gateway.state import StateDep
+from veil.schemas import subjects
 from veil.schemas.errors import VeilError
 
 router = APIRouter()
@@ -25,7 +26,7 @@ async def model_endpoints(author: str, slug: str, state: StateDep) -> Response:
     model = state.index.models.get(f"{author}/{slug}")
     if model is None:
         raise VeilError(404, f"Model not found: {author}/{slug}")
-    snapshot = state.stats.get("last_30m")
+    snapshot = state.stats.get(subjects.ENDPOINT_STATS_KEY)
     stats = {(s.model, s.provider): s for s in (snapshot.endpoints if snapshot else [])}
     return _json({"data": model_endpoints_view(state.index, model, stats)})
 

@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from faststream.nats import NatsBroker
 from pydantic import BaseModel
 
-from veil.gateway.state import CallerDep, StateDep
+from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.schemas import subjects
 from veil.schemas.errors import VeilError
 from veil.schemas.queries import (
@@ -33,6 +33,14 @@ async def ask_metrics(broker: NatsBroker, query: BaseModel, subject: str) -> Que
     return result
 
 
+def with_provider_names(state: GatewayState, rows: list[dict]) -> list[dict]:
+    """Metrics stores provider slugs; the API also shows the provider's display name."""
+    for row in rows:
+        provider = state.index.providers.get(row.get("provider") or "")
+        row["provider_name"] = provider.name if provider else row.get("provider")
+    return rows
+
+
 def _json(payload) -> Response:
     return Response(orjson.dumps(payload), media_type="application/json")
 
@@ -52,7 +60,7 @@ async def generation(
     )
     if not result.rows:
         raise VeilError(404, f"Generation not found: {id}")
-    return _json({"data": result.rows[0]})
+    return _json({"data": with_provider_names(state, result.rows)[0]})
 
 
 @router.get("/activity")
@@ -62,7 +70,7 @@ async def activity(who: CallerDep, state: StateDep) -> Response:
     result = await ask_metrics(
         state.broker, ActivityQuery(account_id=who.account_id), subjects.QUERY_ACTIVITY
     )
-    return _json({"data": result.rows})
+    return _json({"data": with_provider_names(state, result.rows)})
 
 
 @router.get("/rankings")

@@ -95,6 +95,8 @@ SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 MODEL_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(:free)?$")
 ENV_RE = re.compile(r"^[A-Z0-9][A-Z0-9_]*_API_KEY$")
 PROVIDER_KEYS = {"slug", "name", "data_policy", "api", "base_url", "api_key_env"}
+# transport quirks, as data (Anthropic's x-api-key, Azure's api-version)
+OPTIONAL_PROVIDER_KEYS = {"auth_header", "headers", "query"}
 POLICY_KEYS = {"training", "retains_prompts", "retention_days"}
 MODEL_KEYS = {"id", "name", "context_length", "endpoints"}
 ENDPOINT_KEYS = {
@@ -166,7 +168,9 @@ def test_data_policy_matches_seed(providers: list[dict], name, retention, traini
 
 def test_provider_fields(providers: list[dict]):
     for provider in providers:
-        assert set(provider) == PROVIDER_KEYS, provider.get("slug")
+        assert PROVIDER_KEYS <= set(provider) <= PROVIDER_KEYS | OPTIONAL_PROVIDER_KEYS, provider[
+            "slug"
+        ]
         assert set(provider["data_policy"]) == POLICY_KEYS, provider["slug"]
         assert provider["api"] in {"openai", "anthropic"}, provider["slug"]
         url = provider["base_url"]
