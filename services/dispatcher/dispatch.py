@@ -71,6 +71,7 @@ class Generation:
     status: str = "ok"
     error_code: int | None = None
     stream_started: bool = False
+    retry_after: float | None = None
 
     @property
     def generation_id(self) -> str:
@@ -107,15 +108,18 @@ class Generation:
         )
 
 
-def _final_error(attempts: list[ProviderAttempt]) -> ErrorBody:
+def _final_error(attempts: list[ProviderAttempt], retry_after: float | None = None) -> ErrorBody:
     """The error for a request every endpoint failed: 429/408 when all failed alike."""
     statuses = {a.status for a in attempts}
     responses = [a.model_dump() for a in attempts]
     if statuses == {429}:
+        metadata: dict = {"provider_responses": responses}
+        if retry_after is not None:
+            metadata["retry_after"] = retry_after  # the gateway sends it as Retry-After
         return ErrorBody(
             code=429,
             message="Every provider is rate limiting this request; retry later",
-            metadata={"provider_responses": responses},
+            metadata=metadata,
         )
     if attempts and all(a.error == "timeout" for a in attempts):
         return ErrorBody(
@@ -172,7 +176,10 @@ class Dispatcher:
             async with asyncio.timeout(self.settings.deadline):
                 await self._try_endpoints(gen)
         except asyncio.CancelledError:
-            gen.status = "cancelled"
+            gen.status, gen.finish_reason = "cancelled", "cancelled"
+            if gen.usage is None and gen.served_by is not None:
+                gen.usage = self._estimated_usage(gen)  # the tokens seen so far
+                gen.cost = cost_of(gen.usage, gen.served_by[0].pricing)
             log.info("generation %s cancelled by the client", gen.generation_id)
         except TimeoutError:
             gen.status, gen.error_code = "error", 408
@@ -202,32 +209,32 @@ class Dispatcher:
                 await self._attempt(gen, routed_endpoint, began)
                 return
             except UpstreamError as exc:
-                status, message = exc.status, str(exc)
-                if not exc.retryable:
-                    gen.attempts.append(
-                        self._attempt_record(routed_endpoint, status, message, began)
-                    )
+                status, kind, message = exc.status, exc.kind, str(exc)
+                gen.retry_after = exc.retry_after or gen.retry_after
+                if not exc.retryable and not gen.stream_started:
+                    # The request itself is at fault: answer it, do not retry around it.
+                    gen.attempts.append(self._attempt_record(routed_endpoint, status, kind, began))
                     gen.status, gen.error_code = "error", 400
                     error = ErrorBody(
-                        code=400,
-                        message=message,
+                        code=400, message=message,
                         metadata={"provider_name": routed_endpoint.provider},
-                    )
+                    )  # fmt: skip
                     await self._reply(
                         subject, ReplyError(generation_id=gen.generation_id, error=error)
                     )
                     return
             except httpx.TimeoutException:
-                status, message = None, "timeout"
+                status, kind, message = None, "timeout", "the upstream timed out"
             except httpx.HTTPError as exc:
-                status, message = None, f"{type(exc).__name__}: {exc}"
-            gen.attempts.append(self._attempt_record(routed_endpoint, status, message, began))
+                status, kind = None, "connection_error"
+                message = f"the upstream connection failed ({type(exc).__name__})"
+            gen.attempts.append(self._attempt_record(routed_endpoint, status, kind, began))
             if gen.stream_started:  # failed after bytes reached the client: no fallback
                 gen.status, gen.error_code = "error", 502
                 await self._stream_error(gen, subject, ErrorBody(code=502, message=message))
                 return
         gen.status = "error"
-        error = _final_error(gen.attempts)
+        error = _final_error(gen.attempts, gen.retry_after)
         gen.error_code = error.code
         await self._reply(subject, ReplyError(generation_id=gen.generation_id, error=error))
 
@@ -258,11 +265,15 @@ class Dispatcher:
             content=orjson.dumps(wire.body),
             params=wire.params or None,
             headers={**wire.headers, "content-type": "application/json"},
+            timeout=self._timeout(gen, stream),
         )
         response = await self.http.send(request, stream=True)
         try:
             if response.status_code >= 400:
-                raise error_from_status(response.status_code, await response.aread())
+                raise error_from_status(
+                    response.status_code, await response.aread(),
+                    response.headers.get("retry-after"),
+                )  # fmt: skip
             if stream:
                 await self._stream(gen, response, adapter, endpoint, provider, routed_endpoint)
             else:
@@ -271,6 +282,25 @@ class Dispatcher:
             await response.aclose()
         gen.attempts.append(
             self._attempt_record(routed_endpoint, response.status_code, None, began)
+        )
+
+    def _timeout(self, gen: Generation, stream: bool) -> httpx.Timeout:
+        """Streams may be silent at most first_token_timeout between reads; a whole
+        non-streaming answer may take what is left of the deadline."""
+        settings = self.settings
+        left = max(0.1, settings.deadline - (time.time() - gen.started))
+        read = min(settings.first_token_timeout, left) if stream else left
+        return httpx.Timeout(
+            connect=settings.connect_timeout, read=read, write=settings.connect_timeout,
+            pool=settings.connect_timeout,
+        )  # fmt: skip
+
+    @staticmethod
+    def _estimated_usage(gen: Generation) -> Usage:
+        return Usage(
+            estimate_tokens(prompt_length(gen.body)),
+            estimate_tokens(gen.completion_chars),
+            estimated=True,
         )
 
     async def _complete(self, gen, response, adapter, endpoint, provider, routed_endpoint):
@@ -342,14 +372,10 @@ class Dispatcher:
             if translator.finished:
                 break
         if not translator.finished:
-            raise UpstreamError("upstream stream ended before completing", status=502)
+            raise UpstreamError("upstream stream ended before completing", kind="stream_truncated")
         if gen.usage is None:
             # No usage from the upstream: estimate it, say so, and still end with usage.
-            gen.usage = Usage(
-                estimate_tokens(prompt_length(gen.body)),
-                estimate_tokens(gen.completion_chars),
-                estimated=True,
-            )
+            gen.usage = self._estimated_usage(gen)
             gen.cost = cost_of(gen.usage, endpoint.pricing)
             await self._reply(
                 subject,
@@ -376,11 +402,7 @@ class Dispatcher:
         endpoint, provider, model = gen.served_by  # type: ignore[misc]
         gen.finish_reason = "error"
         if gen.usage is None:
-            gen.usage = Usage(
-                estimate_tokens(prompt_length(gen.body)),
-                estimate_tokens(gen.completion_chars),
-                estimated=True,
-            )
+            gen.usage = self._estimated_usage(gen)
             gen.cost = cost_of(gen.usage, endpoint.pricing)
         chunk = {
             "id": gen.generation_id,

@@ -10,6 +10,9 @@ from veil.schemas.errors import ErrorBody, VeilError
 
 
 def error_response(error: ErrorBody, headers: dict[str, str] | None = None) -> Response:
+    retry_after = (error.metadata or {}).get("retry_after")
+    if error.code == 429 and retry_after is not None:
+        headers = {**(headers or {}), "Retry-After": str(max(1, round(retry_after)))}
     return Response(
         orjson.dumps({"error": error.model_dump(exclude_none=True)}),
         status_code=error.code,

@@ -33,24 +33,45 @@ class WireRequest:
 
 
 class UpstreamError(Exception):
-    """An attempt failed. `retryable` says whether the next endpoint should be tried."""
+    """An attempt failed. `retryable` says whether the next endpoint should be tried.
 
-    def __init__(self, message: str, status: int | None = None, retryable: bool = True):
+    `kind` is what gets recorded for the attempt: a category, never the upstream's
+    message, which may quote the prompt (invariant 6).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        retryable: bool = True,
+        kind: str = "upstream_error",
+        retry_after: float | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+        self.kind = kind
+        self.retry_after = retry_after
 
 
 class UpstreamMalformed(UpstreamError):
     def __init__(self, message: str):
-        super().__init__(f"malformed upstream response: {message}", status=502)
+        super().__init__(f"malformed upstream response: {message}", kind="malformed")
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is rare for APIs and ignored)."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
 
 
 # Statuses caused by the request itself: answered to the client, never retried around.
 CLIENT_FAULT_STATUSES = frozenset({400, 413, 422})
 
 
-def error_from_status(status: int, body: bytes) -> UpstreamError:
+def error_from_status(status: int, body: bytes, retry_after: str | None = None) -> UpstreamError:
     message = f"upstream answered {status}"
     try:
         detail = orjson.loads(body)
@@ -60,7 +81,13 @@ def error_from_status(status: int, body: bytes) -> UpstreamError:
             message += f": {text}"
     except orjson.JSONDecodeError:
         pass
-    return UpstreamError(message, status=status, retryable=status not in CLIENT_FAULT_STATUSES)
+    return UpstreamError(
+        message,
+        status=status,
+        retryable=status not in CLIENT_FAULT_STATUSES,
+        kind="rate_limited" if status == 429 else "http_error",
+        retry_after=retry_after_seconds(retry_after),
+    )
 
 
 def parse_json(body: bytes) -> Any:

@@ -107,28 +107,62 @@ async def chat_completions(
     queue = state.inbox.open(generation_id)
     try:
         await state.broker.publish(envelope, subjects.REQUEST)
-        first = await _first_reply(queue, state)
-        if isinstance(first, ReplyError):
-            state.inbox.close(generation_id)
-            return error_response(first.error, {"X-Generation-Id": generation_id})
-        if not chat.stream:
-            final = first if isinstance(first, ReplyFinal) else None
-            while final is None:
-                reply = await _next(queue, state.settings.idle_timeout)
-                if isinstance(reply, ReplyError):
-                    return error_response(reply.error, {"X-Generation-Id": generation_id})
-                if isinstance(reply, ReplyFinal):
-                    final = reply
-            state.inbox.close(generation_id)
-            return Response(
-                orjson.dumps(final.response),
-                media_type="application/json",
-                headers=response_headers(state, generation_id, final.provider),
-            )
+        if chat.stream:
+            first = await _first_reply(queue, state)
+        else:
+            first = await _unless_client_leaves(request, _final_reply(queue, state))
+            if first is None:
+                await _cancel(state, generation_id)
+                return Response(status_code=499)  # nobody is listening any more
     except BaseException:
         state.inbox.close(generation_id)
         raise
+    if isinstance(first, ReplyError):
+        state.inbox.close(generation_id)
+        return error_response(first.error, {"X-Generation-Id": generation_id})
+    if isinstance(first, ReplyFinal) and not chat.stream:
+        state.inbox.close(generation_id)
+        return Response(
+            orjson.dumps(first.response),
+            media_type="application/json",
+            headers=response_headers(state, generation_id, first.provider),
+        )
     return await _stream_response(state, queue, generation_id, first)
+
+
+async def _final_reply(queue: asyncio.Queue[Reply], state: GatewayState) -> Reply:
+    """Non-streaming: the final completion or the error."""
+    reply = await _first_reply(queue, state)
+    while not isinstance(reply, ReplyFinal | ReplyError):
+        reply = await _next(queue, state.settings.idle_timeout)
+    return reply
+
+
+async def _client_gone(request: Request) -> None:
+    """Returns when the client disconnects (the body has been read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _unless_client_leaves(request: Request, waiting) -> Reply | None:
+    """Wait for a reply, or return None as soon as the client disconnects."""
+    answer = asyncio.ensure_future(waiting)
+    gone = asyncio.ensure_future(_client_gone(request))
+    try:
+        await asyncio.wait({answer, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if answer.done():
+        return answer.result()
+    answer.cancel()
+    return None
+
+
+async def _cancel(state: GatewayState, generation_id: str) -> None:
+    """Tell the dispatchers to stop this generation's upstream call."""
+    state.inbox.close(generation_id)
+    with contextlib.suppress(Exception):
+        await state.broker.publish(CancelGeneration(generation_id=generation_id), subjects.CANCEL)
 
 
 async def _first_reply(queue: asyncio.Queue[Reply], state: GatewayState) -> Reply:
@@ -191,12 +225,8 @@ async def _stream_response(
                     return
         finally:
             state.inbox.close(generation_id)
-            if not finished:
-                # The client went away: tell the dispatcher to stop the upstream call.
-                with contextlib.suppress(Exception):
-                    await state.broker.publish(
-                        CancelGeneration(generation_id=generation_id), subjects.CANCEL
-                    )
+            if not finished:  # the client went away mid-stream
+                await _cancel(state, generation_id)
 
     return StreamingResponse(
         events(),

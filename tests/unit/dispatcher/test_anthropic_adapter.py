@@ -540,7 +540,7 @@ def test_a_message_without_usage_reports_none():
 def test_a_malformed_message_is_rejected(data):
     with pytest.raises(UpstreamMalformed) as caught:
         anthropic.parse_response(data)
-    assert caught.value.status == 502
+    assert caught.value.kind == "malformed"
     assert caught.value.retryable is True
 
 

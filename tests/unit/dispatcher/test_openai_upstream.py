@@ -155,7 +155,7 @@ def test_parse_response_accepts_a_completion():
 def test_parse_response_rejects_a_body_without_choices(data):
     with pytest.raises(UpstreamMalformed) as caught:
         openai.parse_response(data)
-    assert caught.value.status == 502
+    assert caught.value.kind == "malformed"
     assert caught.value.retryable is True
     assert "malformed upstream response" in str(caught.value)
 
