@@ -161,7 +161,7 @@ def _order_model(
             position.setdefault(slug, i)  # a repeated provider keeps its first position
         first = sorted(
             (c for c in ranked if c.provider.slug in position),
-            key=lambda c: -position[c.provider.slug],
+            key=lambda c: position[c.provider.slug],
         )
         rest = [c for c in ranked if c.provider.slug not in position]
         if not prefs.allow_fallbacks:
