@@ -9,7 +9,6 @@ class DispatcherSettings(CommonSettings):
     first_token_timeout: float = 60.0  # also the longest silence tolerated mid-stream
     deadline: float = 600.0  # no request runs longer than this
     max_connections: int = 1024
-    max_connections_per_upstream: int = 256
     concurrency: int = 2048  # requests handled at once by one dispatcher process
 
 

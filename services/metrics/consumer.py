@@ -8,6 +8,7 @@ every few seconds. Owning the loop also keeps the ack-after-insert rule in one p
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import nats.errors
@@ -28,7 +29,8 @@ async def consume(
     batch_timeout: float,
     ack_wait: float = 10.0,
 ) -> None:
-    """Fetch up to batch_size messages or whatever arrived within batch_timeout, forever."""
+    """Hand batches of up to batch_size messages (or what arrived within batch_timeout of
+    the first) to `handle`, forever."""
     config = ConsumerConfig(
         durable_name=durable,
         ack_policy=AckPolicy.EXPLICIT,
@@ -43,9 +45,7 @@ async def consume(
                 subscription = await js.pull_subscribe(
                     subject, durable=durable, stream=stream, config=config
                 )
-            messages = await subscription.fetch(batch_size, timeout=batch_timeout)
-        except (TimeoutError, nats.errors.TimeoutError):
-            continue
+            messages = await _collect(subscription, batch_size, batch_timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # NATS restarting, consumer being created elsewhere...
@@ -53,4 +53,27 @@ async def consume(
             subscription = None
             await asyncio.sleep(1)
             continue
-        await handle(messages)
+        if messages:
+            await handle(messages)
+
+
+async def _collect(subscription, batch_size: int, batch_timeout: float) -> list[Msg]:
+    """Up to batch_size messages, waiting at most batch_timeout once the first arrived.
+
+    nats-py returns whatever is pending as soon as something is, so without this a
+    busy system would insert a handful of rows at a time.
+    """
+    try:
+        messages = await subscription.fetch(batch_size, timeout=max(batch_timeout, 1.0))
+    except (TimeoutError, nats.errors.TimeoutError):
+        return []
+    deadline = time.monotonic() + batch_timeout
+    while len(messages) < batch_size:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0.005:
+            break
+        try:
+            messages += await subscription.fetch(batch_size - len(messages), timeout=remaining)
+        except (TimeoutError, nats.errors.TimeoutError):
+            break
+    return messages
