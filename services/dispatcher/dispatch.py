@@ -9,7 +9,6 @@ stream with an error chunk.
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -26,6 +25,7 @@ from veil.dispatcher.cost import (
     usage_body,
     usage_from,
 )
+from veil.dispatcher.generation import Generation, final_error
 from veil.dispatcher.upstreams import adapter_for
 from veil.dispatcher.upstreams.base import (
     UpstreamError,
@@ -35,7 +35,6 @@ from veil.dispatcher.upstreams.base import (
     sse_events,
 )
 from veil.schemas.bus import (
-    GenerationEvent,
     ProviderAttempt,
     ReplyAccepted,
     ReplyChunk,
@@ -46,90 +45,10 @@ from veil.schemas.bus import (
     RoutedEndpoint,
     RoutedRequest,
 )
-from veil.schemas.catalog import Endpoint, Provider
+from veil.schemas.catalog import Provider
 from veil.schemas.errors import ErrorBody
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Generation:
-    """What one request accumulates on its way through the dispatcher."""
-
-    routed: RoutedRequest
-    body: dict[str, Any]
-    started: float = field(default_factory=time.time)
-    attempts: list[ProviderAttempt] = field(default_factory=list)
-    served_by: tuple[Endpoint, Provider, str] | None = None
-    usage: Usage | None = None
-    cost: float = 0.0
-    finish_reason: str | None = None
-    first_token_at: float | None = None
-    generating_since: float | None = None
-    finished_at: float | None = None
-    completion_chars: int = 0
-    status: str = "ok"
-    error_code: int | None = None
-    stream_started: bool = False
-    retry_after: float | None = None
-
-    @property
-    def generation_id(self) -> str:
-        return self.routed.envelope.generation_id
-
-    def event(self) -> GenerationEvent:
-        envelope = self.routed.envelope
-        end = self.finished_at or time.time()
-        endpoint, provider, model = self.served_by or (None, None, envelope.request.model or "")
-        usage = self.usage or Usage(0, 0)
-        return GenerationEvent(
-            generation_id=envelope.generation_id,
-            account_id=envelope.account_id,
-            key_id=envelope.key_id,
-            created_at=envelope.received_at,
-            model=model,
-            provider=provider.slug if provider else None,
-            upstream_model=endpoint.upstream_model if endpoint else None,
-            tokens_prompt=usage.prompt_tokens,
-            tokens_completion=usage.completion_tokens,
-            tokens_estimated=usage.estimated,
-            latency_ms=(end - envelope.received_at) * 1000,
-            generation_time_ms=(end - (self.generating_since or end)) * 1000,
-            time_to_first_token_ms=(
-                (self.first_token_at - envelope.received_at) * 1000 if self.first_token_at else None
-            ),
-            total_cost=self.cost,
-            status=self.status,  # type: ignore[arg-type]
-            error_code=self.error_code,
-            finish_reason=self.finish_reason,
-            streamed=envelope.request.stream,
-            cancelled=self.status == "cancelled",
-            attempts=self.attempts,
-        )
-
-
-def _final_error(attempts: list[ProviderAttempt], retry_after: float | None = None) -> ErrorBody:
-    """The error for a request every endpoint failed: 429/408 when all failed alike."""
-    statuses = {a.status for a in attempts}
-    responses = [a.model_dump() for a in attempts]
-    if statuses == {429}:
-        metadata: dict = {"provider_responses": responses}
-        if retry_after is not None:
-            metadata["retry_after"] = retry_after  # the gateway sends it as Retry-After
-        return ErrorBody(
-            code=429,
-            message="Every provider is rate limiting this request; retry later",
-            metadata=metadata,
-        )
-    if attempts and all(a.error == "timeout" for a in attempts):
-        return ErrorBody(
-            code=408, message="Every provider timed out", metadata={"provider_responses": responses}
-        )
-    return ErrorBody(
-        code=502,
-        message="Every upstream endpoint failed",
-        metadata={"provider_responses": responses},
-    )
 
 
 class Dispatcher:
@@ -234,7 +153,7 @@ class Dispatcher:
                 await self._stream_error(gen, subject, ErrorBody(code=502, message=message))
                 return
         gen.status = "error"
-        error = _final_error(gen.attempts, gen.retry_after)
+        error = final_error(gen.attempts, gen.retry_after)
         gen.error_code = error.code
         await self._reply(subject, ReplyError(generation_id=gen.generation_id, error=error))
 

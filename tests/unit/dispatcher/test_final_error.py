@@ -1,6 +1,6 @@
 """The error a client gets when every routed endpoint failed."""
 
-from veil.dispatcher.dispatch import _final_error
+from veil.dispatcher.generation import final_error
 from veil.schemas.bus import ProviderAttempt
 
 
@@ -15,14 +15,14 @@ def test_every_provider_rate_limiting_is_a_429():
         attempt("acme", 429, "upstream answered 429"),
         attempt("bolt", 429, "upstream answered 429: slow down"),
     ]
-    error = _final_error(attempts)
+    error = final_error(attempts)
     assert error.code == 429
     assert "rate limit" in error.message.lower()
     assert [r["provider"] for r in error.metadata["provider_responses"]] == ["acme", "bolt"]
 
 
 def test_every_provider_timing_out_is_a_408():
-    error = _final_error([attempt("acme", None, "timeout"), attempt("bolt", None, "timeout")])
+    error = final_error([attempt("acme", None, "timeout"), attempt("bolt", None, "timeout")])
     assert error.code == 408
     assert "timed out" in error.message
     assert len(error.metadata["provider_responses"]) == 2
@@ -35,7 +35,7 @@ def test_mixed_failures_are_a_502_listing_each_provider_response():
         attempt("crux", 503, "upstream answered 503: overloaded"),
         attempt("dyne", None, "ConnectError: connection refused"),
     ]
-    error = _final_error(attempts)
+    error = final_error(attempts)
 
     assert error.code == 502
     responses = error.metadata["provider_responses"]
@@ -49,11 +49,17 @@ def test_mixed_failures_are_a_502_listing_each_provider_response():
 
 
 def test_server_errors_alone_are_a_502():
-    error = _final_error([attempt("acme", 500, "upstream answered 500")])
+    error = final_error([attempt("acme", 500, "upstream answered 500")])
     assert error.code == 502
 
 
 def test_no_attempt_at_all_is_a_502_not_a_timeout():
-    error = _final_error([])
+    error = final_error([])
     assert error.code == 502
     assert error.metadata == {"provider_responses": []}
+
+
+def test_a_rate_limit_carries_the_upstream_retry_after():
+    error = final_error([attempt("acme", 429, "rate_limited")], retry_after=7.0)
+    assert error.metadata["retry_after"] == 7.0
+    assert "retry_after" not in final_error([attempt("acme", 500, "http_error")], 7.0).metadata
