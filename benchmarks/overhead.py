@@ -42,6 +42,21 @@ async def sequential(session, url, headers, body, n) -> list[float]:
     return timings
 
 
+async def first_chunk(session, url, headers, body, n) -> list[float]:
+    """Milliseconds until the first chunk with content, for n streamed requests."""
+    timings = []
+    for _ in range(n):
+        began = time.perf_counter()
+        async with session.post(url, json={**body, "stream": True}, headers=headers) as response:
+            assert response.status == 200, response.status
+            async for line in response.content:
+                if b'"content":"' in line and b'"content":""' not in line:
+                    timings.append((time.perf_counter() - began) * 1000)
+                    break
+            await response.read()
+    return timings
+
+
 async def concurrent(session, url, headers, body, total, concurrency) -> tuple[float, int]:
     errors = 0
     remaining = total
@@ -89,6 +104,21 @@ async def measure(stack: RunningStack, key: str, n: int, concurrency: int) -> No
         print(
             f"  overhead p50 {overhead:.2f} ms, "
             f"p99 {percentile(via, 0.99) - percentile(direct, 0.99):.2f} ms"
+        )
+        veil_first, direct_first = [], []
+        for _ in range(5):
+            veil_first += await first_chunk(session, veil_url, veil_headers, BODY, n // 10)
+            direct_first += await first_chunk(
+                session, direct_url, direct_headers, direct_body, n // 10
+            )
+        print(f"streaming, time to first content chunk, {len(veil_first)} requests each (ms):")
+        print(
+            f"  direct  p50 {statistics.median(direct_first):6.2f}  "
+            f"p99 {percentile(direct_first, 0.99):6.2f}"
+        )
+        print(
+            f"  veil    p50 {statistics.median(veil_first):6.2f}  "
+            f"p99 {percentile(veil_first, 0.99):6.2f}"
         )
         total = n * 4
         rps_direct, err_direct = await concurrent(

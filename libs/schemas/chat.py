@@ -89,7 +89,13 @@ class ChatRequest(BaseModel):
         return {f for f in fields if f not in NON_PARAMETER_FIELDS}
 
     def upstream_body(self) -> dict[str, Any]:
-        """The body without veil's routing fields, as a provider receives it."""
-        return self.model_dump(
-            exclude={"models", "provider", "model"}, exclude_unset=True, mode="json"
-        )
+        """The body without veil's routing fields; the upstream adapter adds the provider's
+        model id and the stream switches."""
+        body = self.model_dump(exclude={"models", "provider", "model", "stream"}, mode="json")
+        # A declared field left at None means "not given" (the bus does not keep track of
+        # unset fields); the client's own extra fields are passed on as they came.
+        return {
+            key: value
+            for key, value in body.items()
+            if value is not None or key not in type(self).model_fields
+        }

@@ -51,6 +51,17 @@ from veil.schemas.errors import ErrorBody
 log = logging.getLogger(__name__)
 
 
+def failure_kind(exc: httpx.HTTPError) -> str:
+    """'timeout' or 'connection_error'. The aiohttp transport reports a refused
+    connection as httpx.ConnectTimeout, so the underlying cause decides."""
+    cause = exc.__cause__
+    if isinstance(cause, TimeoutError):  # aiohttp's timeouts are asyncio.TimeoutError
+        return "timeout"
+    if cause is None and isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    return "connection_error"
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -142,11 +153,12 @@ class Dispatcher:
                         subject, ReplyError(generation_id=gen.generation_id, error=error)
                     )
                     return
-            except httpx.TimeoutException:
-                status, kind, message = None, "timeout", "the upstream timed out"
             except httpx.HTTPError as exc:
-                status, kind = None, "connection_error"
-                message = f"the upstream connection failed ({type(exc).__name__})"
+                status, kind = None, failure_kind(exc)
+                message = (
+                    "the upstream timed out" if kind == "timeout"
+                    else f"the upstream connection failed ({type(exc).__name__})"
+                )  # fmt: skip
             gen.attempts.append(self._attempt_record(routed_endpoint, status, kind, began))
             if gen.stream_started:  # failed after bytes reached the client: no fallback
                 gen.status, gen.error_code = "error", 502

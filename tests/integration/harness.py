@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,16 @@ from veil.simulator.control import SimulatorControl
 from veil.supervisor import Child, free_port, nats_server_binary
 
 ADMIN_KEY = "sk-veil-admin-test-" + "0" * 16
+
+
+def run_blocking(coro):
+    """Run a coroutine to completion from sync code, even inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 class RunningStack:
@@ -89,7 +100,7 @@ class RunningStack:
             for name, child in self.children.items():
                 if child.process is not None and child.process.poll() is not None:
                     raise RuntimeError(f"{name} exited: {self.log(name)[-3000:]}")
-            answering = asyncio.run(services_answering(self.nats_url, 0.5))
+            answering = run_blocking(services_answering(self.nats_url, 0.5))
             if set(services) <= answering and self._http_ok(services):
                 return
             time.sleep(0.1)

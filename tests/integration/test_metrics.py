@@ -113,7 +113,7 @@ async def test_sigkill_of_metrics_loses_and_duplicates_nothing(metrics_stack):
     await eventually(lambda: len(completed) >= 90, every=0.05)
     stack.start_process("metrics")
     await flow
-    await asyncio.to_thread(stack.wait_ready)
+    stack.wait_ready()
     count = (
         f"SELECT count(), uniqExact(generation_id) FROM generations FINAL "
         f"WHERE account_id = '{account.id}'"

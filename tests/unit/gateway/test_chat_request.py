@@ -76,8 +76,7 @@ def test_upstream_body_drops_routing_fields_and_keeps_the_rest():
         "temperature": 0.2,
         "x_vendor_flag": {"nested": [1, 2]},
         "max_tokens": 64,
-        "stream": True,
-    }
+    }  # stream is the adapter's to set
 
 
 def test_upstream_body_leaves_out_fields_the_client_did_not_send():
