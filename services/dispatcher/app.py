@@ -1,5 +1,6 @@
 """The dispatcher service: broker, pooled httpx client, upstream targets."""
 
+import asyncio
 from contextlib import asynccontextmanager
 
 import httpx
@@ -68,6 +69,8 @@ def build_app(settings: DispatcherSettings | None = None) -> FastStream:
         await kv.put(subjects.UPSTREAMS_KEY, availability.model_dump_json().encode())
         async with http_client(settings) as http:
             dispatcher.http = http
+            beating = asyncio.create_task(dispatcher.heartbeat(settings.heartbeat_interval))
             yield
+            beating.cancel()
 
     return FastStream(broker, lifespan=lifespan)

@@ -7,6 +7,7 @@ stream with an error chunk.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -77,23 +78,32 @@ class Dispatcher:
         self.broker = broker
         self.settings = settings
         self.publish_event = publish_event
-        self.inflight: dict[str, asyncio.Task] = {}
+        self.inflight: dict[str, tuple[asyncio.Task, str]] = {}  # id -> (task, reply subject)
 
     async def handle(self, routed: RoutedRequest) -> None:
         """Run one generation in its own task, so a cancel message can stop just it."""
         task = asyncio.create_task(self._run(routed))
-        self.inflight[routed.envelope.generation_id] = task
+        self.inflight[routed.envelope.generation_id] = (task, routed.envelope.reply_subject)
         try:
             await asyncio.wait([task])
         finally:
             self.inflight.pop(routed.envelope.generation_id, None)
 
     def cancel(self, generation_id: str) -> bool:
-        task = self.inflight.get(generation_id)
-        if task is None:
+        running = self.inflight.get(generation_id)
+        if running is None:
             return False
-        task.cancel()
+        running[0].cancel()
         return True
+
+    async def heartbeat(self, interval: float) -> None:
+        """Tell each waiting gateway, every interval, that its generation is still being
+        worked on: a gateway that stops hearing this knows its dispatcher died."""
+        while True:
+            await asyncio.sleep(interval)
+            for generation_id, (_, subject) in list(self.inflight.items()):
+                with contextlib.suppress(Exception):
+                    await self._reply(subject, ReplyAccepted(generation_id=generation_id))
 
     async def _reply(self, subject: str, reply) -> None:
         await self.broker.publish(ReplyMessage(reply=reply), subject)

@@ -13,7 +13,9 @@ class GatewaySettings(CommonSettings):
     admin_key: str | None = None
     max_body_bytes: int = 4 * 1024 * 1024
     accept_timeout: float = 10.0  # no dispatcher took the request by then: 503
-    idle_timeout: float = 180.0  # longest silence from a dispatcher mid-request
+    # Longest silence from a dispatcher mid-request: it says "still working" every 5 s,
+    # so three missed heartbeats mean it is gone and the client gets a 502.
+    idle_timeout: float = 15.0
     keepalive_interval: float = 5.0  # SSE comment lines while waiting for tokens
 
 

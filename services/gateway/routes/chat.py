@@ -173,8 +173,9 @@ async def _first_reply(queue: asyncio.Queue[Reply], state: GatewayState) -> Repl
         raise VeilError(
             503, "No provider available: veil's routing services did not take the request"
         ) from None
-    if isinstance(first, ReplyAccepted):
-        # Non-streaming: wait for the final; streaming: wait for the upstream to start.
+    # Heartbeats ("accepted") mean a dispatcher is still on it: keep waiting, up to
+    # idle_timeout between two of them, for the final (or the stream to start).
+    while isinstance(first, ReplyAccepted):
         first = await _next(queue, state.settings.idle_timeout)
     return first
 
@@ -212,6 +213,8 @@ async def _stream_response(
                     yield KEEPALIVE
                     continue
                 silent = 0.0
+                if isinstance(reply, ReplyAccepted):
+                    continue  # a heartbeat: the dispatcher is alive
                 if isinstance(reply, ReplyChunk):
                     yield b"data: " + orjson.dumps(reply.chunk) + b"\n\n"
                 elif isinstance(reply, ReplyError):
