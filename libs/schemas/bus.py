@@ -46,7 +46,11 @@ class RoutedRequest(Content):
 
 
 class ReplyAccepted(BaseModel):
-    """A dispatcher took the request: from now on the gateway waits as long as it runs."""
+    """A dispatcher's heartbeat for a generation still in flight (every few seconds).
+
+    Fast requests finish before the first one; a gateway that hears neither a reply nor
+    a heartbeat for a while knows no dispatcher is working on its request.
+    """
 
     kind: Literal["accepted"] = "accepted"
     generation_id: str

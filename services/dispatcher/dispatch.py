@@ -111,7 +111,6 @@ class Dispatcher:
     async def _run(self, routed: RoutedRequest) -> None:
         gen = Generation(routed, routed.envelope.request.upstream_body())
         subject = routed.envelope.reply_subject
-        await self._reply(subject, ReplyAccepted(generation_id=gen.generation_id))
         try:
             async with asyncio.timeout(self.settings.deadline):
                 await self._try_endpoints(gen)

@@ -12,7 +12,9 @@ class GatewaySettings(CommonSettings):
     http_port: int = 8080
     admin_key: str | None = None
     max_body_bytes: int = 4 * 1024 * 1024
-    accept_timeout: float = 10.0  # no dispatcher took the request by then: 503
+    # No reply and no heartbeat by then: no service took the request, 503. Must exceed
+    # the dispatchers' heartbeat interval (5 s).
+    accept_timeout: float = 10.0
     # Longest silence from a dispatcher mid-request: it says "still working" every 5 s,
     # so three missed heartbeats mean it is gone and the client gets a 502.
     idle_timeout: float = 15.0
