@@ -26,6 +26,16 @@ async def sse_events(response: httpx.Response) -> list[tuple[float, str]]:
     return [(time.monotonic(), line) async for line in response.aiter_lines() if line]
 
 
+async def upstream_saw_cancel(sim, limit: float = 5) -> list:
+    """The simulator's recorded requests, once the first was cut off by veil (or time)."""
+    deadline = time.monotonic() + limit
+    while True:
+        recorded = await sim.requests()
+        if (recorded and recorded[0].cancelled) or time.monotonic() > deadline:
+            return recorded
+        await asyncio.sleep(0.1)
+
+
 async def test_fallback_order_and_every_attempt_recorded(stack, account, sim):
     async with account.http() as client:
         first, second, third = (await eligible(client))[:3]
@@ -169,12 +179,7 @@ async def test_client_disconnect_cancels_the_upstream_stream(stack, account, sim
                     seen += 1
                     if seen == 2:
                         break  # leaving the block closes the connection
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        recorded = await sim.requests()
-        if recorded and recorded[0].cancelled:
-            break
-        await asyncio.sleep(0.1)
+    recorded = await upstream_saw_cancel(sim)
     assert recorded[0].cancelled, "the upstream connection was not closed"
     assert recorded[0].chunks_sent < 30
     row = await account.generation(generation_id)
@@ -189,12 +194,7 @@ async def test_client_disconnect_cancels_a_non_streaming_request(stack, account,
             await client.post(
                 "/chat/completions", json={"model": MODEL, "messages": MESSAGES}, timeout=0.7
             )
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        recorded = await sim.requests()
-        if recorded and recorded[0].cancelled:
-            break
-        await asyncio.sleep(0.1)
+    recorded = await upstream_saw_cancel(sim)
     assert recorded[0].cancelled
 
 
