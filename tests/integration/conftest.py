@@ -1,6 +1,8 @@
 """Fixtures that start real stacks. One shared stack per session for the common tests;
 tests that kill or reconfigure processes start their own with `make_stack`."""
 
+import os
+
 import pytest
 
 from tests.integration.harness import RunningStack
@@ -45,3 +47,33 @@ async def sim(stack):
 @pytest.fixture(scope="session")
 def account(stack):
     return stack.new_account("shared")
+
+
+def _docker_engine() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server_url():
+    """A ClickHouse server for the HTTP path of clickhouse-connect: the one named by
+    VEIL_TEST_CLICKHOUSE_URL, else a testcontainers one when a Docker engine runs."""
+    configured = os.environ.get("VEIL_TEST_CLICKHOUSE_URL")
+    if configured:
+        yield configured
+        return
+    if not _docker_engine():
+        pytest.skip(
+            "no ClickHouse server: no Docker engine here and VEIL_TEST_CLICKHOUSE_URL "
+            "is unset (the rest of the suite uses chDB)"
+        )
+    from testcontainers.clickhouse import ClickHouseContainer
+
+    with ClickHouseContainer("clickhouse/clickhouse-server:24.8") as server:
+        host, port = server.get_container_host_ip(), server.get_exposed_port(8123)
+        yield f"http://{server.username}:{server.password}@{host}:{port}/default"

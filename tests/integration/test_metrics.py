@@ -3,7 +3,6 @@ store; activity, rankings and live endpoint statistics checked against expectati
 
 import asyncio
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -292,13 +291,8 @@ async def test_live_endpoint_statistics_reach_routing_and_the_api(metrics_stack)
     await sim.aclose()
 
 
-@pytest.mark.skipif(
-    not os.environ.get("VEIL_TEST_CLICKHOUSE_URL"),
-    reason="no ClickHouse server: set VEIL_TEST_CLICKHOUSE_URL (no Docker engine "
-    "runs here, so the default suite uses chDB)",
-)
-async def test_metrics_against_a_clickhouse_server(make_stack):
-    url = os.environ["VEIL_TEST_CLICKHOUSE_URL"]
+async def test_metrics_against_a_clickhouse_server(make_stack, clickhouse_server_url):
+    url = clickhouse_server_url
     stack = make_stack(VEIL_CLICKHOUSE_DSN=url)
     await publish(stack, [event("gen-server-1")])
     count = "SELECT count() FROM generations FINAL WHERE generation_id = 'gen-server-1'"
