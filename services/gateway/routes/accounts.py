@@ -2,12 +2,12 @@
 
 import time
 
-import orjson
 from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from veil.gateway.privacy import apply_privacy_patch
+from veil.gateway.responses import data, json_response
 from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.keys import hash_key, key_label, new_id, new_key
 from veil.schemas.accounts import Account, KeyKind, KeyRecord, PrivacySettings
@@ -26,10 +26,6 @@ class NewKey(BaseModel):
     kind: KeyKind = "inference"
 
 
-def _json(payload, status: int = 200) -> Response:
-    return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
-
-
 def _key_view(record: KeyRecord) -> dict:
     return record.model_dump()
 
@@ -40,7 +36,7 @@ async def create_account(body: NewAccount, who: CallerDep, state: StateDep) -> R
         raise VeilError(403, "Only the admin key can create accounts")
     account = Account(id=new_id("acct"), name=body.name, created_at=time.time())
     await state.accounts.put(account.id, account)
-    return _json({"data": {"id": account.id, "name": account.name}}, 201)
+    return data({"id": account.id, "name": account.name}, 201)
 
 
 @router.post("/keys")
@@ -61,7 +57,7 @@ async def create_key(body: NewKey, who: CallerDep, state: StateDep) -> Response:
     )
     await state.keys.put(hash_key(raw), record)
     # The raw key is in this response and nowhere else, ever (invariant 7).
-    return _json({"key": raw, "data": _key_view(record)}, 201)
+    return json_response({"key": raw, "data": _key_view(record)}, 201)
 
 
 def _account_keys(state: GatewayState, account_id: str) -> list[tuple[str, KeyRecord]]:
@@ -78,7 +74,7 @@ async def list_keys(
         raise VeilError(403, "Listing keys needs a management key or the admin key")
     account = who.account_for(account_id)
     records = sorted((r for _, r in _account_keys(state, account)), key=lambda r: r.created_at)
-    return _json({"data": [_key_view(r) for r in records]})
+    return data([_key_view(r) for r in records])
 
 
 @router.delete("/keys/{key_id}")
@@ -90,7 +86,7 @@ async def delete_key(key_id: str, who: CallerDep, state: StateDep) -> Response:
         raise VeilError(404, f"Key not found: {key_id}")
     digest, record = matches[0]
     await state.keys.delete(digest)
-    return _json({"data": {"id": record.id, "deleted": True}})
+    return data({"id": record.id, "deleted": True})
 
 
 @router.get("/privacy")
@@ -101,7 +97,7 @@ async def get_privacy(
 ) -> Response:
     account = who.account_for(account_id)
     settings = await state.privacy.refresh(account) or PrivacySettings()
-    return _json({"data": settings.model_dump()})
+    return data(settings.model_dump())
 
 
 @router.patch("/privacy")
@@ -115,4 +111,4 @@ async def patch_privacy(
     current = await state.privacy.refresh(account) or PrivacySettings()
     updated = apply_privacy_patch(current, body, who, state.index)
     await state.privacy.put(account, updated)
-    return _json({"data": updated.model_dump()})
+    return data(updated.model_dump())

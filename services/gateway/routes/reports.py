@@ -2,12 +2,12 @@
 
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from faststream.nats import NatsBroker
 from pydantic import BaseModel
 
+from veil.gateway.responses import data
 from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.schemas import subjects
 from veil.schemas.errors import VeilError
@@ -41,10 +41,6 @@ def with_provider_names(state: GatewayState, rows: list[dict]) -> list[dict]:
     return rows
 
 
-def _json(payload) -> Response:
-    return Response(orjson.dumps(payload), media_type="application/json")
-
-
 @router.get("/generation")
 async def generation(
     who: CallerDep,
@@ -60,7 +56,7 @@ async def generation(
     )
     if not result.rows:
         raise VeilError(404, f"Generation not found: {id}")
-    return _json({"data": with_provider_names(state, result.rows)[0]})
+    return data(with_provider_names(state, result.rows)[0])
 
 
 @router.get("/activity")
@@ -70,7 +66,7 @@ async def activity(who: CallerDep, state: StateDep) -> Response:
     result = await ask_metrics(
         state.broker, ActivityQuery(account_id=who.account_id), subjects.QUERY_ACTIVITY
     )
-    return _json({"data": with_provider_names(state, result.rows)})
+    return data(with_provider_names(state, result.rows))
 
 
 @router.get("/rankings")
@@ -85,4 +81,4 @@ async def rankings(
         RankingsQuery(period=period, category=category),  # type: ignore[arg-type]
         subjects.QUERY_RANKINGS,
     )
-    return _json({"data": result.rows})
+    return data(result.rows)

@@ -1,12 +1,12 @@
 """POST /routing/explain and GET /models/user: answered by the policy service, which
 computes them with the same function that routes requests."""
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from veil.gateway.auth import Caller
 from veil.gateway.catalog_views import model_view
+from veil.gateway.responses import data
 from veil.gateway.routes.chat import parse_chat_request, read_body
 from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.schemas import subjects
@@ -44,7 +44,7 @@ async def explain(request: Request, who: CallerDep, state: StateDep) -> Response
     if result.error is not None:
         raise VeilError.from_body(result.error)
     payload = {"eligible": result.eligible, "excluded": result.excluded}
-    return Response(orjson.dumps({"data": payload}), media_type="application/json")
+    return data(payload)
 
 
 @router.get("/models/user")
@@ -56,4 +56,4 @@ async def user_models(who: CallerDep, state: StateDep) -> Response:
     result = QueryResult.model_validate_json(await _ask_policy(state, query, subjects.USER_MODELS))
     reachable = {row["id"] for row in result.rows}
     models = [model_view(m) for m in state.index.catalog.models if m.id in reachable]
-    return Response(orjson.dumps({"data": models}), media_type="application/json")
+    return data(models)
