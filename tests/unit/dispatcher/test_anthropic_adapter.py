@@ -6,7 +6,6 @@ Messages endpoint over a real socket.
 
 import copy
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import pytest_asyncio
 
 from veil.catalog import CatalogIndex
 from veil.dispatcher.targets import upstream_targets
@@ -27,8 +25,6 @@ from veil.dispatcher.upstreams.base import (
     sse_events,
 )
 from veil.schemas.catalog import Endpoint, Pricing
-from veil.simulator.control import SimulatorControl
-from veil.simulator.server import serve
 
 FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
 
@@ -672,22 +668,6 @@ async def test_a_stream_without_input_usage_ends_without_a_usage_chunk(output_co
 SIM_BODY = {"messages": [{"role": "system", "content": "Be brief."}, user("what is up")]}
 SIM_PROMPT_TOKENS = 6
 SIM_COMPLETION_TOKENS = 12  # the simulator's default reply length
-
-
-@pytest_asyncio.fixture(scope="module")
-async def sim_url() -> AsyncIterator[str]:
-    runner = await serve("127.0.0.1", 0)
-    host, port = runner.addresses[0][:2]
-    yield f"http://{host}:{port}"
-    await runner.cleanup()
-
-
-@pytest_asyncio.fixture
-async def control(sim_url: str) -> AsyncIterator[SimulatorControl]:
-    ctl = SimulatorControl(sim_url)
-    await ctl.reset()
-    yield ctl
-    await ctl.aclose()
 
 
 async def send(wire: WireRequest, http: httpx.AsyncClient, stream: bool) -> Any:

@@ -11,23 +11,6 @@ import pytest
 import pytest_asyncio
 
 from veil.simulator.control import SimulatorControl
-from veil.simulator.server import serve
-
-
-@pytest_asyncio.fixture(scope="session")
-async def sim_url() -> AsyncIterator[str]:
-    runner = await serve("127.0.0.1", 0)
-    host, port = runner.addresses[0][:2]
-    yield f"http://{host}:{port}"
-    await runner.cleanup()
-
-
-@pytest_asyncio.fixture
-async def control(sim_url: str) -> AsyncIterator[SimulatorControl]:
-    ctl = SimulatorControl(sim_url)
-    await ctl.reset()
-    yield ctl
-    await ctl.aclose()
 
 
 @pytest_asyncio.fixture
