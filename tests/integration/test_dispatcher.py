@@ -198,6 +198,21 @@ async def test_client_disconnect_cancels_a_non_streaming_request(stack, account,
     assert recorded[0].cancelled
 
 
+async def test_client_leaving_before_the_stream_starts_cancels_it(stack, account, sim):
+    await sim.add(provider="*", latency_ms=3000)
+    async with account.http() as client:
+        with pytest.raises(httpx.ReadTimeout):
+            async with client.stream(
+                "POST",
+                "/chat/completions",
+                timeout=0.7,
+                json={"model": MODEL, "messages": MESSAGES, "stream": True},
+            ) as response:
+                await response.aread()
+    recorded = await upstream_saw_cancel(sim)
+    assert recorded[0].cancelled and recorded[0].stream
+
+
 async def test_a_slow_upstream_does_not_slow_requests_to_others(stack, account, sim):
     slow_model, fast_model = MODEL, "qwen/qwen-2.5-72b-instruct"
     async with account.http() as client:

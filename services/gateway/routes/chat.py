@@ -107,13 +107,12 @@ async def chat_completions(
     queue = state.inbox.open(generation_id)
     try:
         await state.broker.publish(envelope, subjects.REQUEST)
-        if chat.stream:
-            first = await _first_reply(queue, state)
-        else:
-            first = await _unless_client_leaves(request, _final_reply(queue, state))
-            if first is None:
-                await _cancel(state, generation_id)
-                return Response(status_code=499)  # nobody is listening any more
+        # Until the response starts, a disconnect is only seen by watching for it.
+        waiting = _first_reply(queue, state) if chat.stream else _final_reply(queue, state)
+        first = await _unless_client_leaves(request, waiting)
+        if first is None:
+            await _cancel(state, generation_id)
+            return Response(status_code=499)  # nobody is listening any more
     except BaseException:
         state.inbox.close(generation_id)
         raise
