@@ -11,7 +11,7 @@ from veil.bus import METADATA_STREAM, ensure_streams, make_broker
 from veil.catalog import CatalogIndex
 from veil.dispatcher.config import DispatcherSettings, provider_keys
 from veil.dispatcher.dispatch import Dispatcher
-from veil.dispatcher.handlers import build_router
+from veil.dispatcher.handlers import RoutedConsumer, build_router
 from veil.dispatcher.targets import upstream_targets
 from veil.schemas import subjects
 from veil.schemas.accounts import UpstreamAvailability
@@ -57,7 +57,8 @@ def build_app(settings: DispatcherSettings | None = None) -> FastStream:
         await generations.publish(event, headers={"Nats-Msg-Id": event.generation_id})
 
     dispatcher = Dispatcher(index, targets, broker, settings, publish_event)
-    broker.include_router(build_router(dispatcher, settings.concurrency))
+    broker.include_router(build_router(dispatcher))
+    consumer = RoutedConsumer(dispatcher, settings.concurrency)
 
     @asynccontextmanager
     async def lifespan():
@@ -70,7 +71,15 @@ def build_app(settings: DispatcherSettings | None = None) -> FastStream:
         async with http_client(settings) as http:
             dispatcher.http = http
             beating = asyncio.create_task(dispatcher.heartbeat(settings.heartbeat_interval))
+            await consumer.start(broker)
             yield
             beating.cancel()
 
-    return FastStream(broker, lifespan=lifespan)
+    app = FastStream(broker, lifespan=lifespan)
+
+    @app.on_shutdown
+    async def finish_in_flight() -> None:
+        # Shutdown hooks run before the broker closes: replies can still be sent.
+        await consumer.drain(settings.drain_timeout)
+
+    return app

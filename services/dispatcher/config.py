@@ -10,6 +10,7 @@ class DispatcherSettings(CommonSettings):
     deadline: float = 600.0  # no request runs longer than this
     max_connections: int = 1024
     concurrency: int = 2048  # requests handled at once by one dispatcher process
+    drain_timeout: float = 30.0  # on shutdown, how long requests in flight may finish
     heartbeat_interval: float = 5.0  # "still working" to gateways; keep below their idle_timeout
 
 

@@ -4,19 +4,23 @@ Handlers close over the Dispatcher rather than using FastStream's `Context`, whi
 FastDepends resolves on a worker thread for every message.
 """
 
-from faststream.nats import NatsRouter
+import asyncio
+import logging
+
+from faststream.nats import NatsBroker, NatsRouter
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from pydantic import ValidationError
 
 from veil.dispatcher.dispatch import Dispatcher
 from veil.schemas import subjects
 from veil.schemas.bus import CancelGeneration, HealthReply, RoutedRequest
 
+log = logging.getLogger(__name__)
 
-def build_router(dispatcher: Dispatcher, concurrency: int) -> NatsRouter:
+
+def build_router(dispatcher: Dispatcher) -> NatsRouter:
     router = NatsRouter()
-
-    @router.subscriber(subjects.ROUTED, queue="dispatcher", max_workers=concurrency)
-    async def dispatch(routed: RoutedRequest) -> None:
-        await dispatcher.handle(routed)
 
     @router.subscriber(subjects.CANCEL)
     async def cancel(message: CancelGeneration) -> None:
@@ -30,3 +34,49 @@ def build_router(dispatcher: Dispatcher, concurrency: int) -> NatsRouter:
         )
 
     return router
+
+
+class RoutedConsumer:
+    """Routed requests, in the "dispatcher" queue group, each in its own task.
+
+    A plain nats-py subscription rather than a FastStream subscriber: this is the
+    service's hottest subject, and FastStream's consume path (middlewares, dependency
+    resolution, an anyio task group) cost about 95 µs per message against 15 µs for
+    decoding the same message with pydantic directly; the dispatcher's CPU per request
+    fell by about a quarter (measured under load, relative to the gateway's).
+    """
+
+    def __init__(self, dispatcher: Dispatcher, concurrency: int):
+        self.dispatcher = dispatcher
+        self.slots = asyncio.Semaphore(concurrency)
+        self.running: set[asyncio.Task] = set()  # the loop keeps only weak references
+        self.subscription: Subscription | None = None
+
+    async def start(self, broker: NatsBroker) -> None:
+        self.subscription = await broker.connection.subscribe(
+            subjects.ROUTED, queue="dispatcher", cb=self._on_message
+        )
+
+    async def drain(self, grace: float) -> None:
+        """Stop taking requests, then let the ones in flight finish (for up to grace s)."""
+        if self.subscription is not None:
+            await self.subscription.unsubscribe()
+        if self.running:
+            await asyncio.wait(set(self.running), timeout=grace)
+
+    async def _on_message(self, msg: Msg) -> None:
+        try:
+            routed = RoutedRequest.model_validate_json(msg.data)
+        except ValidationError as exc:  # the model hides the input: no content in the log
+            log.error("undecodable routed request: %s", exc)
+            return
+        await self.slots.acquire()  # back-pressure: stop reading when saturated
+        task = asyncio.create_task(self._run(routed))
+        self.running.add(task)
+        task.add_done_callback(self.running.discard)
+
+    async def _run(self, routed: RoutedRequest) -> None:
+        try:
+            await self.dispatcher.handle(routed)
+        finally:
+            self.slots.release()

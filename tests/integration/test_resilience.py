@@ -89,3 +89,21 @@ async def test_nats_restart_loses_nothing_completed(quick_stack):
     result = run_cli(stack, "sql", count, "--format", "csv")
     assert result.returncode == 0, result.stderr
     assert int(result.stdout.splitlines()[-1]) >= 6
+
+
+async def test_a_dispatcher_stopped_gracefully_finishes_what_it_started(quick_stack):
+    stack = quick_stack
+    account = stack.new_account("drain")
+    sim = stack.simulator()
+    await sim.add(provider="*", latency_ms=1500)
+    async with account.http() as client:
+        pending = asyncio.create_task(post(client))
+        await asyncio.sleep(0.5)
+        stack.children["dispatcher"].process.send_signal(signal.SIGTERM)  # a rolling restart
+        response = await pending
+        assert response.status_code == 200, response.text
+        await asyncio.to_thread(stack.children["dispatcher"].process.wait, 30)
+        stack.start_process("dispatcher")
+        await sim.reset()
+        assert (await serves_again(client)).status_code == 200
+    await sim.aclose()
