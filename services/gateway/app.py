@@ -17,7 +17,7 @@ from veil.gateway.state import GatewayState
 from veil.kvcache import KVCache
 from veil.schemas import subjects
 from veil.schemas.accounts import Account, EndpointStatsSnapshot, KeyRecord, PrivacySettings
-from veil.schemas.bus import HealthReply, ReplyMessage
+from veil.schemas.bus import HealthReply
 
 API = "/api/v1"
 
@@ -26,10 +26,6 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     broker = make_broker(settings.nats_url, "gateway")
     inbox = Inbox(subjects.reply_subject(secrets.token_hex(6)))
-
-    @broker.subscriber(inbox.subject, description="Chunks, finals and errors for this gateway")
-    async def on_reply(message: ReplyMessage) -> None:
-        inbox.deliver(message.reply)
 
     @broker.subscriber(subjects.health_subject("gateway"))
     async def health() -> HealthReply:
@@ -58,6 +54,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             stats=caches[3],
         )
         await broker.start()
+        await inbox.start(broker.connection)
         yield
         for cache in caches:
             await cache.stop()

@@ -1,14 +1,34 @@
-"""The gateway instance's reply inbox: one queue per in-flight generation."""
+"""The gateway instance's reply inbox: one queue per in-flight generation.
+
+A plain nats-py subscription decoded with pydantic: every chunk of every stream passes
+here, and FastStream's consume path costs several times the decoding itself.
+"""
 
 import asyncio
+import logging
 
-from veil.schemas.bus import Reply
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+
+from veil.schemas.bus import Reply, ReplyMessage
+
+log = logging.getLogger(__name__)
 
 
 class Inbox:
     def __init__(self, subject: str):
         self.subject = subject
         self.pending: dict[str, asyncio.Queue[Reply]] = {}
+
+    async def start(self, connection: Client) -> None:
+        await connection.subscribe(self.subject, cb=self._on_message)
+
+    async def _on_message(self, msg: Msg) -> None:
+        try:
+            self.deliver(ReplyMessage.model_validate_json(msg.data).reply)
+        except ValidationError as exc:  # the model hides the input: no content in the log
+            log.error("undecodable reply on %s: %s", self.subject, exc)
 
     def open(self, generation_id: str) -> "asyncio.Queue[Reply]":
         queue: asyncio.Queue[Reply] = asyncio.Queue()
