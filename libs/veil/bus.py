@@ -1,10 +1,16 @@
 """Connecting to NATS and declaring what lives on JetStream."""
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from faststream.nats import JStream, NatsBroker
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import BadRequestError
+from pydantic import BaseModel, ValidationError
 
 from veil.schemas import subjects
 
@@ -44,3 +50,36 @@ async def ensure_streams(broker: NatsBroker) -> None:
         await js.add_stream(GENERATIONS_STREAM)
     except BadRequestError:
         await js.update_stream(GENERATIONS_STREAM)
+
+
+# The hot path (requests, routed requests, replies) bypasses FastStream's consume and
+# publish machinery, which measured ~95 µs per message against ~15 µs for pydantic
+# decoding alone; everything else (queries, health, KV, JetStream) stays on FastStream.
+JSON_HEADERS = {"content-type": "application/json"}
+M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger(__name__)
+
+
+async def publish_model(connection: Client, subject: str, message: BaseModel) -> None:
+    """Publish a contract model as JSON (FastStream subscribers decode it as usual)."""
+    await connection.publish(subject, message.model_dump_json().encode(), headers=JSON_HEADERS)
+
+
+async def subscribe_model(
+    connection: Client,
+    subject: str,
+    model: type[M],
+    handle: Callable[[M], Awaitable[None]],
+    queue: str = "",
+) -> Subscription:
+    """Decode each message on `subject` into `model` and hand it to `handle`, in order."""
+
+    async def on_message(msg: Msg) -> None:
+        try:
+            decoded = model.model_validate_json(msg.data)
+        except ValidationError as exc:  # contract models hide their input: no content logged
+            log.error("undecodable %s on %s: %s", model.__name__, msg.subject, exc)
+            return
+        await handle(decoded)
+
+    return await connection.subscribe(subject, queue=queue, cb=on_message)

@@ -16,6 +16,7 @@ import httpx
 import orjson
 from faststream.nats import NatsBroker
 
+from veil.bus import publish_model
 from veil.catalog import CatalogIndex
 from veil.dispatcher.config import DispatcherSettings
 from veil.dispatcher.cost import (
@@ -50,7 +51,6 @@ from veil.schemas.catalog import Provider
 from veil.schemas.errors import ErrorBody
 
 log = logging.getLogger(__name__)
-JSON_HEADERS = {"content-type": "application/json"}
 
 
 def failure_kind(exc: httpx.HTTPError) -> str:
@@ -107,10 +107,7 @@ class Dispatcher:
                     await self._reply(subject, ReplyAccepted(generation_id=generation_id))
 
     async def _reply(self, subject: str, reply) -> None:
-        # Straight to nats-py: FastStream's publish path cost more than the message itself.
-        await self.broker.connection.publish(
-            subject, ReplyMessage(reply=reply).model_dump_json().encode(), headers=JSON_HEADERS
-        )
+        await publish_model(self.broker.connection, subject, ReplyMessage(reply=reply))
 
     async def _run(self, routed: RoutedRequest) -> None:
         gen = Generation(routed, routed.envelope.request.upstream_body())

@@ -1,19 +1,11 @@
-"""The gateway instance's reply inbox: one queue per in-flight generation.
-
-A plain nats-py subscription decoded with pydantic: every chunk of every stream passes
-here, and FastStream's consume path costs several times the decoding itself.
-"""
+"""The gateway instance's reply inbox: one queue per in-flight generation."""
 
 import asyncio
-import logging
 
 from nats.aio.client import Client
-from nats.aio.msg import Msg
-from pydantic import ValidationError
 
+from veil.bus import subscribe_model
 from veil.schemas.bus import Reply, ReplyMessage
-
-log = logging.getLogger(__name__)
 
 
 class Inbox:
@@ -22,13 +14,11 @@ class Inbox:
         self.pending: dict[str, asyncio.Queue[Reply]] = {}
 
     async def start(self, connection: Client) -> None:
-        await connection.subscribe(self.subject, cb=self._on_message)
+        # Every chunk of every stream passes here: the hot path's plain subscription.
+        await subscribe_model(connection, self.subject, ReplyMessage, self._on_reply)
 
-    async def _on_message(self, msg: Msg) -> None:
-        try:
-            self.deliver(ReplyMessage.model_validate_json(msg.data).reply)
-        except ValidationError as exc:  # the model hides the input: no content in the log
-            log.error("undecodable reply on %s: %s", self.subject, exc)
+    async def _on_reply(self, message: ReplyMessage) -> None:
+        self.deliver(message.reply)
 
     def open(self, generation_id: str) -> "asyncio.Queue[Reply]":
         queue: asyncio.Queue[Reply] = asyncio.Queue()

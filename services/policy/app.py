@@ -4,11 +4,13 @@ from contextlib import asynccontextmanager
 
 from faststream import FastStream
 
-from veil.bus import make_broker
+from veil.bus import make_broker, subscribe_model
 from veil.catalog import CatalogIndex
 from veil.policy.config import PolicySettings
-from veil.policy.handlers import build_router
+from veil.policy.handlers import build_router, request_handler
 from veil.policy.state import PolicyState
+from veil.schemas import subjects
+from veil.schemas.bus import RequestEnvelope
 
 
 def build_app(settings: PolicySettings | None = None) -> FastStream:
@@ -19,12 +21,16 @@ def build_app(settings: PolicySettings | None = None) -> FastStream:
         sample_rate=settings.sample_rate,
         unhealthy_error_rate=settings.unhealthy_error_rate,
     )
-    broker.include_router(build_router(state, broker))
+    broker.include_router(build_router(state))
 
     @asynccontextmanager
     async def lifespan():
         await broker.connect()
         await state.connect(broker)
+        await subscribe_model(
+            broker.connection, subjects.REQUEST, RequestEnvelope,
+            request_handler(state, broker.connection), queue="policy",
+        )  # fmt: skip
         yield
         await state.close()
 

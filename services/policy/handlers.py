@@ -7,8 +7,10 @@ message that cost more than the routing decision itself.
 
 import random
 
-from faststream.nats import NatsBroker, NatsRouter
+from faststream.nats import NatsRouter
+from nats.aio.client import Client
 
+from veil.bus import publish_model
 from veil.policy.eligibility import decide, no_endpoint_error
 from veil.policy.explain import explain, reachable_models
 from veil.policy.state import PolicyState
@@ -40,16 +42,10 @@ def prompt_text(request: ChatRequest) -> str:
     return "\n".join(parts)
 
 
-def build_router(state: PolicyState, broker: NatsBroker) -> NatsRouter:
-    router = NatsRouter()
-    routed = router.publisher(
-        subjects.ROUTED, description="The request with its eligible endpoints, in order"
-    )
-    samples = router.publisher(
-        subjects.SAMPLE, description="A sampled prompt with every identifier removed"
-    )
+def request_handler(state: PolicyState, connection: Client):
+    """The handler of `veil.request.v1` (queue "policy"), the hot path: subscribed with
+    veil.bus.subscribe_model rather than FastStream, like every hot-path subject."""
 
-    @router.subscriber(subjects.REQUEST, queue="policy")
     async def route_request(envelope: RequestEnvelope) -> None:
         ctx = await state.context_for_account(envelope.account_id, envelope.settings_revision)
         try:
@@ -58,22 +54,28 @@ def build_router(state: PolicyState, broker: NatsBroker) -> NatsRouter:
                 raise no_endpoint_error(decision, envelope.request, ctx)
         except VeilError as exc:
             error = ReplyError(generation_id=envelope.generation_id, error=exc.body)
-            await broker.publish(ReplyMessage(reply=error), envelope.reply_subject)
+            await publish_model(connection, envelope.reply_subject, ReplyMessage(reply=error))
             return
-        await routed.publish(
-            RoutedRequest(
-                envelope=envelope,
-                endpoints=[
-                    RoutedEndpoint(model=c.model.id, provider=c.provider.slug)
-                    for c in decision.eligible
-                ],
-                prompt_logging=ctx.settings.enable_prompt_logging,
-            )
+        routed = RoutedRequest(
+            envelope=envelope,
+            endpoints=[
+                RoutedEndpoint(model=c.model.id, provider=c.provider.slug)
+                for c in decision.eligible
+            ],
+            prompt_logging=ctx.settings.enable_prompt_logging,
         )
+        await publish_model(connection, subjects.ROUTED, routed)
         if state.sample_rate > 0 and random.random() < state.sample_rate:
             text = prompt_text(envelope.request)
             if text:
-                await samples.publish(PromptSample(model=decision.eligible[0].model.id, text=text))
+                sample = PromptSample(model=decision.eligible[0].model.id, text=text)
+                await publish_model(connection, subjects.SAMPLE, sample)
+
+    return route_request
+
+
+def build_router(state: PolicyState) -> NatsRouter:
+    router = NatsRouter()
 
     @router.subscriber(subjects.EXPLAIN, queue="policy")
     async def explain_route(query: ExplainQuery) -> ExplainResult:

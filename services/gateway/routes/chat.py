@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 
+from veil.bus import publish_model
 from veil.gateway.errors import error_response, validation_message
 from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.schemas import subjects
@@ -106,7 +107,7 @@ async def chat_completions(
     )
     queue = state.inbox.open(generation_id)
     try:
-        await state.broker.publish(envelope, subjects.REQUEST)
+        await publish_model(state.broker.connection, subjects.REQUEST, envelope)
         # Until the response starts, a disconnect is only seen by watching for it.
         waiting = _first_reply(queue, state) if chat.stream else _final_reply(queue, state)
         first = await _unless_client_leaves(request, waiting)
