@@ -5,7 +5,6 @@ FastDepends resolves on a worker thread for every message.
 """
 
 import asyncio
-import logging
 
 from faststream.nats import NatsBroker, NatsRouter
 from nats.aio.subscription import Subscription
@@ -14,8 +13,6 @@ from veil.bus import subscribe_model
 from veil.dispatcher.dispatch import Dispatcher
 from veil.schemas import subjects
 from veil.schemas.bus import CancelGeneration, HealthReply, RoutedRequest
-
-log = logging.getLogger(__name__)
 
 
 def build_router(dispatcher: Dispatcher) -> NatsRouter:
