@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from veil.bus import publish_model
 from veil.gateway.errors import error_response, validation_message
-from veil.gateway.state import CallerDep, GatewayState, StateDep
+from veil.gateway.state import GatewayState
 from veil.schemas import subjects
 from veil.schemas.bus import (
     CancelGeneration,
@@ -87,11 +87,11 @@ async def _next(queue: asyncio.Queue[Reply], idle: float) -> Reply:
 
 
 @router.post("/chat/completions")
-async def chat_completions(
-    request: Request,
-    who: CallerDep,
-    state: StateDep,
-) -> Response:
+async def chat_completions(request: Request) -> Response:
+    # The hottest route resolves its caller inline: FastAPI's dependency solving measured
+    # about an eighth of the gateway's time under load.
+    state: GatewayState = request.app.state.veil
+    who = state.auth.caller(request)
     if who.kind == "admin":
         raise VeilError(403, "The admin key manages veil; use an account's key for inference")
     chat = parse_chat_request(await read_body(request, state.settings.max_body_bytes))
