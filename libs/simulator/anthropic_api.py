@@ -11,7 +11,7 @@ from aiohttp import web
 from veil.simulator.content import prompt_tokens, reply_pieces, split_in_two, token_cap
 from veil.simulator.scenarios import Scenario
 from veil.simulator.state import SimState
-from veil.simulator.streaming import json_response, malformed_response, parse_body, stream
+from veil.simulator.streaming import json_response, malformed_response, serve_recorded, stream
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -34,13 +34,7 @@ def error_response(status: int, message: str, retry_after: int | None = None) ->
 
 async def handle(request: web.Request, state: SimState, provider: str) -> web.StreamResponse:
     """Serve one Messages request according to the matching scenario."""
-    body = parse_body(await request.read())
-    rec = state.record(request, "anthropic", provider, body)
-    try:
-        return await _respond(request, state, rec, provider, body)
-    except asyncio.CancelledError:
-        rec["cancelled"] = True
-        raise
+    return await serve_recorded(request, state, "anthropic", provider, _respond)
 
 
 def _invalid(request: web.Request, body: dict[str, Any] | None, model: str | None) -> str | None:

@@ -15,7 +15,7 @@ from veil.simulator.state import SimState
 from veil.simulator.streaming import (
     json_response,
     malformed_response,
-    parse_body,
+    serve_recorded,
     stream,
 )
 
@@ -37,13 +37,7 @@ def error_response(status: int, message: str, retry_after: int | None = None) ->
 
 async def handle(request: web.Request, state: SimState, provider: str) -> web.StreamResponse:
     """Serve one chat-completions request according to the matching scenario."""
-    body = parse_body(await request.read())
-    rec = state.record(request, "openai", provider, body)
-    try:
-        return await _respond(request, state, rec, provider, body)
-    except asyncio.CancelledError:
-        rec["cancelled"] = True
-        raise
+    return await serve_recorded(request, state, "openai", provider, _respond)
 
 
 async def _respond(

@@ -9,6 +9,7 @@ import orjson
 from aiohttp import web
 
 from veil.simulator.scenarios import Scenario
+from veil.simulator.state import SimState
 
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 
@@ -20,6 +21,20 @@ def parse_body(raw: bytes) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return body if isinstance(body, dict) else None
+
+
+async def serve_recorded(
+    request: web.Request, state: SimState, api: str, provider: str, respond
+) -> web.StreamResponse:
+    """Record the request, answer it with `respond`, and mark it cancelled if the client
+    goes away first: the part both wire formats share."""
+    body = parse_body(await request.read())
+    rec = state.record(request, api, provider, body)
+    try:
+        return await respond(request, state, rec, provider, body)
+    except asyncio.CancelledError:
+        rec["cancelled"] = True
+        raise
 
 
 def json_response(payload: Any, status: int = 200, retry_after: int | None = None) -> web.Response:
