@@ -40,9 +40,6 @@ class RoutedRequest(Content):
 
     envelope: RequestEnvelope
     endpoints: list[RoutedEndpoint] = Field(min_length=1)
-    prompt_logging: bool = Field(
-        default=False, description="the account opted in to storing its prompts"
-    )
 
 
 class ReplyAccepted(BaseModel):

@@ -60,8 +60,9 @@ class KVCache(Generic[M]):
         return self.values.get(key)
 
     async def put(self, key: str, value: M) -> int:
-        revision = await self.kv.put(key, value.model_dump_json().encode())
-        self.apply(key, value.model_dump_json().encode(), revision, False)
+        encoded = value.model_dump_json().encode()
+        revision = await self.kv.put(key, encoded)
+        self.apply(key, encoded, revision, False)
         return revision
 
     async def delete(self, key: str) -> None:

@@ -62,7 +62,6 @@ def request_handler(state: PolicyState, connection: Client):
                 RoutedEndpoint(model=c.model.id, provider=c.provider.slug)
                 for c in decision.eligible
             ],
-            prompt_logging=ctx.settings.enable_prompt_logging,
         )
         await publish_model(connection, subjects.ROUTED, routed)
         if state.sample_rate > 0 and random.random() < state.sample_rate:
