@@ -1,6 +1,7 @@
 """The catalog: providers with their data policy, models and the endpoints serving them."""
 
 import re
+from datetime import date
 from decimal import Decimal
 from typing import Literal
 
@@ -10,6 +11,10 @@ SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 MODEL_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(:[a-z0-9-]+)?$")
 Quantization = Literal["int4", "int8", "fp4", "fp6", "fp8", "fp16", "bf16", "fp32", "unknown"]
 ApiStyle = Literal["openai", "anthropic"]
+# OpenRouter's modality names (its API lists the same values).
+InputModality = Literal["text", "image", "file", "audio", "video"]
+OutputModality = Literal["text", "image", "audio", "embeddings"]
+COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 
 
 class DataPolicy(BaseModel):
@@ -50,6 +55,12 @@ class Provider(BaseModel):
     auth_header: str = Field(
         default="authorization", description="'authorization' (Bearer), 'api-key' or 'x-api-key'"
     )
+    privacy_policy_url: str | None = Field(default=None, description="null: not known")
+    terms_of_service_url: str | None = Field(default=None, description="null: not known")
+    status_page_url: str | None = Field(default=None, description="null: not known")
+    headquarters: str | None = Field(
+        default=None, description="ISO 3166-1 alpha-2 country of the provider's headquarters"
+    )
 
     @field_validator("slug")
     @classmethod
@@ -57,6 +68,20 @@ class Provider(BaseModel):
         if not SLUG_RE.match(slug):
             raise ValueError(f"provider slug {slug!r} must match {SLUG_RE.pattern}")
         return slug
+
+    @field_validator("privacy_policy_url", "terms_of_service_url", "status_page_url")
+    @classmethod
+    def _https(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith("https://"):
+            raise ValueError(f"{url!r} must be an https:// URL")
+        return url
+
+    @field_validator("headquarters")
+    @classmethod
+    def _country(cls, country: str | None) -> str | None:
+        if country is not None and not COUNTRY_RE.match(country):
+            raise ValueError(f"{country!r} must be a two-letter ISO country code")
+        return country
 
 
 class Pricing(BaseModel):
@@ -104,6 +129,18 @@ class Model(BaseModel):
     name: str
     context_length: int
     endpoints: tuple[Endpoint, ...]
+    description: str | None = None
+    created: date | None = Field(
+        default=None, description="release date; the API shows it as a unix timestamp"
+    )
+    input_modalities: tuple[InputModality, ...] = ("text",)
+    output_modalities: tuple[OutputModality, ...] = ("text",)
+    tokenizer: str | None = Field(
+        default=None, description="OpenRouter's tokenizer group: Llama3, Qwen, GPT, Claude, ..."
+    )
+    instruct_type: str | None = Field(
+        default=None, description="prompt format of open-weight models: llama3, chatml, ..."
+    )
 
     @field_validator("id")
     @classmethod
@@ -111,6 +148,15 @@ class Model(BaseModel):
         if not MODEL_ID_RE.match(model_id):
             raise ValueError(f"model id {model_id!r} must look like author/slug[:variant]")
         return model_id
+
+    @field_validator("input_modalities", "output_modalities")
+    @classmethod
+    def _some_modality(cls, modalities: tuple[str, ...]) -> tuple[str, ...]:
+        if not modalities or "text" not in modalities:
+            raise ValueError("a chat model reads and writes text: list 'text' among its modalities")
+        if len(set(modalities)) != len(modalities):
+            raise ValueError("a modality is listed twice")
+        return modalities
 
     @property
     def is_free(self) -> bool:

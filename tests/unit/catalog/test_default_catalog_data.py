@@ -6,6 +6,7 @@ OpenRouter's "Privacy, Logging and Data Collection" documentation, row for row.
 
 import re
 from collections import Counter
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -96,9 +97,26 @@ MODEL_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(:free)?$")
 ENV_RE = re.compile(r"^[A-Z0-9][A-Z0-9_]*_API_KEY$")
 PROVIDER_KEYS = {"slug", "name", "data_policy", "api", "base_url", "api_key_env"}
 # transport quirks, as data (Anthropic's x-api-key, Azure's api-version)
-OPTIONAL_PROVIDER_KEYS = {"auth_header", "headers", "query"}
+TRANSPORT_KEYS = {"auth_header", "headers", "query"}
+LINK_KEYS = {"privacy_policy_url", "terms_of_service_url", "status_page_url"}
+OPTIONAL_PROVIDER_KEYS = TRANSPORT_KEYS | LINK_KEYS | {"headquarters"}
 POLICY_KEYS = {"training", "retains_prompts", "retention_days"}
 MODEL_KEYS = {"id", "name", "context_length", "endpoints"}
+OPTIONAL_MODEL_KEYS = {"description", "created", "input_modalities", "tokenizer", "instruct_type"}
+# The providers most requests go to: their policies and status are one click away.
+MAJOR_PROVIDERS = (
+    "openai",
+    "anthropic",
+    "groq",
+    "together",
+    "fireworks",
+    "deepinfra",
+    "mistral",
+    "cohere",
+    "deepseek",
+    "amazon-bedrock",
+    "azure",
+)
 ENDPOINT_KEYS = {
     "provider",
     "upstream_model",
@@ -177,6 +195,9 @@ def test_provider_fields(providers: list[dict]):
         assert url is None or url.startswith("https://"), provider["slug"]
         assert ENV_RE.match(provider["api_key_env"]), provider["slug"]
         assert provider["api_key_env"] == (provider["slug"].upper().replace("-", "_") + "_API_KEY")
+        for key in LINK_KEYS & set(provider):
+            assert provider[key].startswith("https://"), (provider["slug"], key)
+        assert re.fullmatch(r"[A-Z]{2}", provider.get("headquarters", "US")), provider["slug"]
     by_slug = {p["slug"]: p for p in providers}
     assert [s for s, p in by_slug.items() if p["api"] == "anthropic"] == ["anthropic"]
 
@@ -206,9 +227,15 @@ def test_model_ids_unique_and_well_formed(models: list[dict]):
         assert MODEL_ID_RE.match(model_id), model_id
 
 
+def test_major_providers_link_their_policies(providers: list[dict]):
+    by_slug = {p["slug"]: p for p in providers}
+    for slug in MAJOR_PROVIDERS:
+        assert LINK_KEYS <= set(by_slug[slug]), slug
+
+
 def test_model_and_endpoint_fields(models: list[dict]):
     for model in models:
-        assert set(model) == MODEL_KEYS, model["id"]
+        assert MODEL_KEYS <= set(model) <= MODEL_KEYS | OPTIONAL_MODEL_KEYS, model["id"]
         assert isinstance(model["name"], str) and model["name"], model["id"]
         assert isinstance(model["context_length"], int) and model["context_length"] > 0
         assert model["endpoints"], model["id"]
@@ -253,3 +280,22 @@ def test_free_variants_cost_nothing(models: list[dict]):
                 model["id"],
                 endpoint["provider"],
             )
+
+
+def test_model_metadata_is_well_formed(models: list[dict]):
+    for model in models:
+        created = model.get("created")
+        assert created is None or date(2023, 1, 1) <= created <= date.today(), model["id"]
+        description = model.get("description")
+        assert description is None or (description.strip() and len(description) < 300)
+        assert model.get("input_modalities", ["text"])[0] == "text", model["id"]
+
+
+def test_free_variants_describe_their_base_model(models: list[dict]):
+    by_id = {m["id"]: m for m in models}
+    for model in models:
+        base = by_id.get(model["id"].removesuffix(":free"))
+        if base is None or base is model:
+            continue
+        for key in OPTIONAL_MODEL_KEYS:
+            assert model.get(key) == base.get(key), (model["id"], key)

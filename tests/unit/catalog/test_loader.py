@@ -1,5 +1,6 @@
 """Loading a catalog file: a good one is indexed, a bad one is refused by name."""
 
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -200,3 +201,69 @@ def test_model_listing_one_provider_twice_is_refused(tmp_path):
     message = load_error(tmp_path, {"providers": [provider()], "models": [model("acme/x", twice)]})
     assert "acme/x" in message
     assert "acme" in message
+
+
+def test_model_metadata_defaults_to_text_in_text_out_and_unknown(tmp_path):
+    catalog = load_catalog(write(tmp_path, {"providers": [provider()], "models": [model()]}))
+
+    loaded = catalog.models[0]
+    assert loaded.input_modalities == ("text",) and loaded.output_modalities == ("text",)
+    assert loaded.description is None and loaded.created is None
+    assert loaded.tokenizer is None and loaded.instruct_type is None
+    assert catalog.providers[0].privacy_policy_url is None
+    assert catalog.providers[0].headquarters is None
+
+
+def test_model_metadata_and_provider_links_load(tmp_path):
+    described = model(
+        description="A large model.",
+        created="2024-07-23",
+        input_modalities=["text", "image"],
+        tokenizer="Llama3",
+        instruct_type="llama3",
+    )
+    linked = provider(
+        privacy_policy_url="https://acme.example/privacy",
+        terms_of_service_url="https://acme.example/terms",
+        status_page_url="https://status.acme.example/",
+        headquarters="FR",
+    )
+    catalog = load_catalog(write(tmp_path, {"providers": [linked], "models": [described]}))
+
+    loaded = catalog.models[0]
+    assert loaded.created == date(2024, 7, 23)
+    assert loaded.input_modalities == ("text", "image")
+    assert (loaded.tokenizer, loaded.instruct_type) == ("Llama3", "llama3")
+    assert catalog.providers[0].status_page_url == "https://status.acme.example/"
+    assert catalog.providers[0].headquarters == "FR"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("privacy_policy_url", "http://acme.example/privacy"),
+        ("status_page_url", "status.acme.example"),
+        ("headquarters", "France"),
+    ],
+)
+def test_bad_provider_link_or_country_is_refused_naming_it(tmp_path, field, value):
+    message = load_error(
+        tmp_path, {"providers": [provider("acme", **{field: value})], "models": [model()]}
+    )
+    assert "acme" in message and field in message
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("input_modalities", ["image"]),
+        ("input_modalities", ["text", "smell"]),
+        ("output_modalities", ["text", "text"]),
+        ("created", "last summer"),
+    ],
+)
+def test_bad_model_metadata_is_refused_naming_it(tmp_path, field, value):
+    message = load_error(
+        tmp_path, {"providers": [provider()], "models": [model("acme/odd", **{field: value})]}
+    )
+    assert "acme/odd" in message and field in message
