@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 KeyKind = Literal["inference", "management"]
+LimitReset = Literal["daily", "weekly", "monthly"]
 
 
 class Account(BaseModel):
@@ -14,14 +15,45 @@ class Account(BaseModel):
 
 
 class KeyRecord(BaseModel):
-    """What veil stores of a key: never the key itself, only its hash (invariant 7)."""
+    """What veil stores of a key (KV `veil_keys`, keyed by the sha256 of the raw key):
+    never the key itself."""
 
-    id: str
+    id: str = Field(description="public id; the `hash` of OpenRouter's key API")
     account_id: str
     name: str
     kind: KeyKind
     created_at: float
     label: str = Field(description="first and last characters, to recognise a key in lists")
+    disabled: bool = False
+    limit: float | None = Field(default=None, ge=0, description="USD per limit_reset window")
+    limit_reset: LimitReset | None = Field(
+        default=None, description="UTC window the limit counts over; None: all time"
+    )
+    include_byok_in_limit: bool = Field(
+        default=False, description="kept for OpenRouter clients; veil has no BYOK spend"
+    )
+    expires_at: float | None = None
+    updated_at: float | None = None
+
+
+class KeyUsage(BaseModel):
+    """A key's recorded spend in USD (KV `veil_key_usage`, keyed by key id), written by
+    metrics after each batch of generations it stores. Each window's spend is stamped
+    with the window's start (epoch seconds, UTC), so a reader can tell a window that
+    has since rolled over (its spend is then 0)."""
+
+    key_id: str
+    account_id: str
+    computed_at: float
+    total: float = 0.0
+    day: float = 0.0
+    day_start: float = 0.0
+    week: float = 0.0
+    week_start: float = 0.0
+    month: float = 0.0
+    month_start: float = 0.0
+    free_requests_day: int = Field(default=0, description='":free" model requests since day_start')
+    last_used_at: float | None = None
 
 
 class PrivacySettings(BaseModel):

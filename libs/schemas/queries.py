@@ -23,6 +23,10 @@ class RankingsQuery(BaseModel):
     category: str | None = None
 
 
+class CreditsQuery(BaseModel):
+    account_id: str
+
+
 class SqlQuery(BaseModel):
     sql: str
 

@@ -25,6 +25,7 @@ QUERY_GENERATION = "veil.query.generation.v1"
 QUERY_ACTIVITY = "veil.query.activity.v1"
 QUERY_RANKINGS = "veil.query.rankings.v1"
 QUERY_SQL = "veil.query.sql.v1"
+QUERY_CREDITS = "veil.query.credits.v1"
 
 # request/reply queries answered by the policy service
 EXPLAIN = "veil.explain.v1"
@@ -39,6 +40,7 @@ KV_KEYS = "veil_keys"
 KV_PRIVACY = "veil_privacy"
 KV_ENDPOINT_STATS = "veil_endpoint_stats"
 KV_UPSTREAMS = "veil_upstreams"
+KV_KEY_USAGE = "veil_key_usage"  # key id -> KeyUsage, written by metrics
 ENDPOINT_STATS_KEY = "last_30m"  # the one key of KV_ENDPOINT_STATS
 UPSTREAMS_KEY = "callable"  # the one key of KV_UPSTREAMS
 

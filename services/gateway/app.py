@@ -12,11 +12,18 @@ from veil.gateway import errors
 from veil.gateway.auth import Authenticator
 from veil.gateway.config import GatewaySettings, resolve_admin_key
 from veil.gateway.inbox import Inbox
-from veil.gateway.routes import accounts, catalog, chat, reports, routing
+from veil.gateway.limits import KeyLimits
+from veil.gateway.routes import accounts, catalog, chat, keys, reports, routing
 from veil.gateway.state import GatewayState
 from veil.kvcache import KVCache
 from veil.schemas import subjects
-from veil.schemas.accounts import Account, EndpointStatsSnapshot, KeyRecord, PrivacySettings
+from veil.schemas.accounts import (
+    Account,
+    EndpointStatsSnapshot,
+    KeyRecord,
+    KeyUsage,
+    PrivacySettings,
+)
 from veil.schemas.bus import HealthReply
 
 API = "/api/v1"
@@ -39,6 +46,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             KVCache(await broker.key_value(subjects.KV_KEYS), KeyRecord),
             KVCache(await broker.key_value(subjects.KV_PRIVACY), PrivacySettings),
             KVCache(await broker.key_value(subjects.KV_ENDPOINT_STATS), EndpointStatsSnapshot),
+            KVCache(await broker.key_value(subjects.KV_KEY_USAGE), KeyUsage),
         ]
         for cache in caches:
             await cache.start()
@@ -52,6 +60,8 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             keys=caches[1],
             privacy=caches[2],
             stats=caches[3],
+            usage=caches[4],
+            limits=KeyLimits(caches[4]),
         )
         await broker.start()
         await inbox.start(broker.connection)
@@ -63,7 +73,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     app = FastAPI(title="veil", version="0.1.0", lifespan=lifespan)
     errors.install(app)
     # routing before catalog: /models/user must win over /models/{author}/{slug}/...
-    for module in (chat, routing, catalog, accounts, reports):
+    for module in (chat, routing, catalog, accounts, keys, reports):
         app.include_router(module.router, prefix=API)
 
     @app.get("/health")

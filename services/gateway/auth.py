@@ -1,7 +1,8 @@
 """Who is calling: the operator's admin key, or an account's management or inference key."""
 
 import hmac
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Literal
 
 from fastapi import Request
@@ -17,6 +18,7 @@ class Caller:
     kind: Literal["admin", "management", "inference"]
     account_id: str | None  # None for the admin key
     key_id: str | None
+    record: KeyRecord | None = field(default=None, compare=False)  # None for the admin key
 
     @property
     def can_manage(self) -> bool:
@@ -49,4 +51,9 @@ class Authenticator:
         record = self.keys.get(digest)
         if record is None:
             raise VeilError(401, "Invalid or revoked API key")
-        return Caller(record.kind, record.account_id, record.id)
+        # OpenRouter answers a disabled or expired key with 401, like an unknown one.
+        if record.disabled:
+            raise VeilError(401, "This API key is disabled")
+        if record.expires_at is not None and record.expires_at <= time.time():
+            raise VeilError(401, "This API key has expired")
+        return Caller(record.kind, record.account_id, record.id, record)

@@ -10,8 +10,15 @@ from veil.catalog import CatalogIndex
 from veil.gateway.auth import Authenticator, Caller
 from veil.gateway.config import GatewaySettings
 from veil.gateway.inbox import Inbox
+from veil.gateway.limits import KeyLimits
 from veil.kvcache import KVCache
-from veil.schemas.accounts import Account, EndpointStatsSnapshot, KeyRecord, PrivacySettings
+from veil.schemas.accounts import (
+    Account,
+    EndpointStatsSnapshot,
+    KeyRecord,
+    KeyUsage,
+    PrivacySettings,
+)
 
 
 @dataclass
@@ -25,6 +32,8 @@ class GatewayState:
     keys: KVCache[KeyRecord]
     privacy: KVCache[PrivacySettings]
     stats: KVCache[EndpointStatsSnapshot]
+    usage: KVCache[KeyUsage]
+    limits: KeyLimits
 
 
 # Async on purpose: FastAPI runs plain `def` dependencies on a worker thread.

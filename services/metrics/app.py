@@ -13,6 +13,7 @@ from veil.metrics.config import MetricsSettings
 from veil.metrics.consumer import consume
 from veil.metrics.handlers import build_router
 from veil.metrics.ingest import Ingestor
+from veil.metrics.spend import KeyUsagePublisher
 from veil.metrics.store import ClickHouseStore
 from veil.schemas import subjects
 from veil.schemas.bus import CategoryObservation, GenerationEvent
@@ -33,8 +34,14 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
 
     ingestor = Ingestor(dead_letter, settings.retry_delay)
     broker.include_router(build_router(store, ingestor, settings))
+    usage = KeyUsagePublisher(store)
+
+    async def insert_generations(events: list[GenerationEvent]) -> None:
+        await store.insert_generations(events)
+        usage.note(events)  # these keys' spend changed: republished for their limits
+
     feeds = [
-        (subjects.GENERATION, subjects.METRICS_DURABLE, GenerationEvent, store.insert_generations),
+        (subjects.GENERATION, subjects.METRICS_DURABLE, GenerationEvent, insert_generations),
         (subjects.OBSERVATION, subjects.METRICS_DURABLE + "-observations",
          CategoryObservation, store.insert_observations),
     ]  # fmt: skip
@@ -55,6 +62,7 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
             )
             for subject, durable, model, insert in feeds
         ]  # fmt: skip
+        tasks.append(asyncio.create_task(usage.run(await broker.key_value(subjects.KV_KEY_USAGE))))
         stats_kv = await broker.key_value(subjects.KV_ENDPOINT_STATS)
         tasks.append(
             asyncio.create_task(

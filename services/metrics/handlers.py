@@ -2,7 +2,7 @@
 
 from faststream.nats import NatsRouter
 
-from veil.metrics import reports
+from veil.metrics import reports, spend
 from veil.metrics.config import MetricsSettings
 from veil.metrics.ingest import Ingestor
 from veil.metrics.store import ClickHouseStore
@@ -11,6 +11,7 @@ from veil.schemas.bus import HealthReply
 from veil.schemas.errors import ErrorBody, VeilError
 from veil.schemas.queries import (
     ActivityQuery,
+    CreditsQuery,
     GenerationQuery,
     QueryResult,
     RankingsQuery,
@@ -49,6 +50,10 @@ def build_router(store: ClickHouseStore, ingestor: Ingestor, settings: MetricsSe
         return await _answer(
             reports.rankings(store, query.period, query.category, settings.k_anonymity)
         )
+
+    @router.subscriber(subjects.QUERY_CREDITS, queue="metrics")
+    async def credits(query: CreditsQuery) -> QueryResult:
+        return await _answer(spend.account_credits(store, query.account_id))
 
     @router.subscriber(subjects.QUERY_SQL, queue="metrics")
     async def sql(query: SqlQuery) -> QueryResult:

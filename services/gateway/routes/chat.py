@@ -94,6 +94,7 @@ async def chat_completions(request: Request) -> Response:
     who = state.auth.caller(request)
     if who.kind == "admin":
         raise VeilError(403, "The admin key manages veil; use an account's key for inference")
+    state.limits.check(who)  # 402 once the key's spend reached its limit; no I/O
     chat = parse_chat_request(await read_body(request, state.settings.max_body_bytes))
     generation_id = "gen-" + secrets.token_hex(12)
     envelope = RequestEnvelope(

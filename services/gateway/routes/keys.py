@@ -1,0 +1,265 @@
+"""API keys and credits in OpenRouter's shapes: /key, /keys[/{hash}], /credits.
+
+A key's `hash` (the id in paths) is veil's public key id (`key-...`), not the sha256 of
+the raw key: that digest is what the KV store authenticates with, so it never leaves
+the gateway. veil's older clients call the same value `id`; both fields are returned.
+Only the admin key and an account's management keys manage keys, and a management key
+sees only its own account's keys.
+"""
+
+import datetime as dt
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from veil.gateway.auth import Caller
+from veil.gateway.limits import KeySpend
+from veil.gateway.responses import data, json_response
+from veil.gateway.routes.reports import ask_metrics
+from veil.gateway.state import CallerDep, GatewayState, StateDep
+from veil.keys import hash_key, key_label, new_id, new_key
+from veil.schemas import subjects
+from veil.schemas.accounts import KeyKind, KeyRecord, LimitReset
+from veil.schemas.errors import VeilError
+from veil.schemas.queries import CreditsQuery
+
+router = APIRouter()
+USD = Field(default=None, ge=0, allow_inf_nan=False, description="USD")
+# veil calls providers with the operator's keys only: no BYOK spend exists to report.
+NO_BYOK = {"byok_usage": 0.0, "byok_usage_daily": 0.0, "byok_usage_weekly": 0.0,
+           "byok_usage_monthly": 0.0}  # fmt: skip
+
+
+class NewKey(BaseModel):
+    account_id: str | None = None
+    workspace_id: str | None = Field(default=None, description="OpenRouter's name for it")
+    name: str = Field(default="default", min_length=1, max_length=200)
+    kind: KeyKind = "inference"
+    limit: float | None = USD
+    limit_reset: LimitReset | None = None
+    include_byok_in_limit: bool = False
+    expires_at: dt.datetime | None = None
+
+
+class KeyPatch(BaseModel):
+    """Fields left out stay as they are; `limit: null` and `limit_reset: null` clear."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    disabled: bool | None = None
+    limit: float | None = USD
+    limit_reset: LimitReset | None = None
+    include_byok_in_limit: bool | None = None
+    workspace_id: str | None = None
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    moment = dt.datetime.fromtimestamp(timestamp, dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def key_view(record: KeyRecord, spend: KeySpend) -> dict:
+    """One key as OpenRouter lists it, plus veil's `id`, `kind` and `account_id`."""
+    return {
+        "hash": record.id,
+        "id": record.id,
+        "name": record.name,
+        "label": record.label,
+        "kind": record.kind,
+        "account_id": record.account_id,
+        # OpenRouter groups keys in workspaces; in veil the account is that group.
+        "workspace_id": record.account_id,
+        "disabled": record.disabled,
+        "limit": record.limit,
+        "limit_remaining": spend.limit_remaining,
+        "limit_reset": record.limit_reset,
+        "include_byok_in_limit": record.include_byok_in_limit,
+        "usage": spend.usage,
+        "usage_daily": spend.usage_daily,
+        "usage_weekly": spend.usage_weekly,
+        "usage_monthly": spend.usage_monthly,
+        **NO_BYOK,
+        "created_at": _iso(record.created_at),
+        "updated_at": _iso(record.updated_at),
+        "last_used_at": _iso(spend.last_used_at),
+        "expires_at": _iso(record.expires_at),
+        "creator_user_id": None,  # veil has accounts, not users
+        "external_user": None,
+    }
+
+
+def _budgets(record: KeyRecord, spend: KeySpend) -> list[dict]:
+    """The key's own limit as OpenRouter's one budget layer (veil has no others)."""
+    if record.limit is None:
+        return []
+    return [
+        {
+            "scope": "key_limit",
+            "budget_id": None,
+            "guardrail_id": None,
+            "include_byok": record.include_byok_in_limit,
+            "limit_usd": record.limit,
+            "spend_usd": spend.limit_spent,
+            "remaining_usd": spend.limit_remaining,
+            "reset_interval": record.limit_reset,
+            "resets_at": _iso(spend.resets_at),
+        }
+    ]
+
+
+@router.get("/key")
+async def current_key(who: CallerDep, state: StateDep) -> Response:
+    record = who.record
+    if record is None:
+        raise VeilError(403, "The admin key belongs to no account; /key describes an account key")
+    spend = state.limits.spend(record)
+    budgets = _budgets(record, spend)
+    return data(
+        {
+            **key_view(record, spend),
+            "is_management_key": record.kind == "management",
+            "is_provisioning_key": record.kind == "management",  # OpenRouter's older name
+            "is_free_tier": False,  # veil applies no free-tier restrictions
+            "budgets": budgets,
+            "effective_budget": budgets[0] if budgets else None,
+            "organization_id": None,
+            # veil restricts providers by data policy, never by region.
+            "allowed_data_regions": ["global"],
+            # veil enforces neither a request rate nor a free-model quota per key; -1 is
+            # OpenRouter's own "no limit" value for the deprecated rate_limit.
+            "rate_limit": {
+                "requests": -1,
+                "interval": "10s",
+                "note": "This field is deprecated and safe to ignore.",
+            },
+            "free_model_daily_requests": {
+                "used": state.limits.free_requests_today(record.account_id),
+                "limit": -1,
+                "remaining": -1,
+            },
+        }
+    )
+
+
+def _require_manager(who: Caller, action: str) -> None:
+    if not who.can_manage:
+        raise VeilError(403, f"{action} needs a management key or the admin key")
+
+
+def _find(state: GatewayState, who: Caller, key_hash: str) -> tuple[str, KeyRecord]:
+    """The KV digest and record of a key the caller may manage (404 for anyone else's)."""
+    for digest, record in state.keys.values.items():
+        if record.id == key_hash and (who.kind == "admin" or record.account_id == who.account_id):
+            return digest, record
+    raise VeilError(404, f"Key not found: {key_hash}")
+
+
+@router.post("/keys")
+async def create_key(
+    body: NewKey, who: CallerDep, state: StateDep, account_id: str | None = None
+) -> Response:
+    _require_manager(who, "Creating keys")
+    account = who.account_for(body.account_id or body.workspace_id or account_id)
+    if state.accounts.get(account) is None and await state.accounts.refresh(account) is None:
+        raise VeilError(404, f"Account not found: {account}")
+    now = time.time()
+    expires_at = None
+    if body.expires_at is not None:
+        moment = body.expires_at
+        expires_at = (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
+        if expires_at <= now:
+            raise VeilError(400, "Invalid request: expires_at must be in the future")
+    raw = new_key()
+    record = KeyRecord(
+        id=new_id("key"),
+        account_id=account,
+        name=body.name,
+        kind=body.kind,
+        created_at=now,
+        label=key_label(raw),
+        limit=body.limit,
+        limit_reset=body.limit_reset,
+        include_byok_in_limit=body.include_byok_in_limit,
+        expires_at=expires_at,
+    )
+    await state.keys.put(hash_key(raw), record)
+    # The raw key is in this response and nowhere else, ever: only its hash is stored.
+    return json_response({"key": raw, "data": key_view(record, state.limits.spend(record))}, 201)
+
+
+@router.get("/keys")
+async def list_keys(
+    who: CallerDep,
+    state: StateDep,
+    account_id: str | None = None,
+    workspace_id: str | None = None,
+    include_disabled: bool = False,
+    include_expired: bool = False,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    _require_manager(who, "Listing keys")
+    account = who.account_for(account_id or workspace_id)
+    now = time.time()
+    records = sorted(
+        (
+            r
+            for r in state.keys.values.values()
+            if r.account_id == account
+            and (include_disabled or not r.disabled)
+            and (include_expired or r.expires_at is None or r.expires_at > now)
+        ),
+        key=lambda r: r.created_at,
+    )
+    return data([key_view(r, state.limits.spend(r, now)) for r in records[offset:]])
+
+
+@router.get("/keys/{key_hash}")
+async def get_key(key_hash: str, who: CallerDep, state: StateDep) -> Response:
+    _require_manager(who, "Reading keys")
+    _, record = _find(state, who, key_hash)
+    return data(key_view(record, state.limits.spend(record)))
+
+
+@router.patch("/keys/{key_hash}")
+async def update_key(key_hash: str, body: KeyPatch, who: CallerDep, state: StateDep) -> Response:
+    _require_manager(who, "Updating keys")
+    digest, record = _find(state, who, key_hash)
+    given = body.model_fields_set
+    if body.workspace_id is not None and body.workspace_id != record.account_id:
+        raise VeilError(400, "Invalid request: a key cannot move to another account")
+    changes = {
+        name: getattr(body, name)
+        for name in ("name", "disabled", "include_byok_in_limit")
+        if name in given and getattr(body, name) is not None
+    }
+    changes |= {name: getattr(body, name) for name in ("limit", "limit_reset") if name in given}
+    updated = record.model_copy(update={**changes, "updated_at": time.time()})
+    await state.keys.put(digest, updated)
+    return data(key_view(updated, state.limits.spend(updated)))
+
+
+@router.delete("/keys/{key_hash}")
+async def delete_key(key_hash: str, who: CallerDep, state: StateDep) -> Response:
+    _require_manager(who, "Deleting keys")
+    digest, record = _find(state, who, key_hash)
+    await state.keys.delete(digest)
+    # OpenRouter's answer is `deleted` at the top level; veil's older clients read `data`.
+    return json_response({"deleted": True, "data": {"id": record.id, "hash": record.id,
+                                                    "deleted": True}})  # fmt: skip
+
+
+@router.get("/credits")
+async def credits(who: CallerDep, state: StateDep, account_id: str | None = None) -> Response:
+    _require_manager(who, "Reading credits")
+    account = who.account_for(account_id)
+    result = await ask_metrics(
+        state.broker, CreditsQuery(account_id=account), subjects.QUERY_CREDITS
+    )
+    total_usage = (result.rows[0]["total_usage"] if result.rows else None) or 0.0
+    # Self-hosted veil sells no credits: none were bought, so total_credits is 0 (the
+    # SDK types it as a number). total_usage is the account's recorded spend, all keys.
+    return data({"total_credits": 0.0, "total_usage": float(total_usage)})
