@@ -6,7 +6,7 @@ Fields veil does not interpret are kept (extra="allow") and passed through upstr
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Request fields that are not sampling parameters: never checked by require_parameters.
 NON_PARAMETER_FIELDS = frozenset(
@@ -22,6 +22,9 @@ NON_PARAMETER_FIELDS = frozenset(
         "transforms",
         "usage",
         "metadata",
+        "session_id",
+        "trace",
+        "debug",
     }
 )
 
@@ -34,20 +37,69 @@ class Message(BaseModel):
 
 
 class MaxPrice(BaseModel):
-    """Upper bound on price, in USD per million tokens."""
+    """Upper bounds on price: USD per million tokens for `prompt` and `completion`, USD per
+    request, image or audio unit for the others (OpenRouter's units)."""
 
     model_config = ConfigDict(extra="forbid")
 
     prompt: Decimal | None = None
     completion: Decimal | None = None
+    request: Decimal | None = None
+    image: Decimal | None = None
+    audio: Decimal | None = None
 
 
-class ProviderPreferences(BaseModel):
-    """OpenRouter's `provider` object: per-request routing constraints."""
+Sort = Literal["price", "throughput", "latency"]
+# Model-id suffixes that are routing shortcuts, not catalog variants (`:free` is a variant).
+ROUTING_SUFFIXES: dict[str, Sort] = {":nitro": "throughput", ":floor": "price"}
+
+
+class SortConfig(BaseModel):
+    """`provider.sort` in its object form."""
 
     model_config = ConfigDict(extra="forbid")
 
-    order: list[str] | None = Field(default=None, description="providers to try first, in order")
+    by: Sort | None = None
+    partition: Literal["model", "none"] | None = Field(
+        default=None,
+        description='"model" (default): each model\'s endpoints stay together, fallback models '
+        'stay fallbacks; "none": the endpoints of every model are sorted together',
+    )
+
+
+class PercentileCutoffs(BaseModel):
+    """Cutoffs per percentile; every cutoff given must be met for an endpoint to be preferred."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    p50: float | None = None
+    p75: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+
+
+def _nulls_as_unset(model: type[BaseModel], data: Any) -> Any:
+    """Drop declared fields sent as null, so that they take their defaults. Undeclared keys
+    are kept, null or not, for extra="forbid" to name them."""
+    if not isinstance(data, dict):
+        return data
+    return {k: v for k, v in data.items() if v is not None or k not in model.model_fields}
+
+
+class ProviderPreferences(BaseModel):
+    """OpenRouter's `provider` object: per-request routing constraints.
+
+    A field sent as null is not set. An unknown field is an error, never ignored: a
+    misspelt privacy constraint must not silently route more widely.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    order: list[str] | None = Field(
+        default=None,
+        description="providers to try first, in order; a `slug/quantization` tag names only "
+        "that provider's endpoints of that quantization (also in `only` and `ignore`)",
+    )
     allow_fallbacks: bool = True
     require_parameters: bool = False
     data_collection: Literal["allow", "deny"] = "allow"
@@ -55,20 +107,62 @@ class ProviderPreferences(BaseModel):
     only: list[str] | None = None
     ignore: list[str] | None = None
     quantizations: list[str] | None = None
-    sort: Literal["price", "throughput", "latency"] | None = None
+    sort: Sort | SortConfig | None = None
     max_price: MaxPrice | None = None
+    preferred_max_latency: float | PercentileCutoffs | None = Field(
+        default=None, description="seconds to first token; a number is the p50 cutoff"
+    )
+    preferred_min_throughput: float | PercentileCutoffs | None = Field(
+        default=None, description="output tokens per second; a number is the p50 cutoff"
+    )
+    enforce_distillable_text: bool | None = Field(
+        default=None, description="only models whose authors allow distilling their output"
+    )
+    options: dict[str, dict[str, Any]] | None = Field(
+        default=None, description="provider-specific options keyed by provider slug"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls(cls, data: Any) -> Any:
+        return _nulls_as_unset(cls, data)
+
+    @property
+    def sort_by(self) -> Sort | None:
+        return self.sort.by if isinstance(self.sort, SortConfig) else self.sort
+
+    @property
+    def sort_partition(self) -> Literal["model", "none"]:
+        if isinstance(self.sort, SortConfig) and self.sort.partition is not None:
+            return self.sort.partition
+        return "model"
+
+
+def split_routing_suffix(model_id: str) -> tuple[str, Sort | None]:
+    """`author/slug:nitro` -> (`author/slug`, "throughput"); other ids are returned as is."""
+    for suffix, sort in ROUTING_SUFFIXES.items():
+        if model_id.endswith(suffix):
+            return model_id[: -len(suffix)], sort
+    return model_id, None
 
 
 class ChatRequest(BaseModel):
-    # Errors never echo the input: a prompt must not reach a log line (invariant 1).
+    # Errors never echo the input: a prompt must not reach a log line.
     model_config = ConfigDict(extra="allow", hide_input_in_errors=True)
 
-    model: str | None = None
+    model: str | None = Field(
+        default=None, description="a catalog id, optionally with a `:nitro` or `:floor` suffix"
+    )
     models: list[str] | None = Field(default=None, description="fallback models, in order")
     messages: list[Message] = Field(min_length=1)
     stream: bool = False
     provider: ProviderPreferences | None = None
     max_tokens: int | None = Field(default=None, ge=1)
+
+    @field_validator("stream", mode="before")
+    @classmethod
+    def _stream_null_is_false(cls, value: Any) -> Any:
+        return False if value is None else value
 
     @model_validator(mode="after")
     def _some_model(self) -> "ChatRequest":
@@ -77,16 +171,51 @@ class ChatRequest(BaseModel):
         return self
 
     @property
+    def requested_models(self) -> list[str]:
+        """The primary model, then the `models` fallbacks, as written (suffixes kept)."""
+        return ([self.model] if self.model else []) + list(self.models or [])
+
+    @property
     def candidate_models(self) -> list[str]:
-        """The primary model, then the `models` fallbacks, without repeats."""
-        ordered = ([self.model] if self.model else []) + list(self.models or [])
+        """The catalog ids of the primary model then the `models` fallbacks, routing
+        suffixes removed, without repeats."""
+        ordered = [split_routing_suffix(m)[0] for m in self.requested_models]
         return list(dict.fromkeys(ordered))
 
     @property
+    def suffix_sorts(self) -> dict[str, Sort]:
+        """The sort a `:nitro` or `:floor` suffix asks for, by catalog id (first one wins)."""
+        sorts: dict[str, Sort] = {}
+        for written in self.requested_models:
+            model_id, sort = split_routing_suffix(written)
+            if sort is not None:
+                sorts.setdefault(model_id, sort)
+        return sorts
+
+    @property
     def parameters(self) -> set[str]:
-        """Parameters the request sets, for `provider.require_parameters`."""
-        fields = set(self.model_fields_set) | set(self.model_extra or {})
-        return {f for f in fields if f not in NON_PARAMETER_FIELDS}
+        """Parameters the request sets, for `provider.require_parameters` (null is unset)."""
+        declared = {f for f in self.model_fields_set if getattr(self, f) is not None}
+        extra = {k for k, v in (self.model_extra or {}).items() if v is not None}
+        return {f for f in declared | extra if f not in NON_PARAMETER_FIELDS}
+
+    @property
+    def required_capabilities(self) -> frozenset[str]:
+        """What an endpoint must list in `supported_parameters` to serve this request at
+        all, `require_parameters` or not: tool calling and structured output are not
+        parameters a provider can drop without changing what the client gets back."""
+        extra = self.model_extra or {}
+        needed = set()
+        if extra.get("tools") or extra.get("tool_choice") is not None:
+            needed.add("tools")
+        response_format = extra.get("response_format")
+        kind = response_format.get("type") if isinstance(response_format, dict) else None
+        if kind in ("json_object", "json_schema"):
+            needed.add("response_format")
+        if kind == "json_schema":
+            # OpenRouter lists JSON-schema support apart from JSON mode.
+            needed.add("structured_outputs")
+        return frozenset(needed)
 
     def upstream_body(self) -> dict[str, Any]:
         """The body without veil's routing fields; the upstream adapter adds the provider's

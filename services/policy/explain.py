@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from veil.policy.eligibility import Candidate, Decision, RoutingContext, decide
+from veil.policy.eligibility import UNKNOWN_MODEL, Candidate, Decision, RoutingContext, decide
 from veil.schemas.chat import ChatRequest, Message
 
 
@@ -27,13 +27,16 @@ def candidate_view(candidate: Candidate) -> dict[str, Any]:
 
 
 def explain(decision: Decision) -> dict[str, list[dict[str, Any]]]:
-    return {
-        "eligible": [candidate_view(c) for c in decision.eligible],
-        "excluded": [
-            {"model": c.model.id, "provider": c.provider.slug, "excluded_by": reasons}
-            for c, reasons in decision.excluded
-        ],
-    }
+    excluded = [
+        {"model": c.model.id, "provider": c.provider.slug, "excluded_by": reasons}
+        for c, reasons in decision.excluded
+    ]
+    # A fallback model missing from the catalog has no endpoint to name.
+    excluded += [
+        {"model": model_id, "provider": None, "excluded_by": [UNKNOWN_MODEL]}
+        for model_id in decision.unknown_models
+    ]
+    return {"eligible": [candidate_view(c) for c in decision.eligible], "excluded": excluded}
 
 
 def reachable_models(ctx: RoutingContext) -> list[str]:

@@ -33,6 +33,7 @@ QUANT = "quantization"
 PARAMS = "require_parameters"
 UNCONF = "unconfigured"
 NOFB = "allow_fallbacks"
+TOOLS_OUT = "unsupported:tools"
 
 CATALOG = index(
     [
@@ -405,7 +406,11 @@ CASES = [
     Case(
         "require-parameters-tools",
         ["chat@retain", "chat@halfknown"],
-        {"chat@trainer": [T, PARAMS], "chat@mystery": [T, PARAMS], "chat@safe": [PARAMS]},
+        {
+            "chat@trainer": [T, PARAMS, TOOLS_OUT],
+            "chat@mystery": [T, PARAMS, TOOLS_OUT],
+            "chat@safe": [PARAMS, TOOLS_OUT],
+        },
         provider={"require_parameters": True},
         body={"tools": TOOLS},
     ),
@@ -413,7 +418,7 @@ CASES = [
         "unsupported-parameter-without-require-parameters-is-no-constraint",
         PRIVATE_CHAT,
         TRAINERS_OUT,
-        body={"tools": TOOLS},
+        body={"top_k": 40, "seed": 7},
     ),
     Case(
         "require-parameters-top-k-and-max-tokens",
@@ -672,10 +677,10 @@ def test_unknown_provider_reference_is_a_400_naming_field_and_reference(field_na
 
 @pytest.mark.parametrize(
     ("model_id", "models"),
-    [("acme/missing", None), ("acme/chat", ["acme/alt", "acme/missing"])],
-    ids=["primary-model", "fallback-model"],
+    [("acme/missing", None), ("acme/missing", []), (None, ["acme/missing", "acme/gone"])],
+    ids=["primary-model-alone", "with-an-empty-fallback-list", "every-fallback-unknown"],
 )
-def test_unknown_model_is_a_404_naming_it(model_id: str, models: list[str] | None) -> None:
+def test_unknown_model_is_a_404_naming_it(model_id: str | None, models: list[str] | None) -> None:
     with pytest.raises(VeilError) as caught:
         decide(request(model_id, models=models), context(CATALOG))
     assert caught.value.code == 404

@@ -237,6 +237,9 @@ def expected_reasons(candidate: Candidate, s: Scenario) -> set[str]:
     if "quantizations" in prefs:
         if (e.quantization or "unknown") not in {q.lower() for q in prefs["quantizations"]}:
             reasons.add("quantization")
+    # A request with tools goes only where tools are supported, require_parameters or not.
+    if "tools" in s.body and "tools" not in e.supported_parameters:
+        reasons.add("unsupported:tools")
     if prefs.get("require_parameters") and not set(s.body) <= set(e.supported_parameters):
         reasons.add("require_parameters")
     if s.callable_providers is not None and slug not in s.callable_providers:
