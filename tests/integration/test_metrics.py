@@ -277,8 +277,8 @@ async def test_live_endpoint_statistics_reach_routing_and_the_api(metrics_stack)
         assert seen[flaky]["uptime_last_30m"] == 0.0
         healthy = order[1]
         assert seen[healthy]["uptime_last_30m"] == 100.0
-        assert seen[healthy]["latency_last_30m"] is not None
-        assert seen[healthy]["throughput_last_30m"] > 0
+        assert seen[healthy]["stats_last_30m"]["latency_ms_p50"] is not None
+        assert seen[healthy]["stats_last_30m"]["throughput_tps_p50"] > 0
 
         # The failing endpoint, cheapest of all, is now tried after the healthy ones.
         later = [

@@ -5,8 +5,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from veil.gateway.auth import Caller
-from veil.gateway.catalog_views import model_view
 from veil.gateway.responses import data
+from veil.gateway.routes.catalog import ModelListDep, model_list_response
 from veil.gateway.routes.chat import parse_chat_request, read_body
 from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.schemas import subjects
@@ -48,12 +48,12 @@ async def explain(request: Request, who: CallerDep, state: StateDep) -> Response
 
 
 @router.get("/models/user")
-async def user_models(who: CallerDep, state: StateDep) -> Response:
+async def user_models(who: CallerDep, state: StateDep, listing: ModelListDep) -> Response:
     account = _account(who)
     query = UserModelsQuery(
         account_id=account, settings_revision=state.privacy.revisions.get(account, 0)
     )
     result = QueryResult.model_validate_json(await _ask_policy(state, query, subjects.USER_MODELS))
     reachable = {row["id"] for row in result.rows}
-    models = [model_view(m) for m in state.index.catalog.models if m.id in reachable]
-    return data(models)
+    models = [m for m in state.index.catalog.models if m.id in reachable]
+    return model_list_response(state, models, listing, "/models/user")
