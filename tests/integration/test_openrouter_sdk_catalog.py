@@ -180,3 +180,10 @@ def test_models_for_user_are_those_the_account_settings_reach(client, sdk_accoun
     ]
     assert only_trainers and not set(only_trainers) & set(reachable)
     assert set(reachable) < {m.id for m in catalog.catalog.models}
+
+
+def test_a_page_larger_than_openrouters_largest_is_refused(raw):
+    refused = raw.get("/models", params={"limit": 1001})
+
+    assert refused.status_code == 400
+    assert "limit" in refused.json()["error"]["message"]
