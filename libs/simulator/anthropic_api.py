@@ -71,8 +71,8 @@ async def _respond(
         rec["completed"] = True
         return error_response(scenario.status, scenario.error_message, scenario.retry_after)
     prompt = prompt_tokens(body["messages"], body.get("system"))
-    if scenario.tool_call is not None:
-        tool = scenario.tool_call
+    tool = scenario.tool_call or _forced_tool_call(body)
+    if tool is not None:
         block: dict[str, Any] = {
             "type": "tool_use",
             "id": state.next_id("toolu_"),
@@ -102,6 +102,49 @@ async def _respond(
     if not scenario.no_usage:
         message["usage"] = {"input_tokens": prompt, "output_tokens": completion}
     return json_response(message)
+
+
+def _forced_tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
+    """A `tool_choice` of type "tool" forces that tool, as the real API does: the call's
+    input is a made-up instance of the tool's input schema."""
+    choice = body.get("tool_choice")
+    if not isinstance(choice, dict) or choice.get("type") != "tool":
+        return None
+    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+    tool = next(
+        (t for t in tools if isinstance(t, dict) and t.get("name") == choice.get("name")), None
+    )
+    if tool is None:
+        return None
+    return {"name": tool["name"], "arguments": _instance_of(tool.get("input_schema") or {})}
+
+
+_SAMPLE_VALUES: dict[str, Any] = {
+    "string": "simulated",
+    "integer": 1,
+    "number": 1.5,
+    "boolean": True,
+    "null": None,
+}
+
+
+def _instance_of(schema: Any) -> Any:
+    """A value matching a (simple) JSON schema: every property, the first enum value."""
+    if not isinstance(schema, dict):
+        return None
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or "properties" in schema:
+        properties = schema.get("properties") or {}
+        return {name: _instance_of(sub) for name, sub in properties.items()}
+    if kind == "array":
+        return [_instance_of(schema.get("items") or {})]
+    return _SAMPLE_VALUES.get(kind, "simulated")
 
 
 def _event(kind: str, data: dict[str, Any]) -> bytes:

@@ -4,6 +4,11 @@ Canonical form inside veil is OpenAI's chat completion, so this module translate
 ways: the OpenAI body into a Messages request (system prompt lifted out, turns merged so
 roles alternate, tools and images in Anthropic's shapes, sampling parameters through one
 table), and a Message or its stream of events back into OpenAI completions and chunks.
+
+`response_format` has no Messages equivalent, so it is honoured the way Anthropic
+documents for JSON output: a JSON schema becomes a tool the model is made to call,
+whose input is then returned as the message content; JSON mode is an instruction in
+the system prompt.
 """
 
 import re
@@ -243,6 +248,50 @@ def translate_tools(body: dict[str, Any]) -> dict[str, Any]:
     return {"tools": tools}
 
 
+# The tool a JSON-schema answer is given through. Its calls are the answer, never tool
+# calls for the client, and the response side knows them by this name alone.
+ANSWER_TOOL = "json_answer"
+ANSWER_TOOL_DESCRIPTION = (
+    "Give your final answer by calling this tool: its input is the answer, "
+    "a JSON object matching the schema."
+)
+JSON_MODE_INSTRUCTION = (
+    "Answer with a single valid JSON object and nothing else: no prose, no code fences."
+)
+
+
+def translate_response_format(
+    body: dict[str, Any], tools: dict[str, Any], system: str | None
+) -> tuple[dict[str, Any], str | None]:
+    """`response_format` as Anthropic can honour it: (tools and tool_choice, system)."""
+    response_format = body.get("response_format")
+    if not isinstance(response_format, dict):
+        return tools, system
+    kind = response_format.get("type")
+    if kind == "json_object":
+        return tools, f"{system}\n\n{JSON_MODE_INSTRUCTION}" if system else JSON_MODE_INSTRUCTION
+    if kind != "json_schema":
+        return tools, system
+    spec = response_format.get("json_schema") or {}
+    schema = spec.get("schema") or {"type": "object", "properties": {}}
+    if schema.get("type") != "object":
+        # A tool's input is an object; a schema for anything else cannot be forced.
+        raise UnsupportedContent("a JSON schema whose root is not an object")
+    user_tools: list[WireTool] = tools.get("tools", [])
+    if any(tool.name == ANSWER_TOOL for tool in user_tools):
+        raise UnsupportedContent(f"a tool named {ANSWER_TOOL!r} next to a JSON schema")
+    description = spec.get("description") or ANSWER_TOOL_DESCRIPTION
+    answer = WireTool(name=ANSWER_TOOL, description=description, input_schema=schema)
+    choice: ToolChoice | None = tools.get("tool_choice")
+    if not user_tools or (choice is not None and choice.type == "none"):
+        # Nothing else may be called: the answer tool is forced.
+        choice = ToolChoice(type="tool", name=ANSWER_TOOL)
+    elif choice is None or choice.type == "auto":
+        # The model calls one of the client's tools, or answers through the answer tool.
+        choice = ToolChoice(type="any")
+    return {"tools": [*user_tools, answer], "tool_choice": choice}, system
+
+
 def _max_tokens(body: dict[str, Any], endpoint: Endpoint) -> Any:
     # Required by Anthropic, so read whether or not the endpoint lists it.
     for name in ("max_tokens", "max_completion_tokens"):
@@ -264,13 +313,14 @@ def build_request(
 ) -> WireRequest:
     try:
         system, messages = translate_messages(body.get("messages") or [])
+        tools, system = translate_response_format(body, translate_tools(body), system)
         request = MessagesRequest(
             model=endpoint.upstream_model,
             max_tokens=_max_tokens(body, endpoint),
             messages=messages,
             system=system,
             stream=stream,
-            **translate_tools(body),
+            **tools,
             **translate_parameters(body, endpoint),
         )
     except ValidationError as exc:
@@ -300,7 +350,10 @@ FINISH_REASONS = {
 }
 
 
-def finish_reason(stop_reason: str | None) -> str | None:
+def finish_reason(stop_reason: str | None, answered: bool = False) -> str | None:
+    """OpenAI's finish reason; `answered`: the answer tool was used, and no other."""
+    if stop_reason == "tool_use" and answered:
+        return "stop"
     return None if stop_reason is None else FINISH_REASONS.get(stop_reason, "stop")
 
 
@@ -329,8 +382,14 @@ def parse_response(data: Any) -> dict[str, Any]:
         reply = MessagesResponse.model_validate(data)
     except ValidationError as exc:
         raise UpstreamMalformed(_problems(exc)) from None
-    texts = [b.text for b in reply.content if isinstance(b, TextBlock)]
-    calls = [_tool_call(b) for b in reply.content if isinstance(b, ToolUseBlock)]
+    uses = [b for b in reply.content if isinstance(b, ToolUseBlock)]
+    answers = [b for b in uses if b.name == ANSWER_TOOL]
+    calls = [_tool_call(b) for b in uses if b.name != ANSWER_TOOL]
+    if answers:
+        # A JSON-schema answer: the answer tool's input is the content, as JSON text.
+        texts = [orjson.dumps(b.input).decode() for b in answers]
+    else:
+        texts = [b.text for b in reply.content if isinstance(b, TextBlock)]
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
     if calls:
         message["tool_calls"] = calls
@@ -340,7 +399,13 @@ def parse_response(data: Any) -> dict[str, Any]:
         "created": int(time.time()),
         "model": reply.model,
         "choices": [
-            {"index": 0, "message": message, "finish_reason": finish_reason(reply.stop_reason)}
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": finish_reason(
+                    reply.stop_reason, answered=bool(answers) and not calls
+                ),
+            }
         ],
     }
     if reply.usage is not None:
@@ -375,6 +440,8 @@ class StreamTranslator:
         self.usage: WireUsage | None = None
         # Anthropic numbers all content blocks; OpenAI numbers only the tool calls.
         self.tool_index: dict[int, int] = {}
+        # Blocks of the answer tool: their input JSON is streamed as content.
+        self.answer_blocks: set[int] = set()
 
     def feed(self, event: str | None, data: bytes) -> list[dict[str, Any]]:
         payload = parse_json(data)
@@ -409,6 +476,9 @@ class StreamTranslator:
         block = start.content_block
         if isinstance(block, TextBlock):
             return [self._chunk({"content": block.text})] if block.text else []
+        if isinstance(block, ToolUseBlock) and block.name == ANSWER_TOOL:
+            self.answer_blocks.add(start.index)
+            return []
         if isinstance(block, ToolUseBlock):
             index = self.tool_index[start.index] = len(self.tool_index)
             call = {
@@ -425,6 +495,8 @@ class StreamTranslator:
         if isinstance(delta, TextDelta):
             return [self._chunk({"content": delta.text})]
         if isinstance(delta, InputJsonDelta) and delta.partial_json:
+            if event.index in self.answer_blocks:
+                return [self._chunk({"content": delta.partial_json})]
             if event.index not in self.tool_index:
                 raise UpstreamMalformed("input_json_delta outside a tool_use block")
             call = {
@@ -440,7 +512,8 @@ class StreamTranslator:
         if event.usage is not None and (self.usage or event.usage.input_tokens is not None):
             known = self.usage.model_dump(exclude_none=True) if self.usage else {}
             self.usage = WireUsage(**{**known, **event.usage.model_dump(exclude_none=True)})
-        return [self._chunk({}, finish_reason(event.delta.stop_reason))]
+        answered = bool(self.answer_blocks) and not self.tool_index
+        return [self._chunk({}, finish_reason(event.delta.stop_reason, answered=answered))]
 
     def _message_stop(self, _: MessageStop) -> list[dict[str, Any]]:
         self.finished = True

@@ -767,3 +767,141 @@ async def test_simulator_tool_call(sim_url, control, stream):
     (recorded,) = await control.requests("anthropic")
     assert recorded.body["tools"][0]["input_schema"] == TOOLS[0]["function"]["parameters"]
     assert recorded.body["tool_choice"] == {"type": "auto"}
+
+
+# --- response_format: JSON schema through a forced tool, JSON mode by instruction -------
+
+ANSWER_SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
+    "required": ["city", "population"],
+}
+SCHEMA_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {"name": "city_facts", "strict": True, "schema": ANSWER_SCHEMA},
+}
+
+
+def test_a_json_schema_becomes_a_forced_tool_with_that_input_schema():
+    wire = build({"messages": [user("facts about Paris")], "response_format": SCHEMA_FORMAT})
+    (tool,) = wire["tools"]
+    assert tool["name"] == anthropic.ANSWER_TOOL
+    assert tool["input_schema"] == ANSWER_SCHEMA
+    assert wire["tool_choice"] == {"type": "tool", "name": anthropic.ANSWER_TOOL}
+    assert "response_format" not in wire
+
+
+def test_the_schemas_description_describes_the_answer_tool():
+    described = {**SCHEMA_FORMAT["json_schema"], "description": "Facts about a city"}
+    body = {
+        "messages": [user("hi")],
+        "response_format": {**SCHEMA_FORMAT, "json_schema": described},
+    }
+    assert build(body)["tools"][0]["description"] == "Facts about a city"
+
+
+@pytest.mark.parametrize(
+    ("choice", "sent"),
+    [
+        (None, {"type": "any"}),
+        ("auto", {"type": "any"}),
+        ("required", {"type": "any"}),
+        ("none", {"type": "tool", "name": anthropic.ANSWER_TOOL}),
+        (
+            {"type": "function", "function": {"name": "get_weather"}},
+            {"type": "tool", "name": "get_weather"},
+        ),
+    ],
+)
+def test_a_json_schema_next_to_the_clients_tools(choice, sent):
+    body = {"messages": [user("hi")], "tools": TOOLS, "response_format": SCHEMA_FORMAT}
+    if choice is not None:
+        body["tool_choice"] = choice
+    wire = build(body)
+    assert [t["name"] for t in wire["tools"]] == ["get_weather", anthropic.ANSWER_TOOL]
+    assert wire["tool_choice"] == sent
+
+
+@pytest.mark.parametrize(
+    "schema", [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]
+)
+def test_a_schema_that_is_not_an_object_fails_over_to_the_next_endpoint(schema):
+    response_format = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    with pytest.raises(UpstreamError) as caught:
+        build({"messages": [user("hi")], "response_format": response_format})
+    assert caught.value.retryable is True
+
+
+def test_json_mode_is_an_instruction_in_the_system_prompt():
+    body = {
+        "messages": [{"role": "system", "content": "Be brief."}, user("hi")],
+        "response_format": {"type": "json_object"},
+    }
+    wire = build(body)
+    assert wire["system"] == f"Be brief.\n\n{anthropic.JSON_MODE_INSTRUCTION}"
+    assert "tools" not in wire
+    alone = build({"messages": [user("hi")], "response_format": {"type": "json_object"}})
+    assert alone["system"] == anthropic.JSON_MODE_INSTRUCTION
+
+
+def test_a_text_response_format_changes_nothing():
+    body = {"messages": [user("hi")], "response_format": {"type": "text"}}
+    assert build(body) == build({"messages": [user("hi")]})
+
+
+def test_the_answer_tools_input_is_the_message_content():
+    completion = anthropic.parse_response(recorded_message("message_json_answer.json"))
+    (choice,) = completion["choices"]
+    assert "tool_calls" not in choice["message"]
+    assert json.loads(choice["message"]["content"]) == {
+        "city": "Paris",
+        "population": 2102650,
+        "landmarks": ["Eiffel Tower", "Louvre"],
+    }
+    assert choice["finish_reason"] == "stop"
+
+
+def test_the_clients_own_tool_calls_stay_tool_calls_next_to_an_answer():
+    message = recorded_message("message_json_answer.json")
+    message["content"].append(recorded_message("message_tool_use.json")["content"][1])
+    choice = anthropic.parse_response(message)["choices"][0]
+    assert json.loads(choice["message"]["content"])["city"] == "Paris"
+    (call,) = choice["message"]["tool_calls"]
+    assert call["function"]["name"] == "get_weather"
+    assert choice["finish_reason"] == "tool_calls"
+
+
+async def test_a_streamed_answer_is_streamed_as_content():
+    chunks, finished = translate(await recorded_events("stream_json_answer.sse"))
+    assert finished is True
+    assert json.loads(streamed_text(chunks)) == {"city": "Paris", "population": 2102650}
+    assert streamed_tool_calls(chunks) == {}
+    assert finish_reasons(chunks) == ["stop"]
+    assert chunks[-1]["usage"] == {
+        "prompt_tokens": 512,
+        "completion_tokens": 41,
+        "total_tokens": 553,
+    }
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_simulator_answers_a_json_schema(sim_url, control, stream):
+    body = {**SIM_BODY, "response_format": SCHEMA_FORMAT}
+    result, _ = await call_simulator(sim_url, body, stream)
+
+    if stream:
+        chunks, finished = translate(result)
+        assert finished is True
+        content, (finish,) = streamed_text(chunks), finish_reasons(chunks)
+        assert streamed_tool_calls(chunks) == {}
+    else:
+        choice = anthropic.parse_response(result)["choices"][0]
+        content, finish = choice["message"]["content"], choice["finish_reason"]
+        assert "tool_calls" not in choice["message"]
+    answer = json.loads(content)
+    assert set(answer) == {"city", "population"}
+    assert isinstance(answer["city"], str) and isinstance(answer["population"], int)
+    assert finish == "stop"
+    (recorded,) = await control.requests("anthropic")
+    assert recorded.body["tool_choice"] == {"type": "tool", "name": anthropic.ANSWER_TOOL}
+    assert recorded.body["tools"][0]["input_schema"] == ANSWER_SCHEMA
