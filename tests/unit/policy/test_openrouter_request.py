@@ -485,7 +485,9 @@ def test_the_default_catalog_lets_common_models_use_tools_privately(
         assert candidate.provider.data_policy.training is False
 
 
-@pytest.mark.parametrize("model_id", ["openai/gpt-4o", "mistralai/mistral-large"])
+@pytest.mark.parametrize(
+    "model_id", ["anthropic/claude-3.5-sonnet", "openai/gpt-4o", "mistralai/mistral-large"]
+)
 def test_the_default_catalog_serves_json_schema_on_common_models(
     default_index: CatalogIndex, model_id: str
 ) -> None:
