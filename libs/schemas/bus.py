@@ -128,6 +128,16 @@ class GenerationEvent(BaseModel):
     status: Literal["ok", "error", "cancelled"] = "ok"
     error_code: int | None = None
     finish_reason: str | None = None
+    native_finish_reason: str | None = Field(
+        default=None, description="the upstream's own finish reason (e.g. Anthropic's end_turn)"
+    )
+    upstream_id: str | None = Field(
+        default=None, description="the upstream's id of the completion, for support requests"
+    )
+    tokens_cached: int | None = Field(default=None, description="cached prompt tokens, if told")
+    tokens_reasoning: int | None = Field(
+        default=None, description="reasoning tokens of the completion, if told"
+    )
     streamed: bool = False
     cancelled: bool = False
     attempts: list[ProviderAttempt] = Field(default_factory=list)

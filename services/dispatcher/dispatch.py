@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
 
 import httpx
 import orjson
@@ -47,7 +46,7 @@ from veil.schemas.bus import (
     RoutedEndpoint,
     RoutedRequest,
 )
-from veil.schemas.catalog import Provider
+from veil.schemas.completions import base_chunk, chunk_body, completion_body, error_chunk
 from veil.schemas.errors import ErrorBody
 
 log = logging.getLogger(__name__)
@@ -151,20 +150,21 @@ class Dispatcher:
             except UpstreamError as exc:
                 status, kind, message = exc.status, exc.kind, str(exc)
                 gen.retry_after = exc.retry_after or gen.retry_after
+                gen.last_failure = (routed_endpoint.provider, exc.raw)
                 if not exc.retryable and not gen.stream_started:
                     # The request itself is at fault: answer it, do not retry around it.
                     gen.attempts.append(self._attempt_record(routed_endpoint, status, kind, began))
                     gen.status, gen.error_code = "error", 400
                     error = ErrorBody(
-                        code=400, message=message,
-                        metadata={"provider_name": routed_endpoint.provider},
-                    )  # fmt: skip
+                        code=400, message=message, metadata=self._failure_metadata(gen)
+                    )
                     await self._reply(
                         subject, ReplyError(generation_id=gen.generation_id, error=error)
                     )
                     return
             except httpx.HTTPError as exc:
                 status, kind = None, failure_kind(exc)
+                gen.last_failure = (routed_endpoint.provider, None)
                 message = (
                     "the upstream timed out" if kind == "timeout"
                     else f"the upstream connection failed ({type(exc).__name__})"
@@ -176,8 +176,17 @@ class Dispatcher:
                 return
         gen.status = "error"
         error = final_error(gen.attempts, gen.retry_after)
+        error.metadata = {**(error.metadata or {}), **self._failure_metadata(gen)}
         gen.error_code = error.code
         await self._reply(subject, ReplyError(generation_id=gen.generation_id, error=error))
+
+    def _failure_metadata(self, gen: Generation) -> dict:
+        """OpenRouter's error metadata: the provider that failed last, and what it said."""
+        if gen.last_failure is None:
+            return {}
+        slug, raw = gen.last_failure
+        provider = self.index.providers.get(slug)
+        return {"provider_name": provider.name if provider else slug, "provider": slug, "raw": raw}
 
     @staticmethod
     def _attempt_record(
@@ -255,15 +264,18 @@ class Dispatcher:
             )
         gen.usage, gen.cost = usage, cost_of(usage, endpoint.pricing)
         gen.served_by = (endpoint, provider, routed_endpoint.model)
-        choices = data["choices"]
-        gen.finish_reason = choices[0].get("finish_reason") if choices else None
-        data.update(
-            id=gen.generation_id,
-            model=routed_endpoint.model,
-            provider=provider.name,
-            object="chat.completion",
-            usage=usage_body(usage, gen.cost),
+        gen.upstream_id = data.get("id") if isinstance(data.get("id"), str) else None
+        completion_body(
+            data,
+            gen.generation_id,
+            routed_endpoint.model,
+            provider.name,
+            usage_body(usage, endpoint.pricing),
         )
+        choices = data["choices"]
+        if choices:
+            gen.finish_reason = choices[0].get("finish_reason")
+            gen.native_finish_reason = choices[0].get("native_finish_reason")
         gen.finished_at = time.time()
         await self._reply(
             gen.routed.envelope.reply_subject,
@@ -288,12 +300,11 @@ class Dispatcher:
         )
         gen.stream_started = True
         seq = 0
-        last_chunk: dict[str, Any] = {}
         async for event, data in sse_events(response):
             for chunk in translator.feed(event, data):
-                chunk.update(
-                    id=gen.generation_id, model=routed_endpoint.model, provider=provider.name
-                )
+                if gen.upstream_id is None and isinstance(chunk.get("id"), str):
+                    gen.upstream_id = chunk["id"]
+                chunk_body(chunk, gen.generation_id, routed_endpoint.model, provider.name)
                 for choice in chunk.get("choices") or ():
                     delta = choice.get("delta") or {}
                     if delta.get("content") or delta.get("tool_calls"):
@@ -301,11 +312,11 @@ class Dispatcher:
                         gen.completion_chars += len(delta.get("content") or "")
                     if choice.get("finish_reason"):
                         gen.finish_reason = choice["finish_reason"]
+                        gen.native_finish_reason = choice.get("native_finish_reason")
                 usage = usage_from(chunk.get("usage"))
                 if usage is not None:
                     gen.usage, gen.cost = usage, cost_of(usage, endpoint.pricing)
-                    chunk["usage"] = usage_body(usage, gen.cost)
-                last_chunk = chunk
+                    chunk["usage"] = usage_body(usage, endpoint.pricing)
                 seq += 1
                 await self._reply(
                     subject, ReplyChunk(generation_id=gen.generation_id, seq=seq, chunk=chunk)
@@ -324,9 +335,8 @@ class Dispatcher:
                     generation_id=gen.generation_id,
                     seq=seq + 1,
                     chunk={
-                        **_chunk_base(last_chunk, gen, routed_endpoint, provider),
-                        "choices": [],
-                        "usage": usage_body(gen.usage, gen.cost),
+                        **base_chunk(gen.generation_id, routed_endpoint.model, provider.name),
+                        "usage": usage_body(gen.usage, endpoint.pricing),
                     },
                 ),
             )
@@ -345,30 +355,10 @@ class Dispatcher:
         if gen.usage is None:
             gen.usage = self._estimated_usage(gen)
             gen.cost = cost_of(gen.usage, endpoint.pricing)
-        chunk = {
-            "id": gen.generation_id,
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": model,
-            "provider": provider.name,
-            "error": error.model_dump(exclude_none=True),
-            "choices": [{"index": 0, "delta": {}, "finish_reason": "error"}],
-            "usage": usage_body(gen.usage, gen.cost),
-        }
+        chunk = error_chunk(gen.generation_id, model, provider.name, error)
+        chunk["usage"] = usage_body(gen.usage, endpoint.pricing)
         await self._reply(subject, ReplyChunk(generation_id=gen.generation_id, seq=-1, chunk=chunk))
         await self._reply(
             subject,
             ReplyFinal(generation_id=gen.generation_id, provider=provider.slug, model=model),
         )
-
-
-def _chunk_base(
-    last: dict[str, Any], gen: Generation, endpoint: RoutedEndpoint, provider: Provider
-) -> dict[str, Any]:
-    return {
-        "id": gen.generation_id,
-        "object": "chat.completion.chunk",
-        "created": last.get("created", int(time.time())),
-        "model": endpoint.model,
-        "provider": provider.name,
-    }

@@ -22,6 +22,8 @@ class Generation:
     usage: Usage | None = None
     cost: float = 0.0
     finish_reason: str | None = None
+    native_finish_reason: str | None = None
+    upstream_id: str | None = None  # the upstream's own id for the completion
     first_token_at: float | None = None
     generating_since: float | None = None
     finished_at: float | None = None
@@ -30,6 +32,8 @@ class Generation:
     error_code: int | None = None
     stream_started: bool = False
     retry_after: float | None = None
+    # (provider slug, upstream error body) of the last failed attempt, for the client only
+    last_failure: tuple[str, Any] | None = None
 
     @property
     def generation_id(self) -> str:
@@ -60,6 +64,10 @@ class Generation:
             status=self.status,  # type: ignore[arg-type]
             error_code=self.error_code,
             finish_reason=self.finish_reason,
+            native_finish_reason=self.native_finish_reason,
+            upstream_id=self.upstream_id,
+            tokens_cached=usage.cached_tokens,
+            tokens_reasoning=usage.reasoning_tokens,
             streamed=envelope.request.stream,
             cancelled=self.status == "cancelled",
             attempts=self.attempts,

@@ -1,17 +1,26 @@
 """The gateway instance's reply inbox: one queue per in-flight generation."""
 
 import asyncio
+import time
+from collections import OrderedDict
 
 from nats.aio.client import Client
 
 from veil.bus import subscribe_model
 from veil.schemas.bus import Reply, ReplyMessage
 
+# How long a finished generation counts as "still being written" to the metadata store
+# (the metrics service inserts in batches of up to 200 ms, then the insert itself).
+SETTLING_SECONDS = 5.0
+
 
 class Inbox:
     def __init__(self, subject: str):
         self.subject = subject
         self.pending: dict[str, asyncio.Queue[Reply]] = {}
+        # generation id -> when it closed here, oldest first: `settling` answers whether
+        # GET /generation should wait for the row rather than answer 404 at once.
+        self._closed: OrderedDict[str, float] = OrderedDict()
 
     async def start(self, connection: Client) -> None:
         # Every chunk of every stream passes here: the hot path's plain subscription.
@@ -26,7 +35,22 @@ class Inbox:
         return queue
 
     def close(self, generation_id: str) -> None:
-        self.pending.pop(generation_id, None)
+        if self.pending.pop(generation_id, None) is not None:
+            now = time.monotonic()
+            self._closed[generation_id] = now
+            while self._closed:
+                oldest, closed_at = next(iter(self._closed.items()))
+                if now - closed_at <= SETTLING_SECONDS:
+                    break
+                del self._closed[oldest]
+
+    def settling(self, generation_id: str) -> bool:
+        """In flight on this gateway, or finished here moments ago: its metadata row may
+        not have landed yet."""
+        if generation_id in self.pending:
+            return True
+        closed_at = self._closed.get(generation_id)
+        return closed_at is not None and time.monotonic() - closed_at <= SETTLING_SECONDS
 
     def deliver(self, reply: Reply) -> None:
         queue = self.pending.get(reply.generation_id)

@@ -22,6 +22,7 @@ GENERATION_COLUMNS = [
     "upstream_model", "tokens_prompt", "tokens_completion", "tokens_estimated", "latency_ms",
     "generation_time_ms", "time_to_first_token_ms", "total_cost", "status", "error_code",
     "finish_reason", "streamed", "cancelled", "attempts", "provider_responses",
+    "upstream_id", "native_finish_reason", "tokens_cached", "tokens_reasoning",
 ]  # fmt: skip
 READ_ONLY_START = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b", re.I)
 
@@ -39,6 +40,8 @@ def generation_row(event: GenerationEvent) -> list[Any]:
         event.error_code, event.finish_reason or "", event.streamed, event.cancelled,
         min(len(event.attempts), 255),
         orjson.dumps([a.model_dump() for a in event.attempts]).decode(),
+        event.upstream_id, event.native_finish_reason, event.tokens_cached,
+        event.tokens_reasoning,
     ]  # fmt: skip
 
 

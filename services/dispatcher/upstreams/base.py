@@ -46,12 +46,16 @@ class UpstreamError(Exception):
         retryable: bool = True,
         kind: str = "upstream_error",
         retry_after: float | None = None,
+        raw: Any = None,
     ):
         super().__init__(message)
         self.status = status
         self.retryable = retryable
         self.kind = kind
         self.retry_after = retry_after
+        # The upstream's error body, for the client alone (OpenRouter's `metadata.raw`):
+        # it may quote the prompt, so it is never recorded or logged.
+        self.raw = raw
 
 
 class UpstreamMalformed(UpstreamError):
@@ -71,14 +75,20 @@ def retry_after_seconds(value: str | None) -> float | None:
 CLIENT_FAULT_STATUSES = frozenset({400, 413, 422})
 
 
+RAW_ERROR_LIMIT = 4096  # characters of an upstream error body passed on to the client
+
+
 def error_from_status(status: int, body: bytes, retry_after: str | None = None) -> UpstreamError:
     message = f"upstream answered {status}"
+    raw: Any = body[:RAW_ERROR_LIMIT].decode(errors="replace") or None
     try:
         detail = orjson.loads(body)
         inner = detail.get("error", detail) if isinstance(detail, dict) else detail
         text = inner.get("message") if isinstance(inner, dict) else None
         if text:
             message += f": {text}"
+        if len(body) <= RAW_ERROR_LIMIT:
+            raw = detail
     except orjson.JSONDecodeError:
         pass
     return UpstreamError(
@@ -87,6 +97,7 @@ def error_from_status(status: int, body: bytes, retry_after: str | None = None) 
         retryable=status not in CLIENT_FAULT_STATUSES,
         kind="rate_limited" if status == 429 else "http_error",
         retry_after=retry_after_seconds(retry_after),
+        raw=raw,
     )
 
 

@@ -26,6 +26,7 @@ from veil.schemas.bus import (
     RequestEnvelope,
 )
 from veil.schemas.chat import ChatRequest
+from veil.schemas.completions import error_chunk
 from veil.schemas.errors import ErrorBody, VeilError
 
 router = APIRouter()
@@ -43,6 +44,11 @@ async def read_body(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise VeilError(413, f"Request body is larger than {limit} bytes")
     return bytes(body)
+
+
+def new_generation_id() -> str:
+    """OpenRouter's form, gen-<unix seconds>-<random>: sortable by time, unguessable."""
+    return f"gen-{int(time.time())}-{secrets.token_hex(10)}"
 
 
 def parse_chat_request(raw: bytes) -> ChatRequest:
@@ -96,7 +102,7 @@ async def chat_completions(request: Request) -> Response:
         raise VeilError(403, "The admin key manages veil; use an account's key for inference")
     state.limits.check(who)  # 402 once the key's spend reached its limit; no I/O
     chat = parse_chat_request(await read_body(request, state.settings.max_body_bytes))
-    generation_id = "gen-" + secrets.token_hex(12)
+    generation_id = new_generation_id()
     envelope = RequestEnvelope(
         generation_id=generation_id,
         account_id=who.account_id,  # type: ignore[arg-type]
@@ -186,6 +192,12 @@ async def _stream_response(
 ) -> Response:
     assert isinstance(first, ReplyStart | ReplyChunk | ReplyFinal)
     provider = first.provider if isinstance(first, ReplyStart | ReplyFinal) else ""
+    model = first.model if isinstance(first, ReplyStart | ReplyFinal) else ""
+    served_by = state.index.providers.get(provider)
+
+    def error_event(error: ErrorBody) -> bytes:
+        chunk = error_chunk(generation_id, model, served_by.name if served_by else "", error)
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
     async def events() -> AsyncIterator[bytes]:
         finished = False
@@ -202,8 +214,7 @@ async def _stream_response(
                 except TimeoutError:
                     silent += interval
                     if silent >= state.settings.idle_timeout:
-                        yield _error_event(
-                            generation_id,
+                        yield error_event(
                             ErrorBody(
                                 code=502, message="The stream stopped making progress inside veil"
                             ),
@@ -219,7 +230,7 @@ async def _stream_response(
                 if isinstance(reply, ReplyChunk):
                     yield b"data: " + orjson.dumps(reply.chunk) + b"\n\n"
                 elif isinstance(reply, ReplyError):
-                    yield _error_event(generation_id, reply.error)
+                    yield error_event(reply.error)
                     finished = True
                     yield DONE
                     return
@@ -241,14 +252,3 @@ async def _stream_response(
             "X-Accel-Buffering": "no",
         },
     )
-
-
-def _error_event(generation_id: str, error: ErrorBody) -> bytes:
-    chunk = {
-        "id": generation_id,
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "error": error.model_dump(exclude_none=True),
-        "choices": [{"index": 0, "delta": {}, "finish_reason": "error"}],
-    }
-    return b"data: " + orjson.dumps(chunk) + b"\n\n"

@@ -1,5 +1,7 @@
 """Generation stats, activity and rankings: answered by the metrics service over the bus."""
 
+import asyncio
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -7,6 +9,8 @@ from fastapi.responses import Response
 from faststream.nats import NatsBroker
 from pydantic import BaseModel
 
+from veil.gateway.generation_view import generation_view
+from veil.gateway.inbox import SETTLING_SECONDS
 from veil.gateway.responses import data
 from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.schemas import subjects
@@ -20,6 +24,7 @@ from veil.schemas.queries import (
 
 router = APIRouter()
 QUERY_TIMEOUT = 10.0
+SETTLING_POLL = 0.05
 
 
 async def ask_metrics(broker: NatsBroker, query: BaseModel, subject: str) -> QueryResult:
@@ -49,14 +54,17 @@ async def generation(
 ) -> Response:
     if who.account_id is None:
         raise VeilError(403, "Generations are read with the key of the account that made them")
-    result = await ask_metrics(
-        state.broker,
-        GenerationQuery(generation_id=id, account_id=who.account_id),
-        subjects.QUERY_GENERATION,
-    )
+    query = GenerationQuery(generation_id=id, account_id=who.account_id)
+    result = await ask_metrics(state.broker, query, subjects.QUERY_GENERATION)
+    # A generation this gateway served moments ago (or is serving) may not be stored yet:
+    # wait for its row rather than answer a 404 that a client would have to retry.
+    give_up = time.monotonic() + SETTLING_SECONDS
+    while not result.rows and state.inbox.settling(id) and time.monotonic() < give_up:
+        await asyncio.sleep(SETTLING_POLL)
+        result = await ask_metrics(state.broker, query, subjects.QUERY_GENERATION)
     if not result.rows:
         raise VeilError(404, f"Generation not found: {id}")
-    return data(with_provider_names(state, result.rows)[0])
+    return data(generation_view(state.index, result.rows[0]))
 
 
 @router.get("/activity")

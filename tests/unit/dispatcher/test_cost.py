@@ -102,17 +102,43 @@ def test_cost_is_rounded_to_ten_decimal_places():
     assert cost_of(Usage(7, 0), pricing) == 0.0000000001
 
 
-def test_usage_body_reports_counts_total_and_cost():
-    body = usage_body(Usage(1000, 500), 0.00048)
+def test_usage_body_reports_counts_total_cost_and_its_split_as_openrouter_does():
+    pricing = Pricing(prompt=Decimal("0.0000002"), completion=Decimal("0.0000006"))
+    body = usage_body(Usage(1000, 500), pricing)
     assert body == {
         "prompt_tokens": 1000,
         "completion_tokens": 500,
         "total_tokens": 1500,
-        "cost": 0.00048,
+        "cost": 0.0005,
+        "is_byok": False,
+        "prompt_tokens_details": None,
+        "completion_tokens_details": None,
+        "cost_details": {
+            "upstream_inference_cost": None,
+            "upstream_inference_prompt_cost": 0.0002,
+            "upstream_inference_completions_cost": 0.0003,
+        },
     }
 
 
+def test_usage_body_passes_on_token_details_the_upstream_reported():
+    pricing = Pricing(prompt=Decimal("0"), completion=Decimal("0"))
+    usage = usage_from(
+        {
+            "prompt_tokens": 100,
+            "completion_tokens": 40,
+            "prompt_tokens_details": {"cached_tokens": 64},
+            "completion_tokens_details": {"reasoning_tokens": 30},
+        }
+    )
+    assert usage == Usage(100, 40, cached_tokens=64, reasoning_tokens=30)
+    body = usage_body(usage, pricing)
+    assert body["prompt_tokens_details"] == {"cached_tokens": 64}
+    assert body["completion_tokens_details"] == {"reasoning_tokens": 30}
+
+
 def test_usage_body_flags_estimated_usage():
-    body = usage_body(Usage(10, 20, estimated=True), 0.5)
+    pricing = Pricing(prompt=Decimal("0.01"), completion=Decimal("0.01"))
+    body = usage_body(Usage(10, 20, estimated=True), pricing)
     assert body["estimated"] is True
     assert body["total_tokens"] == 30
