@@ -1,9 +1,13 @@
 """The chat-completions request as the gateway accepts it and a provider receives it."""
 
+import orjson
 import pytest
+from openrouter import components, utils
 from pydantic import ValidationError
 
+from veil.gateway.routes.chat import parse_chat_request
 from veil.schemas.chat import ChatRequest
+from veil.schemas.errors import VeilError
 
 # Short enough that pydantic would not truncate it out of an error message.
 PROMPT = "my rash itches"
@@ -117,3 +121,158 @@ def test_validation_errors_never_echo_the_prompt(body):
     message = str(caught.value)
     assert PROMPT not in message
     assert "input_value" not in message
+
+
+# --- what OpenRouter's clients send today ----------------------------------------------
+
+
+def test_the_official_sdks_request_with_every_provider_preference_is_accepted():
+    sent = components.ChatRequest(
+        model="acme/large:nitro",
+        models=["acme/small:floor"],
+        messages=[{"role": "user", "content": "hi"}],
+        provider=components.ProviderPreferences(
+            allow_fallbacks=None,  # the SDK sends explicit nulls for fields the user set
+            data_collection="deny",
+            zdr=None,
+            order=["deepinfra/bf16", "together"],
+            only=["deepinfra"],
+            ignore=["groq/unknown"],
+            quantizations=["fp8", "bf16"],
+            require_parameters=True,
+            sort=components.ProviderSortConfig(by="throughput", partition="none"),
+            max_price={"prompt": "1", "completion": "2", "request": "0", "image": "0"},
+            preferred_max_latency=components.PercentileLatencyCutoffs(p50=1.5, p90=None),
+            preferred_min_throughput=50,
+            enforce_distillable_text=False,
+            options={"deepinfra": {"priority": "high"}},
+        ),
+        tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+    )
+    request = parse_chat_request(utils.marshal_json(sent, components.ChatRequest).encode())
+    prefs = request.provider
+    assert prefs is not None
+    assert prefs.allow_fallbacks is True and prefs.zdr is None
+    assert prefs.data_collection == "deny"
+    assert (prefs.sort_by, prefs.sort_partition) == ("throughput", "none")
+    assert prefs.order == ["deepinfra/bf16", "together"]
+    assert prefs.max_price is not None and prefs.max_price.request == 0
+    assert request.candidate_models == ["acme/large", "acme/small"]
+    assert request.suffix_sorts == {"acme/large": "throughput", "acme/small": "price"}
+    assert request.required_capabilities == {"tools"}
+
+
+@pytest.mark.parametrize(
+    ("field_name", "default"),
+    [
+        ("allow_fallbacks", True),
+        ("require_parameters", False),
+        ("data_collection", "allow"),
+        ("zdr", None),
+        ("order", None),
+        ("only", None),
+        ("ignore", None),
+        ("quantizations", None),
+        ("sort", None),
+        ("max_price", None),
+        ("preferred_max_latency", None),
+        ("preferred_min_throughput", None),
+        ("enforce_distillable_text", None),
+        ("options", None),
+    ],
+)
+def test_a_null_provider_field_takes_its_default(field_name, default):
+    request = chat(model="acme/large", provider={field_name: None})
+    assert getattr(request.provider, field_name) == default
+
+
+def test_nulls_for_the_whole_provider_object_and_stream():
+    request = chat(model="acme/large", provider=None, stream=None)
+    assert request.provider is None
+    assert request.stream is False
+
+
+def test_a_null_parameter_is_not_a_parameter_the_request_sets():
+    request = chat(model="acme/large", temperature=None, max_tokens=None, seed=3)
+    assert request.parameters == {"seed"}
+
+
+def test_parameters_survive_the_bus_round_trip():
+    # Published as JSON with every declared field: an unset max_tokens is not "set".
+    request = chat(model="acme/large", temperature=0.2)
+    assert ChatRequest.model_validate_json(request.model_dump_json()).parameters == {"temperature"}
+
+
+def test_provider_preferences_survive_the_bus_round_trip():
+    request = chat(
+        model="acme/large:nitro",
+        provider={
+            "sort": {"by": "latency", "partition": "none"},
+            "preferred_min_throughput": {"p50": 10},
+            "max_price": {"request": "0.5"},
+        },
+    )
+    decoded = ChatRequest.model_validate_json(request.model_dump_json())
+    assert decoded.provider == request.provider
+    assert decoded.suffix_sorts == {"acme/large": "throughput"}
+
+
+@pytest.mark.parametrize(
+    ("provider", "named"),
+    [
+        ({"zdrr": True}, "provider.zdrr"),
+        ({"data_colection": "deny"}, "provider.data_colection"),
+        ({"ignored": None}, "provider.ignored"),  # null does not hide a misspelt field
+        ({"max_price": {"promt": 1}}, "provider.max_price.promt"),
+        ({"sort": {"by": "price", "partion": "none"}}, "provider.sort"),
+        ({"data_collection": "never"}, "provider.data_collection"),
+        ({"sort": "exacto"}, "provider.sort"),
+    ],
+)
+def test_a_misspelt_or_unknown_provider_field_is_a_400_naming_it(provider, named):
+    body = {"model": "acme/large", "messages": MESSAGES, "provider": provider}
+    with pytest.raises(VeilError) as caught:
+        parse_chat_request(orjson.dumps(body))
+    assert caught.value.code == 400
+    assert named in caught.value.message
+
+
+def test_unknown_top_level_fields_pass_through_to_the_provider():
+    request = chat(model="acme/large", session_id="s-1", plugins=[{"id": "web"}], top_a=0.1)
+    body = request.upstream_body()
+    assert body["plugins"] == [{"id": "web"}]
+    assert body["top_a"] == 0.1
+    assert request.parameters == {"plugins", "top_a"}  # session_id is OpenRouter's own
+
+
+@pytest.mark.parametrize(
+    ("fields", "needed"),
+    [
+        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, {"tools"}),
+        ({"tool_choice": "none"}, {"tools"}),
+        ({"tools": []}, set()),
+        ({"response_format": {"type": "json_object"}}, {"response_format"}),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}},
+            {"response_format", "structured_outputs"},
+        ),
+        ({"response_format": {"type": "text"}}, set()),
+        ({"temperature": 0.1}, set()),
+    ],
+)
+def test_required_capabilities(fields, needed):
+    assert chat(model="acme/large", **fields).required_capabilities == needed
+
+
+@pytest.mark.parametrize(
+    ("written", "catalog_id"),
+    [
+        ("acme/large:nitro", "acme/large"),
+        ("acme/large:floor", "acme/large"),
+        ("acme/large:free", "acme/large:free"),
+        ("acme/large:free:floor", "acme/large:free"),
+        ("acme/large", "acme/large"),
+    ],
+)
+def test_routing_suffixes_are_removed_from_the_catalog_id(written, catalog_id):
+    assert chat(model=written).candidate_models == [catalog_id]
