@@ -5,6 +5,7 @@ The SDK validates every response against its own models, with retries off: a fie
 veil leaves out, or a wrong type, fails these tests."""
 
 import asyncio
+import datetime as dt
 import hashlib
 import time
 from collections.abc import Iterator
@@ -226,3 +227,18 @@ async def test_the_admin_key_names_the_account_as_its_workspace(stack, fresh):
         )
     assert credits.status_code == 200
     assert credits.json()["data"] == {"total_credits": 0, "total_usage": 0}
+
+
+async def test_an_expired_key_is_refused_and_listed_only_on_request(stack, fresh, manager):
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    created = await manager.api_keys.create_async(name="short-lived", expires_at=expires)
+    assert created.data.expires_at == expires.replace(
+        microsecond=expires.microsecond // 1000 * 1000
+    )
+    await complete(stack, created.key)
+    await asyncio.sleep((expires - dt.datetime.now(dt.UTC)).total_seconds() + 0.1)
+    with client(stack, created.key) as sdk, pytest.raises(errors.UnauthorizedResponseError):
+        await sdk.chat.send_async(model=MODEL, messages=MESSAGES)
+    assert created.data.hash not in [k.hash for k in (await manager.api_keys.list_async()).data]
+    everything = (await manager.api_keys.list_async(include_expired=True)).data
+    assert created.data.hash in [k.hash for k in everything]

@@ -27,10 +27,11 @@ from veil.schemas.errors import VeilError
 from veil.schemas.queries import CreditsQuery
 
 router = APIRouter()
-USD = Field(default=None, ge=0, allow_inf_nan=False, description="USD")
+Usd = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 # veil calls providers with the operator's keys only: no BYOK spend exists to report.
-NO_BYOK = {"byok_usage": 0.0, "byok_usage_daily": 0.0, "byok_usage_weekly": 0.0,
-           "byok_usage_monthly": 0.0}  # fmt: skip
+NO_BYOK = dict.fromkeys(
+    ("byok_usage", "byok_usage_daily", "byok_usage_weekly", "byok_usage_monthly"), 0.0
+)
 
 
 class NewKey(BaseModel):
@@ -38,7 +39,7 @@ class NewKey(BaseModel):
     workspace_id: str | None = Field(default=None, description="OpenRouter's name for it")
     name: str = Field(default="default", min_length=1, max_length=200)
     kind: KeyKind = "inference"
-    limit: float | None = USD
+    limit: Usd | None = None
     limit_reset: LimitReset | None = None
     include_byok_in_limit: bool = False
     expires_at: dt.datetime | None = None
@@ -49,7 +50,7 @@ class KeyPatch(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     disabled: bool | None = None
-    limit: float | None = USD
+    limit: Usd | None = None
     limit_reset: LimitReset | None = None
     include_byok_in_limit: bool | None = None
     workspace_id: str | None = None
