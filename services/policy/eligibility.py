@@ -37,6 +37,9 @@ TAG_QUANTIZATIONS = frozenset(
 )
 
 
+NO_PREFERENCES = ProviderPreferences()
+
+
 @dataclass(frozen=True)
 class EndpointStats:
     """Live statistics of one endpoint over the last 30 minutes (from metrics)."""
@@ -140,7 +143,7 @@ def over_max_price(endpoint: Endpoint, bounds: MaxPrice) -> bool:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Constraints:
     """A request's constraints, resolved once for all its endpoints."""
 
@@ -169,7 +172,7 @@ def exclusion_reasons(candidate: Candidate, ctx: RoutingContext, rules: Constrai
         reasons.append(TRAINING)
     if (prefs.zdr or settings.enforce_zdr) and not policy.zero_retention:
         reasons.append(ZDR)
-    if _matches_any(rules.ignored, candidate):
+    if rules.ignored and _matches_any(rules.ignored, candidate):
         reasons.append(IGNORED)
     if (rules.account_allowed is not None and slug not in rules.account_allowed) or (
         rules.only is not None and not _matches_any(rules.only, candidate)
@@ -182,7 +185,8 @@ def exclusion_reasons(candidate: Candidate, ctx: RoutingContext, rules: Constrai
         if (endpoint.quantization or "unknown") not in wanted:
             reasons.append(QUANTIZATION)
     supported = endpoint.supported_parameters
-    reasons.extend(UNSUPPORTED + c for c in sorted(rules.capabilities) if c not in supported)
+    if rules.capabilities:
+        reasons.extend(UNSUPPORTED + c for c in sorted(rules.capabilities) if c not in supported)
     if prefs.require_parameters and not rules.parameters <= set(supported):
         reasons.append(REQUIRE_PARAMETERS)
     # The catalog records no model's distillation terms, so none can be shown to allow
@@ -212,14 +216,16 @@ def _measured(candidate: Candidate, ctx: RoutingContext) -> EndpointStats:
 
 
 def _sort_key(candidate: Candidate, ctx: RoutingContext, sort: Sort | None) -> tuple:
-    measured = _measured(candidate, ctx)
-    unhealthy = (measured.error_rate or 0.0) > ctx.unhealthy_error_rate
+    stats = ctx.stats.get((candidate.model.id, candidate.provider.slug))
+    unhealthy = stats is not None and (stats.error_rate or 0.0) > ctx.unhealthy_error_rate
     pricing = candidate.endpoint.pricing
     price = pricing.prompt + pricing.completion
-    if sort == "throughput":
-        primary: tuple = (-_first_known(measured.throughput_tps, 0.0), price)
-    elif sort == "latency":
-        primary = (_first_known(measured.latency_ms, float("inf")), price)
+    if sort == "throughput" or sort == "latency":
+        measured = _measured(candidate, ctx)
+        if sort == "throughput":
+            primary: tuple = (-_first_known(measured.throughput_tps, 0.0), price)
+        else:
+            primary = (_first_known(measured.latency_ms, float("inf")), price)
     else:
         primary = (price,)
     # Unhealthy endpoints go last, as OpenRouter deprioritises failing providers;
@@ -294,7 +300,7 @@ def _refuse_router_models(request: ChatRequest) -> None:
 def decide(request: ChatRequest, ctx: RoutingContext) -> Decision:
     """The eligible endpoints in the order they will be tried, and the excluded ones."""
     _refuse_router_models(request)
-    prefs = request.provider or ProviderPreferences()
+    prefs = request.provider or NO_PREFERENCES
     index = ctx.index
     candidate_models = request.candidate_models
     unknown = [m for m in candidate_models if m not in index.models]
