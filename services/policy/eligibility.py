@@ -365,7 +365,7 @@ def decide(request: ChatRequest, ctx: RoutingContext) -> Decision:
 
 
 def _privacy_setting_names(reasons: set[str], request: ChatRequest, ctx: RoutingContext) -> str:
-    prefs = request.provider or ProviderPreferences()
+    prefs = request.provider or NO_PREFERENCES
     names = []
     if TRAINING in reasons:
         if prefs.data_collection == "deny":
