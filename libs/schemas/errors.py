@@ -31,3 +31,13 @@ class VeilError(Exception):
     @classmethod
     def from_body(cls, body: ErrorBody) -> "VeilError":
         return cls(body.code, body.message, body.metadata)
+
+
+def service_missing(service: str) -> ErrorBody:
+    """The next hop of a request has no subscriber: nothing reached any provider."""
+    return ErrorBody(
+        code=503,
+        message=f"No provider available: veil's {service} service is not running; "
+        "the request was not sent to any provider",
+        metadata={"service": service, "upstream_may_have_received": False},
+    )

@@ -11,6 +11,7 @@ ROUTED = "veil.routed.v1"
 REPLY_PREFIX = "veil.reply.v1"  # + ".<gateway instance id>"
 SAMPLE = "veil.sample.v1"
 CANCEL = "veil.cancel.v1"  # broadcast: the client of this generation went away
+UNDELIVERED_PREFIX = "veil.undelivered.v1"  # + ".<publisher>.<gateway>.<generation>"
 
 # JetStream, metadata only
 GENERATION = "veil.generation.v1"
@@ -50,6 +51,18 @@ SERVICES = ("gateway", "policy", "dispatcher", "metrics", "categorizer")
 def reply_subject(gateway_id: str) -> str:
     """The inbox on which one gateway instance receives chunks, finals and errors."""
     return f"{REPLY_PREFIX}.{gateway_id}"
+
+
+def undelivered_subject(instance: str, reply_subject: str, generation_id: str) -> str:
+    """The reply subject a hot-path publish carries: when the next hop has no subscriber,
+    NATS answers "no responders" there, to the publishing connection alone, so it names
+    the publisher's instance, the gateway inbox to tell and the generation."""
+    gateway_id = reply_subject.rsplit(".", 1)[-1]
+    return f"{UNDELIVERED_PREFIX}.{instance}.{gateway_id}.{generation_id}"
+
+
+def undelivered_wildcard(instance: str) -> str:
+    return f"{UNDELIVERED_PREFIX}.{instance}.*.*"
 
 
 def health_subject(service: str) -> str:

@@ -62,7 +62,8 @@ async def _health(request: web.Request) -> web.Response:
 
 def create_app() -> web.Application:
     """Build the simulator application with fresh, empty state."""
-    app = web.Application()
+    # Real providers take long documents and images: well past aiohttp's 1 MiB default.
+    app = web.Application(client_max_size=64 * 1024 * 1024)
     app[STATE_KEY] = SimState()
     app.router.add_post("/_sim/scenarios", _add_scenario)
     app.router.add_get("/_sim/scenarios", _list_scenarios)

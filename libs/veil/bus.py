@@ -27,6 +27,11 @@ GENERATIONS_STREAM = StreamConfig(
 )
 
 
+# Room on a bus message for what wraps a request body: the envelope, the routed
+# endpoints. A body may be at most the server's max_payload less this.
+BUS_OVERHEAD = 1 << 20
+
+
 # For FastStream publishers and consumers: the stream exists (ensure_streams made it).
 METADATA_STREAM = JStream(subjects.STREAM_GENERATIONS, declare=False)
 
@@ -60,9 +65,16 @@ M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger(__name__)
 
 
-async def publish_model(connection: Client, subject: str, message: BaseModel) -> None:
-    """Publish a contract model as JSON (FastStream subscribers decode it as usual)."""
-    await connection.publish(subject, message.model_dump_json().encode(), headers=JSON_HEADERS)
+async def publish_model(
+    connection: Client, subject: str, message: BaseModel, reply: str = ""
+) -> None:
+    """Publish a contract model as JSON (FastStream subscribers decode it as usual).
+
+    With `reply`, a subject nobody listens on is answered there by NATS at once with a
+    "no responders" status (see `veil.gateway.inbox`)."""
+    await connection.publish(
+        subject, message.model_dump_json().encode(), reply=reply, headers=JSON_HEADERS
+    )
 
 
 async def subscribe_model(
@@ -83,3 +95,18 @@ async def subscribe_model(
         await handle(decoded)
 
     return await connection.subscribe(subject, queue=queue, cb=on_message)
+
+
+async def on_undelivered(
+    connection: Client, instance: str, next_hop: str, tell: Callable[[str, str], Awaitable[None]]
+) -> Subscription:
+    """Subscribe to NATS's "no responders" answers for this instance's hot-path publishes
+    (see `subjects.undelivered_subject`); `tell(gateway_id, generation_id)` is called for
+    each generation whose `next_hop` had no subscriber."""
+
+    async def on_message(msg: Msg) -> None:
+        if (msg.headers or {}).get("Status") == "503":
+            gateway_id, generation_id = msg.subject.rsplit(".", 2)[1:]
+            await tell(gateway_id, generation_id)
+
+    return await connection.subscribe(subjects.undelivered_wildcard(instance), cb=on_message)

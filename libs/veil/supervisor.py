@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from veil.bus import BUS_OVERHEAD
 from veil.config import CommonSettings
 from veil.gateway.config import GatewaySettings, resolve_admin_key
 from veil.readiness import wait_ready
@@ -38,6 +39,23 @@ def free_port(host: str = "127.0.0.1") -> int:
 def nats_server_binary() -> str:
     beside = Path(sys.executable).parent / "nats-server"
     return str(beside) if beside.exists() else "nats-server"
+
+
+def nats_server_argv(
+    host: str, port: int, data_dir: Path, max_body_bytes: int, server_name: str | None = None
+) -> list[str]:
+    """The embedded nats-server: JetStream under the data directory, and a max_payload
+    that carries the largest body the gateway accepts (NATS's default is 1 MiB; its
+    command line has no flag for it, hence the config file)."""
+    config = data_dir / "nats-server.conf"
+    config.write_text(f"max_payload: {max_body_bytes + BUS_OVERHEAD}\n")
+    argv = [
+        nats_server_binary(), "-c", str(config), "-a", host, "-p", str(port),
+        "-js", "-sd", str(data_dir / "nats"),
+    ]  # fmt: skip
+    if server_name:
+        argv += ["--server_name", server_name]
+    return argv
 
 
 @dataclass
@@ -158,18 +176,7 @@ def up(args) -> int:
         children.append(
             Child(
                 "nats-server",
-                [
-                    nats_server_binary(),
-                    "-a",
-                    nats_host,
-                    "-p",
-                    str(nats_port),
-                    "-js",
-                    "-sd",
-                    str(data_dir / "nats"),
-                    "--server_name",
-                    "veil",
-                ],
+                nats_server_argv(nats_host, nats_port, data_dir, gateway.max_body_bytes, "veil"),
                 env,
                 logs / "nats-server.log",
             )

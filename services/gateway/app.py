@@ -1,12 +1,13 @@
 """The gateway: a FastAPI app with a NATS broker and this instance's reply inbox."""
 
+import logging
 import secrets
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from veil.bus import make_broker
+from veil.bus import BUS_OVERHEAD, make_broker
 from veil.catalog import CatalogIndex
 from veil.gateway import errors
 from veil.gateway.auth import Authenticator
@@ -27,12 +28,25 @@ from veil.schemas.accounts import (
 from veil.schemas.bus import HealthReply
 
 API = "/api/v1"
+log = logging.getLogger(__name__)
+
+
+def body_limit(settings: GatewaySettings, max_payload: int) -> int:
+    """The configured maximum body, unless the NATS server carries less (an external
+    server with its default 1 MiB max_payload, say): then what the bus can carry."""
+    carried = max_payload - BUS_OVERHEAD if max_payload > 2 * BUS_OVERHEAD else max_payload // 2
+    if carried < settings.max_body_bytes:
+        log.warning(
+            "NATS max_payload is %d bytes: request bodies are limited to %d bytes, not %d",
+            max_payload, carried, settings.max_body_bytes,
+        )  # fmt: skip
+    return min(settings.max_body_bytes, carried)
 
 
 def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     broker = make_broker(settings.nats_url, "gateway")
-    inbox = Inbox(subjects.reply_subject(secrets.token_hex(6)))
+    inbox = Inbox(secrets.token_hex(6))
 
     @broker.subscriber(subjects.health_subject("gateway"))
     async def health() -> HealthReply:
@@ -62,6 +76,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             stats=caches[3],
             usage=caches[4],
             limits=KeyLimits(caches[4]),
+            body_limit=body_limit(settings, broker.connection.max_payload),
         )
         await broker.start()
         await inbox.start(broker.connection)

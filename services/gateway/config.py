@@ -11,7 +11,10 @@ class GatewaySettings(CommonSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     admin_key: str | None = None
-    max_body_bytes: int = 4 * 1024 * 1024
+    # The largest request body accepted (413 above it). The embedded nats-server is
+    # started to carry it; against an external NATS, the smaller of this and what the
+    # server's max_payload leaves room for applies.
+    max_body_bytes: int = 8 * 1024 * 1024
     # No reply and no heartbeat by then: no service took the request, 503. Must exceed
     # the dispatchers' heartbeat interval (5 s).
     accept_timeout: float = 10.0

@@ -6,8 +6,10 @@ from collections import OrderedDict
 
 from nats.aio.client import Client
 
-from veil.bus import subscribe_model
-from veil.schemas.bus import Reply, ReplyMessage
+from veil.bus import on_undelivered, subscribe_model
+from veil.schemas import subjects
+from veil.schemas.bus import Reply, ReplyError, ReplyMessage
+from veil.schemas.errors import service_missing
 
 # How long a finished generation counts as "still being written" to the metadata store
 # (the metrics service inserts in batches of up to 200 ms, then the insert itself).
@@ -15,8 +17,9 @@ SETTLING_SECONDS = 5.0
 
 
 class Inbox:
-    def __init__(self, subject: str):
-        self.subject = subject
+    def __init__(self, instance: str):
+        self.instance = instance
+        self.subject = subjects.reply_subject(instance)
         self.pending: dict[str, asyncio.Queue[Reply]] = {}
         # generation id -> when it closed here, oldest first: `settling` answers whether
         # GET /generation should wait for the row rather than answer 404 at once.
@@ -25,9 +28,13 @@ class Inbox:
     async def start(self, connection: Client) -> None:
         # Every chunk of every stream passes here: the hot path's plain subscription.
         await subscribe_model(connection, self.subject, ReplyMessage, self._on_reply)
+        await on_undelivered(connection, self.instance, "policy", self._policy_missing)
 
     async def _on_reply(self, message: ReplyMessage) -> None:
         self.deliver(message.reply)
+
+    async def _policy_missing(self, gateway_id: str, generation_id: str) -> None:
+        self.deliver(ReplyError(generation_id=generation_id, error=service_missing("policy")))
 
     def open(self, generation_id: str) -> "asyncio.Queue[Reply]":
         queue: asyncio.Queue[Reply] = asyncio.Queue()

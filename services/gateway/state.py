@@ -34,6 +34,7 @@ class GatewayState:
     stats: KVCache[EndpointStatsSnapshot]
     usage: KVCache[KeyUsage]
     limits: KeyLimits
+    body_limit: int  # the largest body both the settings and the bus allow
 
 
 # Async on purpose: FastAPI runs plain `def` dependencies on a worker thread.

@@ -1,13 +1,14 @@
 """The policy service: broker, handlers and the state they share."""
 
+import secrets
 from contextlib import asynccontextmanager
 
 from faststream import FastStream
 
-from veil.bus import make_broker, subscribe_model
+from veil.bus import make_broker, on_undelivered, subscribe_model
 from veil.catalog import CatalogIndex
 from veil.policy.config import PolicySettings
-from veil.policy.handlers import build_router, request_handler
+from veil.policy.handlers import build_router, dispatcher_missing, request_handler
 from veil.policy.state import PolicyState
 from veil.schemas import subjects
 from veil.schemas.bus import RequestEnvelope
@@ -27,9 +28,13 @@ def build_app(settings: PolicySettings | None = None) -> FastStream:
     async def lifespan():
         await broker.connect()
         await state.connect(broker)
+        instance = secrets.token_hex(6)
+        await on_undelivered(
+            broker.connection, instance, "dispatcher", dispatcher_missing(broker.connection)
+        )
         await subscribe_model(
             broker.connection, subjects.REQUEST, RequestEnvelope,
-            request_handler(state, broker.connection), queue="policy",
+            request_handler(state, broker.connection, instance), queue="policy",
         )  # fmt: skip
         yield
         await state.close()

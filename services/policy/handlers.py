@@ -25,7 +25,7 @@ from veil.schemas.bus import (
     RoutedRequest,
 )
 from veil.schemas.chat import ChatRequest
-from veil.schemas.errors import VeilError
+from veil.schemas.errors import VeilError, service_missing
 from veil.schemas.queries import ExplainQuery, ExplainResult, QueryResult, UserModelsQuery
 
 
@@ -42,7 +42,7 @@ def prompt_text(request: ChatRequest) -> str:
     return "\n".join(parts)
 
 
-def request_handler(state: PolicyState, connection: Client):
+def request_handler(state: PolicyState, connection: Client, instance: str):
     """The handler of `veil.request.v1` (queue "policy"), the hot path: subscribed with
     veil.bus.subscribe_model rather than FastStream, like every hot-path subject."""
 
@@ -63,7 +63,12 @@ def request_handler(state: PolicyState, connection: Client):
                 for c in decision.eligible
             ],
         )
-        await publish_model(connection, subjects.ROUTED, routed)
+        # No dispatcher subscribed: NATS says so at once, and `dispatcher_missing` tells
+        # the gateway (a 503 in milliseconds, not a timeout).
+        undelivered = subjects.undelivered_subject(
+            instance, envelope.reply_subject, envelope.generation_id
+        )
+        await publish_model(connection, subjects.ROUTED, routed, reply=undelivered)
         if state.sample_rate > 0 and random.random() < state.sample_rate:
             text = prompt_text(envelope.request)
             if text:
@@ -71,6 +76,17 @@ def request_handler(state: PolicyState, connection: Client):
                 await publish_model(connection, subjects.SAMPLE, sample)
 
     return route_request
+
+
+def dispatcher_missing(connection: Client):
+    """No dispatcher took a routed request: tell the waiting gateway at once."""
+
+    async def tell(gateway_id: str, generation_id: str) -> None:
+        error = ReplyError(generation_id=generation_id, error=service_missing("dispatcher"))
+        reply = ReplyMessage(reply=error)
+        await publish_model(connection, subjects.reply_subject(gateway_id), reply)
+
+    return tell
 
 
 def build_router(state: PolicyState) -> NatsRouter:

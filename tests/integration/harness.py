@@ -16,10 +16,11 @@ from pathlib import Path
 import httpx
 import openai
 
+from veil.gateway.config import GatewaySettings
 from veil.readiness import services_answering
 from veil.schemas.subjects import SERVICES
 from veil.simulator.control import SimulatorControl
-from veil.supervisor import Child, free_port, nats_server_binary
+from veil.supervisor import Child, free_port, nats_server_argv
 
 ADMIN_KEY = "sk-veil-admin-test-" + "0" * 16
 
@@ -65,16 +66,8 @@ class RunningStack:
 
     def _child(self, name: str) -> Child:
         if name == "nats-server":
-            argv = [
-                nats_server_binary(),
-                "-a",
-                "127.0.0.1",
-                "-p",
-                str(self.nats_port),
-                "-js",
-                "-sd",
-                str(self.data_dir / "nats"),
-            ]
+            body_limit = self.env.get("VEIL_MAX_BODY_BYTES") or GatewaySettings().max_body_bytes
+            argv = nats_server_argv("127.0.0.1", self.nats_port, self.data_dir, int(body_limit))
         elif name == "simulator":
             argv = [sys.executable, "-m", "veil.simulator", "--port", str(self.sim_port)]
         else:

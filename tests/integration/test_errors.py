@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 
 import httpx
 import openai
@@ -69,16 +70,50 @@ async def test_unknown_model_is_404_naming_it(stack, account):
     assert_error(response, 404, "nobody/no-such-model")
 
 
-async def test_oversized_body_is_413_and_the_stack_still_serves(stack, account):
-    huge = "x" * (5 * 1024 * 1024)
+async def test_a_body_of_several_mebibytes_is_served(stack, account, sim):
+    # A long document: over NATS's default 1 MiB max_payload, inside veil's 8 MiB limit.
+    document = "long document " * (3 * 1024 * 1024 // 14)
+    async with account.http() as client:
+        response = await client.post(
+            "/chat/completions",
+            json={"model": MODEL, "messages": [{"role": "user", "content": document}]},
+        )
+        explained = await client.post(
+            "/routing/explain",
+            json={"model": MODEL, "messages": [{"role": "user", "content": document}]},
+        )
+    assert response.status_code == 200, response.text
+    provider = response.headers["x-veil-provider"]
+    [received] = await sim.requests(provider)
+    assert received.body["messages"][0]["content"] == document
+    assert explained.status_code == 200 and explained.json()["data"]["eligible"]
+
+
+async def test_oversized_body_is_413_and_the_connection_still_serves(stack, account):
+    huge = "x" * (9 * 1024 * 1024)
     async with account.http() as client:
         response = await client.post(
             "/chat/completions",
             json={"model": MODEL, "messages": [{"role": "user", "content": huge}]},
         )
         assert_error(response, 413, "larger than")
+        assert response.headers["x-generation-id"].startswith("gen-")
         ok = await client.post("/chat/completions", json={"model": MODEL, "messages": MESSAGES})
     assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("depth", [65, 200, 1000])
+async def test_deeply_nested_json_is_a_prompt_400(stack, account, depth):
+    nested = "[" * depth + "]" * depth
+    prefix = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]})
+    body = prefix[:-1] + ', "x": ' + nested + "}"
+    async with account.http() as client:
+        began = time.monotonic()
+        response = await client.post(
+            "/chat/completions", content=body, headers={"content-type": "application/json"}
+        )
+    assert time.monotonic() - began < 2
+    assert_error(response, 400, "deeper than 64")
 
 
 async def test_missing_and_bad_keys_are_401(stack):

@@ -49,24 +49,51 @@ async def test_dispatcher_killed_mid_request_gives_a_prompt_502(quick_stack):
         response = await pending
         assert response.status_code == 502
         assert time.monotonic() - killed_at < 5  # the idle timeout, not the upstream
-        assert response.json()["error"]["code"] == 502
+        error = response.json()["error"]
+        # The upstream got the prompt: the client is told so, never "not taken".
+        assert error["metadata"]["upstream_may_have_received"] is True
+        assert "may have received it" in error["message"]
+        assert response.headers["x-generation-id"].startswith("gen-")
         await sim.reset()
         stack.start_process("dispatcher")
         assert (await serves_again(client)).status_code == 200
     await sim.aclose()
 
 
-async def test_policy_down_is_a_503_then_service_resumes(quick_stack):
+async def test_policy_down_is_a_prompt_503_then_service_resumes(quick_stack):
     stack = quick_stack
     account = stack.new_account("policy-down")
     async with account.http() as client:
         assert (await post(client)).status_code == 200
         stack.kill("policy")
+        began = time.monotonic()
         down = await post(client)
+        assert time.monotonic() - began < 1  # NATS's "no responders", not a timeout
         assert down.status_code == 503
-        assert "did not take the request" in down.json()["error"]["message"]
+        error = down.json()["error"]
+        assert "policy service is not running" in error["message"]
+        assert error["metadata"]["upstream_may_have_received"] is False
+        assert down.headers["x-generation-id"].startswith("gen-")
         stack.start_process("policy")
         assert (await serves_again(client)).status_code == 200
+
+
+async def test_no_dispatcher_is_a_prompt_503_and_no_upstream_call(quick_stack):
+    stack = quick_stack
+    account = stack.new_account("dispatcher-down")
+    sim = stack.simulator()
+    async with account.http() as client:
+        stack.kill("dispatcher")
+        await sim.reset()
+        began = time.monotonic()
+        down = await post(client)
+        assert time.monotonic() - began < 1
+        assert down.status_code == 503
+        assert "dispatcher service is not running" in down.json()["error"]["message"]
+        assert await sim.requests() == []
+        stack.start_process("dispatcher")
+        assert (await serves_again(client)).status_code == 200
+    await sim.aclose()
 
 
 async def test_nats_restart_loses_nothing_completed(quick_stack):

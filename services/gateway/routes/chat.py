@@ -51,6 +51,29 @@ def new_generation_id() -> str:
     return f"gen-{int(time.time())}-{secrets.token_hex(10)}"
 
 
+# The deepest JSON nesting accepted: far beyond any real request (a tool's JSON schema
+# included), and well inside what every service's parser and serializer handle, so
+# nothing the gateway accepts can be refused further in.
+MAX_JSON_DEPTH = 64
+
+
+def _depth_exceeds(value: object, limit: int) -> bool:
+    if limit < 0:
+        return True
+    if isinstance(value, dict):
+        return any(_depth_exceeds(v, limit - 1) for v in value.values())
+    if isinstance(value, list):
+        return any(_depth_exceeds(v, limit - 1) for v in value)
+    return False
+
+
+def check_depth(raw: bytes, data: object) -> None:
+    # Fewer brackets in the whole body than the limit: it cannot nest deeper (bytes.count
+    # is C-fast, so ordinary requests never walk their tree).
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _depth_exceeds(data, MAX_JSON_DEPTH):
+        raise VeilError(400, f"Request body nests JSON deeper than {MAX_JSON_DEPTH} levels")
+
+
 def parse_chat_request(raw: bytes) -> ChatRequest:
     try:
         data = orjson.loads(raw)
@@ -58,6 +81,7 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         raise VeilError(400, f"Request body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise VeilError(400, "Request body must be a JSON object")
+    check_depth(raw, data)
     try:
         return ChatRequest.model_validate(data)
     except ValidationError as exc:
@@ -83,17 +107,31 @@ def _flag(value: bool | int | None) -> str:
     return str(value).lower()
 
 
+LOST_MESSAGE = (
+    "veil lost this request after one of its services took it; the upstream provider may "
+    "have received it: check GET /api/v1/generation with this X-Generation-Id before retrying"
+)
+
+
 async def _next(queue: asyncio.Queue[Reply], idle: float) -> Reply:
     try:
         return await asyncio.wait_for(queue.get(), idle)
     except TimeoutError:
-        raise VeilError(
-            502, "The request stopped making progress inside veil; it was not completed"
-        ) from None
+        raise VeilError(502, LOST_MESSAGE, {"upstream_may_have_received": True}) from None
 
 
 @router.post("/chat/completions")
 async def chat_completions(request: Request) -> Response:
+    # Every answer names its generation, errors included, so a client can always ask
+    # GET /generation what happened before it retries.
+    generation_id = new_generation_id()
+    try:
+        return await _chat_completions(request, generation_id)
+    except VeilError as exc:
+        return error_response(exc.body, {"X-Generation-Id": generation_id})
+
+
+async def _chat_completions(request: Request, generation_id: str) -> Response:
     # The hottest route resolves its caller inline: FastAPI's dependency solving measured
     # about an eighth of the gateway's time under load.
     state: GatewayState = request.app.state.veil
@@ -101,8 +139,7 @@ async def chat_completions(request: Request) -> Response:
     if who.kind == "admin":
         raise VeilError(403, "The admin key manages veil; use an account's key for inference")
     state.limits.check(who)  # 402 once the key's spend reached its limit; no I/O
-    chat = parse_chat_request(await read_body(request, state.settings.max_body_bytes))
-    generation_id = new_generation_id()
+    chat = parse_chat_request(await read_body(request, state.body_limit))
     envelope = RequestEnvelope(
         generation_id=generation_id,
         account_id=who.account_id,  # type: ignore[arg-type]
@@ -114,7 +151,19 @@ async def chat_completions(request: Request) -> Response:
     )
     queue = state.inbox.open(generation_id)
     try:
-        await publish_model(state.broker.connection, subjects.REQUEST, envelope)
+        try:
+            # With a reply subject, NATS answers "no responders" at once when no policy
+            # is subscribed: a 503 in milliseconds, not a timeout.
+            await publish_model(
+                state.broker.connection,
+                subjects.REQUEST,
+                envelope,
+                reply=subjects.undelivered_subject(
+                    state.inbox.instance, state.inbox.subject, generation_id
+                ),
+            )
+        except Exception as exc:  # disconnected from NATS, or over its max_payload
+            raise VeilError(503, "veil's message bus is unavailable; try again shortly") from exc
         # Until the response starts, a disconnect is only seen by watching for it.
         waiting = _first_reply(queue, state) if chat.stream else _final_reply(queue, state)
         first = await _unless_client_leaves(request, waiting)
@@ -173,13 +222,16 @@ async def _cancel(state: GatewayState, generation_id: str) -> None:
 
 
 async def _first_reply(queue: asyncio.Queue[Reply], state: GatewayState) -> Reply:
-    """Wait for a dispatcher to take the request (or for an error) within accept_timeout."""
+    """Wait for a dispatcher to take the request, or for an error.
+
+    A missing policy or dispatcher is answered at once by NATS ("no responders", turned
+    into a 503 by the inbox), so silence here means a service took the request and was
+    lost: the upstream may have received it, and the client must not be told otherwise.
+    """
     try:
         first = await asyncio.wait_for(queue.get(), state.settings.accept_timeout)
     except TimeoutError:
-        raise VeilError(
-            503, "No provider available: veil's routing services did not take the request"
-        ) from None
+        raise VeilError(502, LOST_MESSAGE, {"upstream_may_have_received": True}) from None
     # Heartbeats ("accepted") mean a dispatcher is still on it: keep waiting, up to
     # idle_timeout between two of them, for the final (or the stream to start).
     while isinstance(first, ReplyAccepted):

@@ -34,7 +34,7 @@ async def _ask_policy(state: GatewayState, query, subject: str) -> bytes:
 @router.post("/routing/explain")
 async def explain(request: Request, who: CallerDep, state: StateDep) -> Response:
     account = _account(who)
-    chat = parse_chat_request(await read_body(request, state.settings.max_body_bytes))
+    chat = parse_chat_request(await read_body(request, state.body_limit))
     query = ExplainQuery(
         account_id=account,
         settings_revision=state.privacy.revisions.get(account, 0),
