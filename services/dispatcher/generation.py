@@ -42,7 +42,8 @@ class Generation:
     def event(self) -> GenerationEvent:
         envelope = self.routed.envelope
         end = self.finished_at or time.time()
-        endpoint, provider, model = self.served_by or (None, None, envelope.request.model or "")
+        # Served by none: the first model routing chose (a catalog id, without `:nitro`).
+        endpoint, provider, model = self.served_by or (None, None, self.routed.endpoints[0].model)
         usage = self.usage or Usage(0, 0)
         return GenerationEvent(
             generation_id=envelope.generation_id,

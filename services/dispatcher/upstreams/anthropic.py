@@ -357,13 +357,16 @@ def finish_reason(stop_reason: str | None, answered: bool = False) -> str | None
     return None if stop_reason is None else FINISH_REASONS.get(stop_reason, "stop")
 
 
-def openai_usage(usage: WireUsage) -> dict[str, int]:
+def openai_usage(usage: WireUsage) -> dict[str, Any]:
     prompt, completion = usage.prompt_tokens, usage.output_tokens or 0
-    return {
+    body: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
+    if usage.cache_read_input_tokens is not None:
+        body["prompt_tokens_details"] = {"cached_tokens": usage.cache_read_input_tokens}
+    return body
 
 
 def _tool_call(block: ToolUseBlock) -> dict[str, Any]:
@@ -405,6 +408,7 @@ def parse_response(data: Any) -> dict[str, Any]:
                 "finish_reason": finish_reason(
                     reply.stop_reason, answered=bool(answers) and not calls
                 ),
+                "native_finish_reason": reply.stop_reason,
             }
         ],
     }
@@ -513,7 +517,10 @@ class StreamTranslator:
             known = self.usage.model_dump(exclude_none=True) if self.usage else {}
             self.usage = WireUsage(**{**known, **event.usage.model_dump(exclude_none=True)})
         answered = bool(self.answer_blocks) and not self.tool_index
-        return [self._chunk({}, finish_reason(event.delta.stop_reason, answered=answered))]
+        stop = event.delta.stop_reason
+        chunk = self._chunk({}, finish_reason(stop, answered=answered))
+        chunk["choices"][0]["native_finish_reason"] = stop
+        return [chunk]
 
     def _message_stop(self, _: MessageStop) -> list[dict[str, Any]]:
         self.finished = True

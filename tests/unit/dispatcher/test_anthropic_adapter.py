@@ -456,13 +456,16 @@ def test_a_text_message_becomes_a_chat_completion():
     assert choice["finish_reason"] == "stop"
 
 
-def test_cached_input_counts_as_prompt_tokens():
-    usage = anthropic.parse_response(recorded_message("message_text.json"))["usage"]
-    assert usage == {
+def test_cached_input_counts_as_prompt_tokens_and_cache_reads_as_cached():
+    completion = anthropic.parse_response(recorded_message("message_text.json"))
+    assert completion["usage"] == {
         "prompt_tokens": 21 + 1200 + 300,
         "completion_tokens": 10,
         "total_tokens": 1531,
+        "prompt_tokens_details": {"cached_tokens": 300},
     }
+    # OpenRouter's native_finish_reason is Anthropic's own stop reason
+    assert completion["choices"][0]["native_finish_reason"] == "end_turn"
 
 
 def test_a_tool_use_message_becomes_tool_calls():
@@ -556,7 +559,15 @@ async def test_a_streamed_text_reply():
     assert streamed_text(chunks) == "Hello! How can I help you today?"
     assert finish_reasons(chunks) == ["stop"]
     assert chunks[-1]["choices"] == []
-    assert chunks[-1]["usage"] == {"prompt_tokens": 25, "completion_tokens": 12, "total_tokens": 37}
+    assert chunks[-1]["usage"] == {
+        "prompt_tokens": 25,
+        "completion_tokens": 12,
+        "total_tokens": 37,
+        "prompt_tokens_details": {"cached_tokens": 0},
+    }
+    assert [c["choices"][0].get("native_finish_reason") for c in chunks if c["choices"]][
+        -1
+    ] == "end_turn"
 
 
 async def test_the_stream_is_finished_only_by_message_stop():
