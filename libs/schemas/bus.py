@@ -143,6 +143,25 @@ class GenerationEvent(BaseModel):
     attempts: list[ProviderAttempt] = Field(default_factory=list)
 
 
+class GenerationVerdict(BaseModel):
+    """gateway -> metrics on JetStream `veil.verdict.v1`: the gateway itself ended a
+    generation with an error (its dispatcher went silent, or the bus lost the replies).
+
+    What the client was told is what the record must say, whatever the dispatcher
+    recorded (or, if it died, did not record): metrics applies this over its event.
+    """
+
+    generation_id: str
+    account_id: str
+    key_id: str
+    created_at: float
+    model: str
+    provider: str | None = None
+    error_code: int = Field(description="the HTTP status (or stream error code) the client got")
+    streamed: bool = False
+    decided_at: float
+
+
 class PromptSample(Content):
     """policy -> categorizer on `veil.sample.v1`: a prompt with every identifier removed.
 

@@ -13,13 +13,19 @@ SAMPLE = "veil.sample.v1"
 CANCEL = "veil.cancel.v1"  # broadcast: the client of this generation went away
 UNDELIVERED_PREFIX = "veil.undelivered.v1"  # + ".<publisher>.<gateway>.<generation>"
 
+# core NATS, metadata, never persisted: every gateway's recent request counts per key,
+# broadcast to the other gateways so that rate limits hold across replicas
+REQUEST_COUNTS = "veil.ratelimit.counts.v1"
+
 # JetStream, metadata only
 GENERATION = "veil.generation.v1"
+VERDICT = "veil.verdict.v1"  # the gateway ended a generation in error on its own
 OBSERVATION = "veil.observation.v1"
 DEAD_LETTER = "veil.deadletter.v1"
 STREAM_GENERATIONS = "VEIL_GENERATIONS"
 STREAM_OBSERVATIONS = "VEIL_OBSERVATIONS"
 METRICS_DURABLE = "metrics"
+VERDICTS_DURABLE = "metrics-verdicts"
 
 # request/reply queries answered by the metrics service
 QUERY_GENERATION = "veil.query.generation.v1"

@@ -1,6 +1,8 @@
 """Connecting to NATS and declaring what lives on JetStream."""
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -19,7 +21,7 @@ from veil.schemas import subjects
 # are bound to a stream: content subjects stay on core NATS (invariant 1).
 GENERATIONS_STREAM = StreamConfig(
     name=subjects.STREAM_GENERATIONS,
-    subjects=[subjects.GENERATION, subjects.OBSERVATION, subjects.DEAD_LETTER],
+    subjects=[subjects.GENERATION, subjects.VERDICT, subjects.OBSERVATION, subjects.DEAD_LETTER],
     storage=StorageType.FILE,
     duplicate_window=600.0,
     max_age=7 * 24 * 3600.0,
@@ -110,3 +112,36 @@ async def on_undelivered(
             await tell(gateway_id, generation_id)
 
     return await connection.subscribe(subjects.undelivered_wildcard(instance), cb=on_message)
+
+
+async def publish_durably(
+    connection: Client,
+    subject: str,
+    message: BaseModel,
+    msg_id: str,
+    give_up_after: float = 120.0,
+) -> bool:
+    """Publish to JetStream until the server acknowledges it, across a NATS restart.
+
+    While nats-py reconnects it buffers the publish and the ack wait times out although
+    the message may well arrive: retrying with the same Nats-Msg-Id is safe (the stream
+    drops duplicates) and turns "maybe" into a confirmed write. False only if no ack
+    came within `give_up_after` seconds.
+    """
+    js = connection.jetstream()
+    payload = message.model_dump_json().encode()
+    headers = {**JSON_HEADERS, "Nats-Msg-Id": msg_id}
+    deadline = time.monotonic() + give_up_after
+    delay = 0.2
+    while True:
+        try:
+            await js.publish(subject, payload, headers=headers, timeout=2.0)
+            return True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if time.monotonic() + delay > deadline:
+                log.error("no acknowledgement for %s %s: %s", subject, msg_id, type(exc).__name__)
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

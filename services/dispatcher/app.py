@@ -7,7 +7,7 @@ import httpx
 from faststream import FastStream
 from httpx_aiohttp import AiohttpTransport
 
-from veil.bus import METADATA_STREAM, ensure_streams, make_broker
+from veil.bus import ensure_streams, make_broker, publish_durably
 from veil.catalog import CatalogIndex
 from veil.dispatcher.config import DispatcherSettings, provider_keys
 from veil.dispatcher.dispatch import Dispatcher
@@ -47,14 +47,12 @@ def build_app(settings: DispatcherSettings | None = None) -> FastStream:
     targets = upstream_targets(
         index.catalog, settings.upstreams, settings.simulator_url, provider_keys(index.catalog)
     )
-    generations = broker.publisher(
-        subjects.GENERATION,
-        stream=METADATA_STREAM,
-        description="One metadata event per generation (JetStream, deduplicated by id)",
-    )
-
-    async def publish_event(event: GenerationEvent) -> None:
-        await generations.publish(event, headers={"Nats-Msg-Id": event.generation_id})
+    async def publish_event(event: GenerationEvent) -> bool:
+        """One metadata event per generation on JetStream, deduplicated by its id, and
+        retried until acknowledged (a NATS restart must neither lose nor double it)."""
+        return await publish_durably(
+            broker.connection, subjects.GENERATION, event, event.generation_id
+        )
 
     dispatcher = Dispatcher(index, targets, broker, settings, publish_event)
     broker.include_router(build_router(dispatcher))

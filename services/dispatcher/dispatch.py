@@ -129,10 +129,7 @@ class Dispatcher:
             gen.status, gen.error_code = "error", 500
             await self._fail(gen, subject, ErrorBody(code=502, message="Internal dispatch error"))
         gen.finished_at = gen.finished_at or time.time()
-        try:
-            await self.publish_event(gen.event())
-        except Exception:
-            log.exception("could not publish the event of %s", gen.generation_id)
+        await self.publish_event(gen.event())  # retried until acknowledged; logs if never
 
     async def _fail(self, gen: Generation, subject: str, error: ErrorBody) -> None:
         if gen.stream_started:

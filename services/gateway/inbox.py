@@ -6,9 +6,15 @@ from collections import OrderedDict
 
 from nats.aio.client import Client
 
-from veil.bus import on_undelivered, subscribe_model
+from veil.bus import on_undelivered, publish_durably, publish_model, subscribe_model
 from veil.schemas import subjects
-from veil.schemas.bus import Reply, ReplyError, ReplyMessage
+from veil.schemas.bus import (
+    CancelGeneration,
+    GenerationVerdict,
+    Reply,
+    ReplyError,
+    ReplyMessage,
+)
 from veil.schemas.errors import service_missing
 
 # How long a finished generation counts as "still being written" to the metadata store
@@ -24,8 +30,11 @@ class Inbox:
         # generation id -> when it closed here, oldest first: `settling` answers whether
         # GET /generation should wait for the row rather than answer 404 at once.
         self._closed: OrderedDict[str, float] = OrderedDict()
+        self._connection: Client | None = None
+        self._recording: set[asyncio.Task] = set()
 
     async def start(self, connection: Client) -> None:
+        self._connection = connection
         # Every chunk of every stream passes here: the hot path's plain subscription.
         await subscribe_model(connection, self.subject, ReplyMessage, self._on_reply)
         await on_undelivered(connection, self.instance, "policy", self._policy_missing)
@@ -35,6 +44,25 @@ class Inbox:
 
     async def _policy_missing(self, gateway_id: str, generation_id: str) -> None:
         self.deliver(ReplyError(generation_id=generation_id, error=service_missing("policy")))
+
+    def give_up(self, verdict: GenerationVerdict) -> None:
+        """This gateway ended a generation with an error of its own (its dispatcher went
+        silent, or the bus lost the replies): stop any dispatcher still on it, and record
+        what the client was told. Both in the background: the client is answered now."""
+        task = asyncio.create_task(self._give_up(verdict))
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
+
+    async def _give_up(self, verdict: GenerationVerdict) -> None:
+        assert self._connection is not None
+        cancel = CancelGeneration(generation_id=verdict.generation_id)
+        try:
+            await publish_model(self._connection, subjects.CANCEL, cancel)
+        except Exception:  # the bus is away: the verdict below waits for it
+            pass
+        await publish_durably(
+            self._connection, subjects.VERDICT, verdict, verdict.generation_id + ":verdict"
+        )
 
     def open(self, generation_id: str) -> "asyncio.Queue[Reply]":
         queue: asyncio.Queue[Reply] = asyncio.Queue()

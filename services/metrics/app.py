@@ -15,8 +15,9 @@ from veil.metrics.handlers import build_router
 from veil.metrics.ingest import Ingestor
 from veil.metrics.spend import KeyUsagePublisher
 from veil.metrics.store import ClickHouseStore
+from veil.metrics.verdicts import Verdicts
 from veil.schemas import subjects
-from veil.schemas.bus import CategoryObservation, GenerationEvent
+from veil.schemas.bus import CategoryObservation, GenerationEvent, GenerationVerdict
 
 
 def build_app(settings: MetricsSettings | None = None) -> FastStream:
@@ -36,12 +37,16 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
     broker.include_router(build_router(store, ingestor, settings))
     usage = KeyUsagePublisher(store)
 
+    verdicts = Verdicts(store)
+
     async def insert_generations(events: list[GenerationEvent]) -> None:
+        events = verdicts.apply(events)  # what the client was told wins
         await store.insert_generations(events)
         usage.note(events)  # these keys' spend changed: republished for their limits
 
     feeds = [
         (subjects.GENERATION, subjects.METRICS_DURABLE, GenerationEvent, insert_generations),
+        (subjects.VERDICT, subjects.VERDICTS_DURABLE, GenerationVerdict, verdicts.insert),
         (subjects.OBSERVATION, subjects.METRICS_DURABLE + "-observations",
          CategoryObservation, store.insert_observations),
     ]  # fmt: skip

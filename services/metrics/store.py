@@ -45,6 +45,28 @@ def generation_row(event: GenerationEvent) -> list[Any]:
     ]  # fmt: skip
 
 
+def generation_event(row: dict[str, Any]) -> GenerationEvent:
+    """A stored row back as the event it was written from (see `generation_row`)."""
+    created = row["created_at"]
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=dt.UTC)
+    return GenerationEvent(
+        **{
+            key: row[key]
+            for key in GENERATION_COLUMNS
+            if key not in ("created_at", "attempts", "provider_responses")
+        },
+        created_at=created.timestamp(),
+        attempts=orjson.loads(row["provider_responses"] or "[]"),
+    ).model_copy(
+        update={
+            "provider": row["provider"] or None,
+            "upstream_model": row["upstream_model"] or None,
+            "finish_reason": row["finish_reason"] or None,
+        }
+    )
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
@@ -90,6 +112,31 @@ class ClickHouseStore:
         await self._run(
             lambda: self._connect().insert("generations", rows, column_names=GENERATION_COLUMNS)
         )
+
+    async def generation_events(
+        self, generations: list[tuple[str, str]]
+    ) -> dict[str, GenerationEvent]:
+        """The stored events of these (account, generation) pairs, by generation id."""
+        if not generations:
+            return {}
+        ids = [generation_id for _, generation_id in generations]
+
+        def _query():
+            return self._connect().query(
+                f"SELECT {', '.join(GENERATION_COLUMNS)} FROM generations FINAL "
+                "WHERE generation_id IN {ids:Array(String)}",
+                parameters={"ids": ids},
+            )
+
+        result = await self._run(_query)
+        owners = dict((g, a) for a, g in generations)
+        events = {}
+        for values in result.result_rows:
+            row = dict(zip(GENERATION_COLUMNS, values, strict=True))
+            if owners.get(row["generation_id"]) != row["account_id"]:
+                continue
+            events[row["generation_id"]] = generation_event(row)
+        return events
 
     async def insert_observations(self, observations: list[CategoryObservation]) -> None:
         rows = [[_utc(o.hour), o.model, o.category, 1] for o in observations]

@@ -17,6 +17,7 @@ from veil.gateway.state import GatewayState
 from veil.schemas import subjects
 from veil.schemas.bus import (
     CancelGeneration,
+    GenerationVerdict,
     Reply,
     ReplyAccepted,
     ReplyChunk,
@@ -25,7 +26,7 @@ from veil.schemas.bus import (
     ReplyStart,
     RequestEnvelope,
 )
-from veil.schemas.chat import ChatRequest
+from veil.schemas.chat import ChatRequest, split_routing_suffix
 from veil.schemas.completions import error_chunk
 from veil.schemas.errors import ErrorBody, VeilError
 
@@ -113,11 +114,36 @@ LOST_MESSAGE = (
 )
 
 
+class Lost(VeilError):
+    """The gateway stopped hearing from the service that took the request."""
+
+    def __init__(self) -> None:
+        super().__init__(502, LOST_MESSAGE, {"upstream_may_have_received": True})
+
+
+def _verdict(
+    envelope: RequestEnvelope, code: int, model: str = "", provider: str | None = None
+) -> GenerationVerdict:
+    """What this gateway told the client, for the generation's record."""
+    request = envelope.request
+    return GenerationVerdict(
+        generation_id=envelope.generation_id,
+        account_id=envelope.account_id,
+        key_id=envelope.key_id,
+        created_at=envelope.received_at,
+        model=model or split_routing_suffix(request.candidate_models[0])[0],
+        provider=provider or None,
+        error_code=code,
+        streamed=request.stream,
+        decided_at=time.time(),
+    )
+
+
 async def _next(queue: asyncio.Queue[Reply], idle: float) -> Reply:
     try:
         return await asyncio.wait_for(queue.get(), idle)
     except TimeoutError:
-        raise VeilError(502, LOST_MESSAGE, {"upstream_may_have_received": True}) from None
+        raise Lost() from None
 
 
 @router.post("/chat/completions")
@@ -170,8 +196,10 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
         if first is None:
             await _cancel(state, generation_id)
             return Response(status_code=499)  # nobody is listening any more
-    except BaseException:
+    except BaseException as exc:
         state.inbox.close(generation_id)
+        if isinstance(exc, Lost):
+            state.inbox.give_up(_verdict(envelope, exc.code))
         raise
     if isinstance(first, ReplyError):
         state.inbox.close(generation_id)
@@ -183,7 +211,7 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
             media_type="application/json",
             headers=response_headers(state, generation_id, first.provider),
         )
-    return await _stream_response(state, queue, generation_id, first)
+    return await _stream_response(state, queue, envelope, first)
 
 
 async def _final_reply(queue: asyncio.Queue[Reply], state: GatewayState) -> Reply:
@@ -231,7 +259,7 @@ async def _first_reply(queue: asyncio.Queue[Reply], state: GatewayState) -> Repl
     try:
         first = await asyncio.wait_for(queue.get(), state.settings.accept_timeout)
     except TimeoutError:
-        raise VeilError(502, LOST_MESSAGE, {"upstream_may_have_received": True}) from None
+        raise Lost() from None
     # Heartbeats ("accepted") mean a dispatcher is still on it: keep waiting, up to
     # idle_timeout between two of them, for the final (or the stream to start).
     while isinstance(first, ReplyAccepted):
@@ -240,9 +268,10 @@ async def _first_reply(queue: asyncio.Queue[Reply], state: GatewayState) -> Repl
 
 
 async def _stream_response(
-    state: GatewayState, queue: asyncio.Queue[Reply], generation_id: str, first: Reply
+    state: GatewayState, queue: asyncio.Queue[Reply], envelope: RequestEnvelope, first: Reply
 ) -> Response:
     assert isinstance(first, ReplyStart | ReplyChunk | ReplyFinal)
+    generation_id = envelope.generation_id
     provider = first.provider if isinstance(first, ReplyStart | ReplyFinal) else ""
     model = first.model if isinstance(first, ReplyStart | ReplyFinal) else ""
     served_by = state.index.providers.get(provider)
@@ -266,11 +295,9 @@ async def _stream_response(
                 except TimeoutError:
                     silent += interval
                     if silent >= state.settings.idle_timeout:
-                        yield error_event(
-                            ErrorBody(
-                                code=502, message="The stream stopped making progress inside veil"
-                            ),
-                        )
+                        lost = Lost()
+                        yield error_event(lost.body)
+                        state.inbox.give_up(_verdict(envelope, lost.code, model, provider))
                         finished = True
                         yield DONE
                         return
