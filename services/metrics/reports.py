@@ -27,18 +27,26 @@ GROUP BY date, model, provider
 ORDER BY date DESC, usage DESC, model, provider
 """
 
+# Rankings are public to every key, so they show no one's usage as it happens: only
+# closed hours count (nothing moves while a request is made), and a model appears only
+# once at least k accounts used it in the period (overall) or k observations fell in
+# its category (categories carry no account to count).
 RANKINGS = """
 SELECT model, sum(tokens_prompt + tokens_completion) AS tokens, count() AS requests
 FROM generations FINAL
-WHERE created_at >= now64(3) - INTERVAL {days:UInt16} DAY AND status = 'ok'
+WHERE created_at >= toStartOfHour(now64(3)) - INTERVAL {days:UInt16} DAY
+  AND created_at < toStartOfHour(now64(3)) AND status = 'ok'
 GROUP BY model
+HAVING uniqExact(account_id) >= {k:UInt32}
 ORDER BY tokens DESC, model
 """
 
 CATEGORY_RANKINGS = """
 SELECT model, sum(observations) AS observations
 FROM category_observations
-WHERE category = {category:String} AND hour >= now() - INTERVAL {days:UInt16} DAY
+WHERE category = {category:String}
+  AND hour >= toStartOfHour(now()) - INTERVAL {days:UInt16} DAY
+  AND hour < toStartOfHour(now())
 GROUP BY model
 HAVING observations >= {k:UInt32}
 ORDER BY observations DESC, model
@@ -64,7 +72,7 @@ async def rankings(
 ) -> list[dict[str, Any]]:
     days = PERIOD_DAYS[period]
     if category is None:
-        _, rows = await store.query(RANKINGS, {"days": days})
+        _, rows = await store.query(RANKINGS, {"days": days, "k": k})
     else:
         _, rows = await store.query(CATEGORY_RANKINGS, {"category": category, "days": days, "k": k})
     return rows

@@ -184,7 +184,7 @@ async def test_an_unwritable_event_is_dead_lettered_and_the_rest_written(metrics
     assert (await _metrics_health(stack))["dead_lettered"] == 1
 
 
-async def test_activity_and_rankings_match_hand_computed_totals(metrics_stack):
+async def test_activity_matches_hand_computed_totals(metrics_stack):
     stack = metrics_stack
     index = CatalogIndex.load()
     plan = {"meta-llama/llama-3.1-8b-instruct": 3, "qwen/qwen-2.5-72b-instruct": 2}
@@ -239,12 +239,11 @@ async def test_activity_and_rankings_match_hand_computed_totals(metrics_stack):
         assert row["usage"] == pytest.approx(float(want["usage"]), rel=1e-6)
 
     async with account.http() as client:
+        # Rankings show closed hours only, and models K accounts used (the privacy
+        # invariant tests check their totals): this open hour's traffic is not there.
         for period in ("day", "week"):
             ranking = (await client.get("/rankings", params={"period": period})).json()["data"]
-            assert [(r["model"], r["tokens"], r["requests"]) for r in ranking] == [
-                ("meta-llama/llama-3.1-8b-instruct", 48, 3),
-                ("qwen/qwen-2.5-72b-instruct", 32, 2),
-            ]
+            assert ranking == []
         bad = await client.get("/rankings", params={"period": "year"})
         assert bad.status_code == 400
 

@@ -1,4 +1,5 @@
-"""SPEC 3 invariants 1, 5 and 6 against a running stack that samples every prompt."""
+"""Privacy invariants 1 (no content at rest), 5 (anonymous categorization) and 6 (metadata
+only) against a running stack that samples every prompt; see docs/privacy.md."""
 
 import asyncio
 import json
@@ -9,6 +10,8 @@ import nats
 import pytest
 
 from tests.integration.harness import run_cli
+from veil.schemas import subjects
+from veil.schemas.bus import CategoryObservation, GenerationEvent
 
 MODEL = "meta-llama/llama-3.1-8b-instruct"
 K = 5
@@ -135,35 +138,79 @@ async def test_no_content_at_rest_and_samples_carry_no_identifiers(sampling_stac
     assert any("jetstream" in str(p) for p in metadata_seen_in), metadata_seen_in
 
 
-async def test_category_rankings_suppress_small_cells(sampling_stack):
+async def publish_metadata(stack, subject: str, messages: list) -> None:
+    client = await nats.connect(stack.nats_url)
+    js = client.jetstream()
+    for message in messages:
+        await js.publish(subject, message.model_dump_json().encode())
+    await client.close()
+
+
+def closed_hour() -> int:
+    """The start of the previous hour: a closed bucket, which rankings show."""
+    return int(time.time()) // 3600 * 3600 - 3600
+
+
+async def rankings(account, **params) -> list:
+    async with account.http() as http:
+        response = await http.get("/rankings", params={"period": "day", **params})
+        assert response.status_code == 200
+        return response.json()["data"]
+
+
+async def test_category_rankings_suppress_small_cells_and_open_hours(sampling_stack):
     stack = sampling_stack
     account = stack.new_account("k-anon")
-    client = account.openai()
-
-    async def rankings() -> list:
-        async with account.http() as http:
-            response = await http.get(
-                "/rankings", params={"period": "day", "category": "translation"}
-            )
-            assert response.status_code == 200
-            return response.json()["data"]
-
-    for _ in range(K - 1):
-        await client.chat.completions.create(
+    # Live traffic: categorized now, in the open hour, which no ranking shows yet.
+    for _ in range(K + 1):
+        await account.openai().chat.completions.create(
             model=MODEL,
             messages=[{"role": "user", "content": "translate this sentence in french please"}],
         )
+    observation = CategoryObservation(hour=closed_hour(), model=MODEL, category="translation")
+    await publish_metadata(stack, subjects.OBSERVATION, [observation] * (K - 1))
     await asyncio.sleep(1.5)  # observations flow through JetStream in batches
-    assert await rankings() == []  # K-1 observations: the cell is suppressed
-    await client.chat.completions.create(
-        model=MODEL,
-        messages=[{"role": "user", "content": "translate this sentence in french please"}],
-    )
+    assert await rankings(account, category="translation") == []  # K-1 in the closed hour
+    await publish_metadata(stack, subjects.OBSERVATION, [observation])
 
     async def shown() -> bool:
-        return await rankings() == [{"model": MODEL, "observations": K}]
+        got = await rankings(account, category="translation")
+        return got == [{"model": MODEL, "observations": K}]
 
     await wait_for(shown)
+
+
+async def test_overall_rankings_need_k_accounts_and_show_no_open_hour(sampling_stack):
+    """One account cannot watch another's usage move: a model is ranked once K accounts
+    used it, over closed hours only."""
+    stack = sampling_stack
+    account = stack.new_account("ranking-reader")
+    other = "qwen/qwen-2.5-72b-instruct"
+
+    def used(model: str, who: str, hour_offset: int) -> GenerationEvent:
+        return GenerationEvent(
+            generation_id=f"gen-{secrets.token_hex(8)}",
+            account_id=who,
+            key_id="key-x",
+            created_at=closed_hour() + 60 + hour_offset * 3600,
+            model=model,
+            provider="groq",
+            tokens_prompt=10,
+            tokens_completion=5,
+        )
+
+    events = [used(MODEL, f"acct-{n}", 0) for n in range(K)]  # K accounts: ranked
+    events += [used(other, f"acct-{n}", 0) for n in range(K - 1)]  # K-1: suppressed
+    events += [used(MODEL, "acct-now", 1) for _ in range(3)]  # the open hour: not yet
+    await publish_metadata(stack, subjects.GENERATION, events)
+
+    async def ranked() -> bool:
+        return await rankings(account) == [{"model": MODEL, "tokens": 15 * K, "requests": K}]
+
+    await wait_for(ranked)
+    assert await rankings(account, period="week") == [
+        {"model": MODEL, "tokens": 15 * K, "requests": K}
+    ]
 
 
 async def _at_least(samples: list[bytes], n: int) -> bool:
