@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 KeyKind = Literal["inference", "management"]
 LimitReset = Literal["daily", "weekly", "monthly"]
@@ -12,6 +12,36 @@ class Account(BaseModel):
     id: str
     name: str
     created_at: float
+
+
+class RateLimit(BaseModel):
+    """A key's request rate limit, in the shape of OpenRouter's key `rate_limit` object."""
+
+    requests: int = Field(description="requests allowed per interval; -1: no limit")
+    interval: str = Field(
+        pattern=r"^[1-9][0-9]{0,4}[smh]$",
+        description='a whole number of seconds, minutes or hours: "10s", "1m", "1h" (at most 24h)',
+    )
+
+    @field_validator("requests")
+    @classmethod
+    def _requests(cls, value: int) -> int:
+        # 0 would be a key that can never be used: `disabled` says that.
+        if value < 1 and value != -1:
+            raise ValueError("must be at least 1, or -1 for no limit")
+        return value
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        if interval_seconds(value) > 24 * 3600:
+            raise ValueError("must be at most 24h")
+        return value
+
+
+def interval_seconds(interval: str) -> int:
+    """ "10s" -> 10, "2m" -> 120, "1h" -> 3600."""
+    return int(interval[:-1]) * {"s": 1, "m": 60, "h": 3600}[interval[-1]]
 
 
 class KeyRecord(BaseModel):
@@ -34,6 +64,9 @@ class KeyRecord(BaseModel):
     )
     expires_at: float | None = None
     updated_at: float | None = None
+    rate_limit: RateLimit | None = Field(
+        default=None, description="requests per interval; None: the gateway's default"
+    )
 
 
 class KeyUsage(BaseModel):
@@ -57,7 +90,7 @@ class KeyUsage(BaseModel):
 
 
 class PrivacySettings(BaseModel):
-    """An account's settings; the defaults are the most private (SPEC 4.2)."""
+    """An account's settings; the defaults are the most private (README, API)."""
 
     enable_paid_model_training: bool = False
     enable_free_model_training: bool = False

@@ -1,4 +1,4 @@
-"""Every error the gateway returns has the one SPEC shape, whatever raised it."""
+"""Every error the gateway returns has the one documented shape, whatever raised it."""
 
 import orjson
 from fastapi import FastAPI, Request

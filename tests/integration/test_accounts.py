@@ -1,4 +1,4 @@
-"""Accounts, keys and settings through the HTTP API (SPEC 4.2, invariants 7 and 8)."""
+"""Accounts, keys and settings through the HTTP API (privacy invariants 7 and 8, docs/privacy.md)."""
 
 import httpx
 

@@ -1,5 +1,5 @@
 """Privacy routing against the running services, with the simulator recording which
-provider received each request (SPEC invariants 2, 3, 4, 8, 9)."""
+provider received each request (privacy invariants 2, 3, 4, 8, 9: docs/privacy.md)."""
 
 import httpx
 import pytest
