@@ -2,6 +2,7 @@
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 
 from veil.schemas.accounts import KeyUsage, LimitReset
@@ -24,6 +25,18 @@ def key_label(raw_key: str) -> str:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(8)}"
+
+
+# What an id in a request may look like: its prefix, then letters, digits, `_` or `-`
+# (new_id makes `acct-<hex>`, `key-<hex>`). These characters are safe as JetStream KV
+# keys and never form a NATS wildcard, so a well-formed id can only be found or not.
+_ID_BODY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def is_valid_id(prefix: str, value: str) -> bool:
+    """Whether `value` is a well-formed id of the `prefix` kind (`acct`, `key`)."""
+    body = value.removeprefix(f"{prefix}-")
+    return body != value and _ID_BODY.fullmatch(body) is not None
 
 
 # Key limits count spend over UTC windows, as OpenRouter's do: a day from midnight, a

@@ -19,22 +19,10 @@ def _event_loop() -> None:
 def run_service(service: str) -> None:
     setup_process(service, CommonSettings().log_level)
     if service == "gateway":
-        import uvicorn
-
-        from veil.gateway.app import build_app
         from veil.gateway.config import GatewaySettings
+        from veil.gateway.server import serve
 
-        settings = GatewaySettings()
-        uvicorn.run(
-            build_app(settings),
-            host=settings.http_host,
-            port=settings.http_port,
-            loop="uvloop",
-            http="httptools",
-            access_log=False,
-            log_level="warning",
-            timeout_graceful_shutdown=10,
-        )
+        serve(GatewaySettings())
         return
     _event_loop()
     module = importlib.import_module(f"veil.{service}.app")

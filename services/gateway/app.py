@@ -14,6 +14,7 @@ from veil.gateway.auth import Authenticator
 from veil.gateway.config import GatewaySettings, resolve_admin_key
 from veil.gateway.inbox import Inbox
 from veil.gateway.limits import KeyLimits
+from veil.gateway.ratelimit import RateLimits
 from veil.gateway.routes import accounts, catalog, chat, keys, reports, routing
 from veil.gateway.state import GatewayState
 from veil.kvcache import KVCache
@@ -24,6 +25,7 @@ from veil.schemas.accounts import (
     KeyRecord,
     KeyUsage,
     PrivacySettings,
+    RateLimit,
 )
 from veil.schemas.bus import HealthReply
 
@@ -41,6 +43,12 @@ def body_limit(settings: GatewaySettings, max_payload: int) -> int:
             max_payload, carried, settings.max_body_bytes,
         )  # fmt: skip
     return min(settings.max_body_bytes, carried)
+
+
+def default_rate_limit(settings: GatewaySettings) -> RateLimit | None:
+    if settings.rate_limit_default == 0:
+        return None
+    return RateLimit(requests=settings.rate_limit_default, interval=settings.rate_limit_interval)
 
 
 def build_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -64,6 +72,9 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         ]
         for cache in caches:
             await cache.start()
+        rate_limits = RateLimits(
+            inbox.instance, default_rate_limit(settings), settings.rate_limit_broadcast
+        )
         app.state.veil = GatewayState(
             settings=settings,
             broker=broker,
@@ -76,11 +87,14 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             stats=caches[3],
             usage=caches[4],
             limits=KeyLimits(caches[4]),
+            rate_limits=rate_limits,
             body_limit=body_limit(settings, broker.connection.max_payload),
         )
         await broker.start()
         await inbox.start(broker.connection)
+        await rate_limits.start(broker.connection)
         yield
+        await rate_limits.stop()
         for cache in caches:
             await cache.stop()
         await broker.stop()

@@ -7,7 +7,7 @@ from typing import Literal
 
 from fastapi import Request
 
-from veil.keys import hash_key
+from veil.keys import hash_key, is_valid_id
 from veil.kvcache import KVCache
 from veil.schemas.accounts import KeyRecord
 from veil.schemas.errors import VeilError
@@ -25,7 +25,12 @@ class Caller:
         return self.kind in ("admin", "management")
 
     def account_for(self, requested: str | None) -> str:
-        """The account a request is about: the admin names it, a key is bound to its own."""
+        """The account a request is about: the admin names it, a key is bound to its own.
+
+        A named id must be well formed (400 naming it); whether it exists is
+        `GatewayState.account_for`'s question."""
+        if requested is not None:
+            require_id("account", "acct", requested)
         if self.kind == "admin":
             if not requested:
                 raise VeilError(400, "The admin key must name an account with ?account_id=")
@@ -33,6 +38,17 @@ class Caller:
         if requested and requested != self.account_id:
             raise VeilError(403, "A key can only act on its own account")
         return self.account_id  # type: ignore[return-value]
+
+
+def require_id(kind: str, prefix: str, value: str) -> None:
+    """400 for a malformed id, before it is used as a KV key or compared with anything."""
+    if not is_valid_id(prefix, value):
+        shown = value if len(value) <= 80 else value[:80] + "..."
+        raise VeilError(
+            400,
+            f"Invalid {kind} id {shown!r}: {kind} ids look like {prefix}-<hex>",
+            {"invalid_id": shown},
+        )
 
 
 class Authenticator:

@@ -2,6 +2,8 @@ import os
 import secrets
 from pathlib import Path
 
+from pydantic import Field
+
 from veil.config import CommonSettings
 
 ADMIN_KEY_FILE = "admin.key"
@@ -22,6 +24,21 @@ class GatewaySettings(CommonSettings):
     # so three missed heartbeats mean it is gone and the client gets a 502.
     idle_timeout: float = 15.0
     keepalive_interval: float = 5.0  # SSE comment lines while waiting for tokens
+    # Requests per key per rate_limit_interval for keys without a rate_limit of their
+    # own; 0: no limit. Generous: a brake on runaway clients, not a quota.
+    rate_limit_default: int = Field(default=600, ge=0)
+    rate_limit_interval: str = Field(default="10s", pattern=r"^[1-9][0-9]{0,4}[smh]$")
+    # How often each gateway tells the others its per-key counts: a key can overshoot
+    # its limit by what the other gateways admit for it in about this long.
+    rate_limit_broadcast: float = Field(default=0.2, gt=0)
+    # Keys an account may hold (disabled and expired ones count; deleted ones do not).
+    max_keys_per_account: int = Field(default=100, ge=1)
+    # A request's headers must arrive within header_timeout of its first byte (or of the
+    # connection opening) and within max_header_bytes; its body within body_timeout of
+    # the headers. Otherwise 408 (431 for headers too large) and the connection closes.
+    header_timeout: float = Field(default=10.0, gt=0)
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    body_timeout: float = Field(default=30.0, gt=0)
 
 
 def resolve_admin_key(settings: CommonSettings, configured: str | None) -> str:

@@ -11,6 +11,7 @@ from veil.gateway.auth import Authenticator, Caller
 from veil.gateway.config import GatewaySettings
 from veil.gateway.inbox import Inbox
 from veil.gateway.limits import KeyLimits
+from veil.gateway.ratelimit import RateLimits
 from veil.kvcache import KVCache
 from veil.schemas.accounts import (
     Account,
@@ -19,6 +20,7 @@ from veil.schemas.accounts import (
     KeyUsage,
     PrivacySettings,
 )
+from veil.schemas.errors import VeilError
 
 
 @dataclass
@@ -34,7 +36,16 @@ class GatewayState:
     stats: KVCache[EndpointStatsSnapshot]
     usage: KVCache[KeyUsage]
     limits: KeyLimits
+    rate_limits: RateLimits
     body_limit: int  # the largest body both the settings and the bus allow
+
+    async def account_for(self, who: Caller, requested: str | None) -> str:
+        """The existing account a request is about: a malformed id is a 400 (see
+        `Caller.account_for`), a well-formed one no account has is a 404."""
+        account = who.account_for(requested)
+        if self.accounts.get(account) is None and await self.accounts.refresh(account) is None:
+            raise VeilError(404, f"Account not found: {account}")
+        return account
 
 
 # Async on purpose: FastAPI runs plain `def` dependencies on a worker thread.

@@ -107,6 +107,28 @@ class RunningStack:
         except httpx.HTTPError:
             return False
 
+    def start_extra_gateway(self, name: str = "gateway-2", timeout: float = 30) -> str:
+        """Another gateway process on this stack's bus, on a port of its own (the same
+        settings otherwise); returns its API base URL once it answers."""
+        port = free_port()
+        env = {**self.env, "VEIL_HTTP_PORT": str(port)}
+        argv = [sys.executable, "-m", "veil", "run", "gateway"]
+        self.children[name] = Child(name, argv, env, self.logs / f"{name}.log")
+        self.children[name].start()
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            process = self.children[name].process
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"{name} exited: {self.log(name)[-3000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    return f"{url}/api/v1"
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} not ready: {self.log(name)[-3000:]}")
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         process = self.children[name].process
         assert process is not None

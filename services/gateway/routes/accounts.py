@@ -35,7 +35,7 @@ async def get_privacy(
     state: StateDep,
     account_id: str | None = None,
 ) -> Response:
-    account = who.account_for(account_id)
+    account = await state.account_for(who, account_id)
     settings = await state.privacy.refresh(account) or PrivacySettings()
     return data(settings.model_dump())
 
@@ -47,7 +47,7 @@ async def patch_privacy(
     body: dict,
     account_id: str | None = None,
 ) -> Response:
-    account = who.account_for(account_id)
+    account = await state.account_for(who, account_id)
     current = await state.privacy.refresh(account) or PrivacySettings()
     updated = apply_privacy_patch(current, body, who, state.index)
     await state.privacy.put(account, updated)

@@ -36,14 +36,23 @@ DONE = b"data: [DONE]\n\n"
 
 
 async def read_body(request: Request, limit: int) -> bytes:
+    """The body, up to `limit` bytes (413 above), within the body timeout (408 after it:
+    a client that declares more than it sends must not hold its connection)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise VeilError(413, f"Request body is larger than {limit} bytes")
+    timeout = request.app.state.veil.settings.body_timeout
     body = bytearray()
-    async for part in request.stream():
-        body += part
-        if len(body) > limit:
-            raise VeilError(413, f"Request body is larger than {limit} bytes")
+    try:
+        async with asyncio.timeout(timeout):
+            async for part in request.stream():
+                body += part
+                if len(body) > limit:
+                    raise VeilError(413, f"Request body is larger than {limit} bytes")
+    except TimeoutError:
+        raise VeilError(
+            408, f"Request body not received within {timeout:g} s", {"received_bytes": len(body)}
+        ) from None
     return bytes(body)
 
 
@@ -89,10 +98,17 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         raise VeilError(400, f"Invalid request: {validation_message(exc)}") from exc
 
 
-def response_headers(state: GatewayState, generation_id: str, provider_slug: str) -> dict:
-    """The privacy receipt: who served the call and what that provider does with data."""
+def response_headers(
+    state: GatewayState, generation_id: str, provider_slug: str, logged: bool
+) -> dict:
+    """The privacy receipt: who served the call, what that provider does with data, and
+    whether veil kept the content (only for accounts that opted in to prompt logging)."""
     provider = state.index.providers.get(provider_slug)
-    headers = {"X-Generation-Id": generation_id, "X-Veil-Provider": provider_slug}
+    headers = {
+        "X-Generation-Id": generation_id,
+        "X-Veil-Provider": provider_slug,
+        "X-Veil-Logged": "true" if logged else "false",
+    }
     if provider is not None:
         policy = provider.data_policy
         headers["X-Veil-Data-Policy"] = (
@@ -165,6 +181,7 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
     if who.kind == "admin":
         raise VeilError(403, "The admin key manages veil; use an account's key for inference")
     state.limits.check(who)  # 402 once the key's spend reached its limit; no I/O
+    state.rate_limits.admit(who)  # 429 over the key's request rate; no I/O
     chat = parse_chat_request(await read_body(request, state.body_limit))
     envelope = RequestEnvelope(
         generation_id=generation_id,
@@ -209,7 +226,7 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
         return Response(
             orjson.dumps(first.response),
             media_type="application/json",
-            headers=response_headers(state, generation_id, first.provider),
+            headers=response_headers(state, generation_id, first.provider, first.logged),
         )
     return await _stream_response(state, queue, envelope, first)
 
@@ -274,6 +291,7 @@ async def _stream_response(
     generation_id = envelope.generation_id
     provider = first.provider if isinstance(first, ReplyStart | ReplyFinal) else ""
     model = first.model if isinstance(first, ReplyStart | ReplyFinal) else ""
+    logged = first.logged if isinstance(first, ReplyStart | ReplyFinal) else False
     served_by = state.index.providers.get(provider)
 
     def error_event(error: ErrorBody) -> bytes:
@@ -326,7 +344,7 @@ async def _stream_response(
         events(),
         media_type="text/event-stream",
         headers={
-            **response_headers(state, generation_id, provider),
+            **response_headers(state, generation_id, provider, logged),
             "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no",
         },

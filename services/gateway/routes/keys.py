@@ -15,14 +15,14 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from veil.gateway.auth import Caller
+from veil.gateway.auth import Caller, require_id
 from veil.gateway.limits import KeySpend
 from veil.gateway.responses import data, json_response
 from veil.gateway.routes.reports import ask_metrics
 from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.keys import hash_key, key_label, new_id, new_key
 from veil.schemas import subjects
-from veil.schemas.accounts import KeyKind, KeyRecord, LimitReset
+from veil.schemas.accounts import KeyKind, KeyRecord, LimitReset, RateLimit
 from veil.schemas.errors import VeilError
 from veil.schemas.queries import CreditsQuery
 
@@ -43,10 +43,14 @@ class NewKey(BaseModel):
     limit_reset: LimitReset | None = None
     include_byok_in_limit: bool = False
     expires_at: dt.datetime | None = None
+    rate_limit: RateLimit | None = Field(
+        default=None, description="veil's: requests per interval; null: the gateway's default"
+    )
 
 
 class KeyPatch(BaseModel):
-    """Fields left out stay as they are; `limit: null` and `limit_reset: null` clear."""
+    """Fields left out stay as they are; `limit: null` and `limit_reset: null` clear,
+    `rate_limit: null` returns the key to the gateway's default rate limit."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     disabled: bool | None = None
@@ -54,6 +58,7 @@ class KeyPatch(BaseModel):
     limit_reset: LimitReset | None = None
     include_byok_in_limit: bool | None = None
     workspace_id: str | None = None
+    rate_limit: RateLimit | None = None
 
 
 def _iso(timestamp: float | None) -> str | None:
@@ -63,8 +68,24 @@ def _iso(timestamp: float | None) -> str | None:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def key_view(record: KeyRecord, spend: KeySpend) -> dict:
-    """One key as OpenRouter lists it, plus veil's `id`, `kind` and `account_id`."""
+def rate_limit_view(record: KeyRecord, default: RateLimit | None) -> dict:
+    """The request rate limit veil enforces on the key, in OpenRouter's `rate_limit`
+    shape; `requests: -1` is OpenRouter's own "no limit"."""
+    limit = record.rate_limit or default
+    if limit is None or limit.requests == -1:
+        interval = limit.interval if limit is not None else "10s"
+        return {"requests": -1, "interval": interval, "note": "No request rate limit."}
+    source = "this key's own limit" if record.rate_limit else "the gateway's default"
+    return {
+        "requests": limit.requests,
+        "interval": limit.interval,
+        "note": f"Enforced by veil across its gateways ({source}); 429 with Retry-After above.",
+    }
+
+
+def key_view(record: KeyRecord, spend: KeySpend, default_rate: RateLimit | None) -> dict:
+    """One key as OpenRouter lists it, plus veil's `id`, `kind`, `account_id` and the
+    request `rate_limit` it enforces."""
     return {
         "hash": record.id,
         "id": record.id,
@@ -90,6 +111,7 @@ def key_view(record: KeyRecord, spend: KeySpend) -> dict:
         "expires_at": _iso(record.expires_at),
         "creator_user_id": None,  # veil has accounts, not users
         "external_user": None,
+        "rate_limit": rate_limit_view(record, default_rate),
     }
 
 
@@ -121,7 +143,7 @@ async def current_key(who: CallerDep, state: StateDep) -> Response:
     budgets = _budgets(record, spend)
     return data(
         {
-            **key_view(record, spend),
+            **key_view(record, spend, state.rate_limits.default),
             "is_management_key": record.kind == "management",
             "is_provisioning_key": record.kind == "management",  # OpenRouter's older name
             "is_free_tier": False,  # veil applies no free-tier restrictions
@@ -130,13 +152,7 @@ async def current_key(who: CallerDep, state: StateDep) -> Response:
             "organization_id": None,
             # veil restricts providers by data policy, never by region.
             "allowed_data_regions": ["global"],
-            # veil enforces neither a request rate nor a free-model quota per key; -1 is
-            # OpenRouter's own "no limit" value for the deprecated rate_limit.
-            "rate_limit": {
-                "requests": -1,
-                "interval": "10s",
-                "note": "This field is deprecated and safe to ignore.",
-            },
+            # veil enforces no free-model quota; -1 is OpenRouter's "no limit".
             "free_model_daily_requests": {
                 "used": state.limits.free_requests_today(record.account_id),
                 "limit": -1,
@@ -151,8 +167,14 @@ def _require_manager(who: Caller, action: str) -> None:
         raise VeilError(403, f"{action} needs a management key or the admin key")
 
 
+def _named(*ids: str | None) -> str | None:
+    """The first id the request gives: an empty one counts (and is a 400), an absent one not."""
+    return next((value for value in ids if value is not None), None)
+
+
 def _find(state: GatewayState, who: Caller, key_hash: str) -> tuple[str, KeyRecord]:
     """The KV digest and record of a key the caller may manage (404 for anyone else's)."""
+    require_id("key", "key", key_hash)
     for digest, record in state.keys.values.items():
         if record.id == key_hash and (who.kind == "admin" or record.account_id == who.account_id):
             return digest, record
@@ -164,9 +186,16 @@ async def create_key(
     body: NewKey, who: CallerDep, state: StateDep, account_id: str | None = None
 ) -> Response:
     _require_manager(who, "Creating keys")
-    account = who.account_for(body.account_id or body.workspace_id or account_id)
-    if state.accounts.get(account) is None and await state.accounts.refresh(account) is None:
-        raise VeilError(404, f"Account not found: {account}")
+    account = await state.account_for(who, _named(body.account_id, body.workspace_id, account_id))
+    held = sum(1 for r in state.keys.values.values() if r.account_id == account)
+    cap = state.settings.max_keys_per_account
+    if held >= cap:
+        # 403, as OpenRouter's key API answers a creation it refuses (it declares no 409).
+        raise VeilError(
+            403,
+            f"This account already has {held} keys, the most allowed ({cap}); delete one first",
+            {"keys": held, "max_keys_per_account": cap},
+        )
     now = time.time()
     expires_at = None
     if body.expires_at is not None:
@@ -186,10 +215,12 @@ async def create_key(
         limit_reset=body.limit_reset,
         include_byok_in_limit=body.include_byok_in_limit,
         expires_at=expires_at,
+        rate_limit=body.rate_limit,
     )
     await state.keys.put(hash_key(raw), record)
     # The raw key is in this response and nowhere else, ever: only its hash is stored.
-    return json_response({"key": raw, "data": key_view(record, state.limits.spend(record))}, 201)
+    view = key_view(record, state.limits.spend(record), state.rate_limits.default)
+    return json_response({"key": raw, "data": view}, 201)
 
 
 @router.get("/keys")
@@ -203,7 +234,7 @@ async def list_keys(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     _require_manager(who, "Listing keys")
-    account = who.account_for(account_id or workspace_id)
+    account = await state.account_for(who, _named(account_id, workspace_id))
     now = time.time()
     records = sorted(
         (
@@ -215,14 +246,15 @@ async def list_keys(
         ),
         key=lambda r: r.created_at,
     )
-    return data([key_view(r, state.limits.spend(r, now)) for r in records[offset:]])
+    default_rate = state.rate_limits.default
+    return data([key_view(r, state.limits.spend(r, now), default_rate) for r in records[offset:]])
 
 
 @router.get("/keys/{key_hash}")
 async def get_key(key_hash: str, who: CallerDep, state: StateDep) -> Response:
     _require_manager(who, "Reading keys")
     _, record = _find(state, who, key_hash)
-    return data(key_view(record, state.limits.spend(record)))
+    return data(key_view(record, state.limits.spend(record), state.rate_limits.default))
 
 
 @router.patch("/keys/{key_hash}")
@@ -237,10 +269,14 @@ async def update_key(key_hash: str, body: KeyPatch, who: CallerDep, state: State
         for name in ("name", "disabled", "include_byok_in_limit")
         if name in given and getattr(body, name) is not None
     }
-    changes |= {name: getattr(body, name) for name in ("limit", "limit_reset") if name in given}
+    changes |= {
+        name: getattr(body, name)
+        for name in ("limit", "limit_reset", "rate_limit")
+        if name in given
+    }
     updated = record.model_copy(update={**changes, "updated_at": time.time()})
     await state.keys.put(digest, updated)
-    return data(key_view(updated, state.limits.spend(updated)))
+    return data(key_view(updated, state.limits.spend(updated), state.rate_limits.default))
 
 
 @router.delete("/keys/{key_hash}")
@@ -256,7 +292,7 @@ async def delete_key(key_hash: str, who: CallerDep, state: StateDep) -> Response
 @router.get("/credits")
 async def credits(who: CallerDep, state: StateDep, account_id: str | None = None) -> Response:
     _require_manager(who, "Reading credits")
-    account = who.account_for(account_id)
+    account = await state.account_for(who, account_id)
     result = await ask_metrics(
         state.broker, CreditsQuery(account_id=account), subjects.QUERY_CREDITS
     )
