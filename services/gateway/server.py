@@ -3,18 +3,22 @@
 uvicorn's httptools protocol bounds neither how long a request's headers take to
 arrive nor how large they grow (its `timeout_keep_alive` only closes a connection idle
 *between* requests, and `h11_max_incomplete_event_size` applies to the h11 protocol
-only): one client trickling a header byte by byte holds a connection forever, and one
-sending an endless header grows the process by as much. `GuardedHttpToolsProtocol` adds
-what nginx calls client_header_timeout, large_client_header_buffers and
-client_body_timeout:
+only), nor how long a declared body takes: one client trickling a header byte by byte,
+or sending 4 of 100 declared body bytes, holds a connection forever, and one sending an
+endless header grows the process by as much. `GuardedHttpToolsProtocol` adds what nginx
+calls client_header_timeout, large_client_header_buffers and client_body_timeout:
 
 - a request's headers must arrive within `header_timeout` of its first byte (or of the
   connection opening) and within `max_header_bytes`: else 408 (431), and the connection
-  closes (silently if not one byte of a request came);
-- its body within `body_timeout` of its headers. The chat routes' `read_body` answers
-  408 in the error shape at that point; one second later the server closes whatever
-  request is still incomplete, answering 408 itself if nothing answered yet (the routes
-  whose bodies FastAPI parses).
+  closes (silently if not one byte of a request came, as an idle one would);
+- its body within `body_timeout` of its headers: else 408 and the connection closes. A
+  route that reads its own body (the chat routes' `read_body`) marks the request with
+  READS_OWN_BODY; for those the server ends the body at the deadline and sets BODY_LATE,
+  and the route answers the 408 itself (with its X-Generation-Id).
+
+Deadlines are checked by one sweep of the open connections every SWEEP_EVERY seconds,
+so a request costs two attribute writes, not a timer: each deadline is kept within
+that much.
 """
 
 import asyncio
@@ -23,12 +27,11 @@ import orjson
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from veil.gateway.app import build_app
 from veil.gateway.config import GatewaySettings
 
-# After body_timeout, a route reading its own body answers first; the server's own
-# deadline comes this much later, so it only ever catches what nothing else answered.
-BODY_GRACE = 1.0
+READS_OWN_BODY = "veil.reads_own_body"  # scope key: the route answers a late body itself
+BODY_LATE = "veil.body_late"  # scope key: the body deadline passed (its value, seconds)
+SWEEP_EVERY = 0.25
 # How long a refused connection still swallows what the client sends before it closes:
 # closing with unread bytes would reset the connection, which can destroy the answer
 # in the client's buffers before it is read.
@@ -52,26 +55,28 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     header_timeout = 10.0
     max_header_bytes = 64 * 1024
     body_timeout = 30.0
+    _sweeper: "asyncio.Task | None" = None  # one per process, over every connection
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._discarding = False  # refused: what still arrives is dropped
+        self._began = False  # a byte of the current request's headers has arrived
         self._header_bytes = 0
-        self._began = False  # a byte of the current request has arrived
-        self._body_deadline: asyncio.TimerHandle | None = None
-        self._header_deadline: asyncio.TimerHandle | None = self.loop.call_later(
-            self.header_timeout, self._headers_late
-        )
+        self._reading_body = False
+        self._deadline: float | None = self.loop.time() + self.header_timeout
+        cls = type(self)
+        if cls._sweeper is None or cls._sweeper.done():
+            cls._sweeper = self.loop.create_task(_sweep(self.connections, self.loop))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_deadlines()
+        self._deadline = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._discarding:
             return
         super().data_received(data)
-        if self._header_deadline is not None and self._began:
+        if self._began:
             # Still in the headers after this chunk: all of it was header bytes.
             self._header_bytes += len(data)
             if self._header_bytes > self.max_header_bytes and not self.transport.is_closing():
@@ -81,51 +86,56 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._began = True
         self._header_bytes = 0
-        if self._header_deadline is None:
-            self._header_deadline = self.loop.call_later(self.header_timeout, self._headers_late)
+        if self._deadline is None:
+            self._deadline = self.loop.time() + self.header_timeout
 
     def on_headers_complete(self) -> None:
-        if self._header_deadline is not None:
-            self._header_deadline.cancel()
-            self._header_deadline = None
         self._began = False
+        self._reading_body = True
+        self._deadline = self.loop.time() + self.body_timeout
         super().on_headers_complete()
-        self._body_deadline = self.loop.call_later(self.body_timeout + BODY_GRACE, self._body_late)
 
     def on_message_complete(self) -> None:
-        if self._body_deadline is not None:
-            self._body_deadline.cancel()
-            self._body_deadline = None
+        self._reading_body = False
+        self._deadline = None
         super().on_message_complete()
 
-    def _cancel_deadlines(self) -> None:
-        for deadline in (self._header_deadline, self._body_deadline):
-            if deadline is not None:
-                deadline.cancel()
-        self._header_deadline = self._body_deadline = None
-
-    def _headers_late(self) -> None:
-        self._header_deadline = None
-        if not self._began:  # an idle connection: close it as keep-alive expiry would
-            self._cancel_deadlines()
-            self.transport.close()
+    def expire(self) -> None:
+        """The current deadline passed (called by the sweep)."""
+        self._deadline = None
+        if self.transport.is_closing():
             return
-        self._refuse(408, f"Request headers not received within {self.header_timeout:g} s")
+        if self._reading_body:
+            self._body_late()
+        elif self._began:
+            self._refuse(408, f"Request headers not received within {self.header_timeout:g} s")
+        else:  # an idle connection: close it as keep-alive expiry would
+            self.transport.close()
 
     def _body_late(self) -> None:
-        self._body_deadline = None
         cycle = self.cycle
-        if cycle is not None and cycle.response_started:
+        if cycle is None:
+            self._refuse(408, f"Request body not received within {self.body_timeout:g} s")
+            return
+        if cycle.response_started:
             # Something answered already: close once that answer is out.
             if cycle.response_complete:
                 self.transport.close()
             else:
                 cycle.keep_alive = False
             return
+        if cycle.scope.get(READS_OWN_BODY):
+            # End the body here and say why; the route answers, then the connection
+            # closes (the rest of the body must never be read as a next request).
+            cycle.scope[BODY_LATE] = self.body_timeout  # type: ignore[typeddict-unknown-key]
+            cycle.more_body = False
+            cycle.keep_alive = False
+            cycle.message_event.set()
+            return
         self._refuse(408, f"Request body not received within {self.body_timeout:g} s")
 
     def _refuse(self, status: int, message: str) -> None:
-        self._cancel_deadlines()
+        self._deadline = None
         cycle = self.cycle
         if cycle is None or cycle.response_complete or not cycle.response_started:
             self.transport.write(error_bytes(status, message))
@@ -138,6 +148,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.loop.call_later(LINGER, self.transport.close)
         else:
             self.transport.close()
+
+
+async def _sweep(connections: set, loop: asyncio.AbstractEventLoop) -> None:
+    while True:
+        await asyncio.sleep(SWEEP_EVERY)
+        now = loop.time()
+        for connection in list(connections):
+            deadline = getattr(connection, "_deadline", None)
+            if deadline is not None and now >= deadline:
+                connection.expire()
 
 
 def guarded_protocol(settings: GatewaySettings) -> type[GuardedHttpToolsProtocol]:
@@ -154,6 +174,8 @@ def guarded_protocol(settings: GatewaySettings) -> type[GuardedHttpToolsProtocol
 
 
 def serve(settings: GatewaySettings) -> None:
+    from veil.gateway.app import build_app  # the routes import this module's scope keys
+
     uvicorn.run(
         build_app(settings),
         host=settings.http_host,

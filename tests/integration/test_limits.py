@@ -213,8 +213,9 @@ async def test_a_chat_body_that_stops_short_is_a_408_and_the_connection_closes(l
     assert status == 408
     assert body["error"]["code"] == 408
     assert "within 1 s" in body["error"]["message"]
-    assert headers["x-generation-id"].startswith("gen-")
-    assert closed and took < 4  # not held: answered at 1 s, closed a second later
+    assert headers["x-generation-id"].startswith("gen-")  # the chat route's own answer
+    assert headers["connection"] == "close"
+    assert closed and took < 3  # not held: answered and closed at about 1 s
 
 
 async def test_a_management_body_that_stops_short_is_a_408_too(limited):
@@ -223,7 +224,7 @@ async def test_a_management_body_that_stops_short_is_a_408_too(limited):
     status, headers, body = parse(received)
     assert (status, body["error"]["code"]) == (408, 408)
     assert headers["connection"] == "close"
-    assert closed and took < 4
+    assert closed and took < 3
 
 
 async def test_headers_that_never_end_are_a_408_and_endless_ones_a_431(limited):
@@ -231,7 +232,7 @@ async def test_headers_that_never_end_are_a_408_and_endless_ones_a_431(limited):
     received, took, closed = await asyncio.to_thread(raw_exchange, limited.http_port, partial)
     status, _, body = parse(received)
     assert (status, body["error"]["code"]) == (408, 408)
-    assert closed and took < 4
+    assert closed and took < 3
     endless = partial + b"X-Padding: " + b"a" * (200 * 1024)
     received, _, closed = await asyncio.to_thread(raw_exchange, limited.http_port, endless)
     status, _, body = parse(received)
@@ -242,7 +243,7 @@ async def test_headers_that_never_end_are_a_408_and_endless_ones_a_431(limited):
 async def test_a_connection_that_sends_nothing_is_closed(limited):
     received, took, closed = await asyncio.to_thread(raw_exchange, limited.http_port, b"")
     assert (received, closed) == (b"", True)
-    assert took < 4
+    assert took < 3
 
 
 async def test_an_ordinary_keep_alive_connection_is_not_cut(limited):

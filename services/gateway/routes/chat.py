@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from veil.bus import publish_model
 from veil.gateway.errors import error_response, validation_message
+from veil.gateway.server import BODY_LATE, READS_OWN_BODY
 from veil.gateway.state import GatewayState
 from veil.schemas import subjects
 from veil.schemas.bus import (
@@ -36,23 +37,23 @@ DONE = b"data: [DONE]\n\n"
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The body, up to `limit` bytes (413 above), within the body timeout (408 after it:
-    a client that declares more than it sends must not hold its connection)."""
+    """The body, up to `limit` bytes (413 above), by the server's body deadline (408
+    after it: a client that declares more than it sends must not hold its connection).
+    The server keeps the deadline (`veil.gateway.server`): no timer per request here."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise VeilError(413, f"Request body is larger than {limit} bytes")
-    timeout = request.app.state.veil.settings.body_timeout
+    request.scope[READS_OWN_BODY] = True
     body = bytearray()
-    try:
-        async with asyncio.timeout(timeout):
-            async for part in request.stream():
-                body += part
-                if len(body) > limit:
-                    raise VeilError(413, f"Request body is larger than {limit} bytes")
-    except TimeoutError:
+    async for part in request.stream():
+        body += part
+        if len(body) > limit:
+            raise VeilError(413, f"Request body is larger than {limit} bytes")
+    late = request.scope.get(BODY_LATE)
+    if late is not None:
         raise VeilError(
-            408, f"Request body not received within {timeout:g} s", {"received_bytes": len(body)}
-        ) from None
+            408, f"Request body not received within {late:g} s", {"received_bytes": len(body)}
+        )
     return bytes(body)
 
 
