@@ -40,6 +40,9 @@ class RoutedRequest(Content):
 
     envelope: RequestEnvelope
     endpoints: list[RoutedEndpoint] = Field(min_length=1)
+    log_content: bool = Field(
+        default=False, description="the account opted in to prompt logging (as of this request)"
+    )
 
 
 class ReplyAccepted(BaseModel):
@@ -60,6 +63,7 @@ class ReplyStart(BaseModel):
     generation_id: str
     provider: str
     model: str
+    logged: bool = False
 
 
 class ReplyChunk(Content):
@@ -81,6 +85,7 @@ class ReplyFinal(Content):
     response: dict[str, Any] | None = Field(
         default=None, description="the completion body (non-streaming only)"
     )
+    logged: bool = Field(default=False, description="kept in the account's prompt log")
 
 
 class ReplyError(BaseModel):
@@ -140,6 +145,7 @@ class GenerationEvent(BaseModel):
     )
     streamed: bool = False
     cancelled: bool = False
+    logged: bool = Field(default=False, description="a content record was kept (opted in)")
     attempts: list[ProviderAttempt] = Field(default_factory=list)
 
 

@@ -20,6 +20,13 @@ REQUEST_COUNTS = "veil.ratelimit.counts.v1"
 # JetStream, metadata only
 GENERATION = "veil.generation.v1"
 VERDICT = "veil.verdict.v1"  # the gateway ended a generation in error on its own
+ERASE = "veil.erase.v1"  # delete prompt-log rows (the data key is destroyed already)
+
+# JetStream, opted-in accounts' prompt log only: sealed content, its own short-lived stream
+CONTENT = "veil.content.v1"
+STREAM_CONTENT = "VEIL_CONTENT"
+CONTENT_DURABLE = "metrics-content"
+ERASE_DURABLE = "metrics-erase"
 OBSERVATION = "veil.observation.v1"
 DEAD_LETTER = "veil.deadletter.v1"
 STREAM_GENERATIONS = "VEIL_GENERATIONS"
@@ -28,6 +35,9 @@ METRICS_DURABLE = "metrics"
 VERDICTS_DURABLE = "metrics-verdicts"
 
 # request/reply queries answered by the metrics service
+QUERY_CONTENT = "veil.query.content.v1"
+QUERY_CONTENT_LIST = "veil.query.content_list.v1"
+QUERY_CONTENT_DELETE = "veil.query.content_delete.v1"
 QUERY_GENERATION = "veil.query.generation.v1"
 QUERY_ACTIVITY = "veil.query.activity.v1"
 QUERY_RANKINGS = "veil.query.rankings.v1"
@@ -48,6 +58,7 @@ KV_PRIVACY = "veil_privacy"
 KV_ENDPOINT_STATS = "veil_endpoint_stats"
 KV_UPSTREAMS = "veil_upstreams"
 KV_KEY_USAGE = "veil_key_usage"  # key id -> KeyUsage, written by metrics
+KV_KEYRING = "veil_keyring"  # account id -> WrappedDataKey, for prompt logging
 ENDPOINT_STATS_KEY = "last_30m"  # the one key of KV_ENDPOINT_STATS
 UPSTREAMS_KEY = "callable"  # the one key of KV_UPSTREAMS
 

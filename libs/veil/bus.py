@@ -21,10 +21,28 @@ from veil.schemas import subjects
 # are bound to a stream: content subjects stay on core NATS (invariant 1).
 GENERATIONS_STREAM = StreamConfig(
     name=subjects.STREAM_GENERATIONS,
-    subjects=[subjects.GENERATION, subjects.VERDICT, subjects.OBSERVATION, subjects.DEAD_LETTER],
+    subjects=[
+        subjects.GENERATION,
+        subjects.VERDICT,
+        subjects.ERASE,
+        subjects.OBSERVATION,
+        subjects.DEAD_LETTER,
+    ],
     storage=StorageType.FILE,
     duplicate_window=600.0,
     max_age=7 * 24 * 3600.0,
+    max_bytes=1 << 30,
+)
+
+
+# Opted-in accounts' prompt log, sealed with the account's data key before it is
+# published: its own stream, kept only until metrics has stored it (a day at most).
+CONTENT_STREAM = StreamConfig(
+    name=subjects.STREAM_CONTENT,
+    subjects=[subjects.CONTENT],
+    storage=StorageType.FILE,
+    duplicate_window=600.0,
+    max_age=24 * 3600.0,
     max_bytes=1 << 30,
 )
 
@@ -53,10 +71,11 @@ def make_broker(nats_url: str, service: str) -> NatsBroker:
 async def ensure_streams(broker: NatsBroker) -> None:
     """Create or update the JetStream streams; safe to call from every replica."""
     js = broker.connection.jetstream()
-    try:
-        await js.add_stream(GENERATIONS_STREAM)
-    except BadRequestError:
-        await js.update_stream(GENERATIONS_STREAM)
+    for config in (GENERATIONS_STREAM, CONTENT_STREAM):
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            await js.update_stream(config)
 
 
 # The hot path (requests, routed requests, replies) bypasses FastStream's consume and

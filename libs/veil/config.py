@@ -18,7 +18,15 @@ class CommonSettings(BaseSettings):
     upstreams: Literal["simulated", "live"] = "simulated"
     simulator_url: str | None = None  # `veil up` starts one and sets this
     log_level: str = "INFO"
+    # Prompt logging's master key (32 bytes, base64). Only the dispatcher and metrics
+    # use it; unset, one is generated into <data-dir>/master.key (mode 0600).
+    master_key: str | None = None
 
     @property
     def data_path(self) -> Path:
         return self.data_dir.expanduser().resolve()
+
+    def resolved_master_key(self) -> str:
+        from veil.keyring import resolve_master_key  # only the services that seal or open
+
+        return resolve_master_key(self.data_path, self.master_key)

@@ -13,9 +13,11 @@ from veil.dispatcher.config import DispatcherSettings, provider_keys
 from veil.dispatcher.dispatch import Dispatcher
 from veil.dispatcher.handlers import RoutedConsumer, build_router
 from veil.dispatcher.targets import upstream_targets
+from veil.keyring import Keyring
 from veil.schemas import subjects
 from veil.schemas.accounts import UpstreamAvailability
 from veil.schemas.bus import GenerationEvent
+from veil.schemas.content import ContentRecord
 
 
 def http_client(settings: DispatcherSettings) -> httpx.AsyncClient:
@@ -47,6 +49,7 @@ def build_app(settings: DispatcherSettings | None = None) -> FastStream:
     targets = upstream_targets(
         index.catalog, settings.upstreams, settings.simulator_url, provider_keys(index.catalog)
     )
+
     async def publish_event(event: GenerationEvent) -> bool:
         """One metadata event per generation on JetStream, deduplicated by its id, and
         retried until acknowledged (a NATS restart must neither lose nor double it)."""
@@ -54,7 +57,16 @@ def build_app(settings: DispatcherSettings | None = None) -> FastStream:
             broker.connection, subjects.GENERATION, event, event.generation_id
         )
 
-    dispatcher = Dispatcher(index, targets, broker, settings, publish_event)
+    async def publish_content(record: ContentRecord) -> bool:
+        """An opted-in account's sealed content record, on its own stream."""
+        return await publish_durably(
+            broker.connection, subjects.CONTENT, record, record.generation_id
+        )
+
+    keyring = Keyring(settings.resolved_master_key())
+    dispatcher = Dispatcher(
+        index, targets, broker, settings, publish_event, keyring, publish_content
+    )
     broker.include_router(build_router(dispatcher))
     consumer = RoutedConsumer(dispatcher, settings.concurrency)
 
@@ -62,6 +74,7 @@ def build_app(settings: DispatcherSettings | None = None) -> FastStream:
     async def lifespan():
         await broker.connect()
         await ensure_streams(broker)
+        await keyring.bind(broker.connection)
         # Tell routing which providers this dispatcher can call (it holds the keys).
         availability = UpstreamAvailability(mode=settings.upstreams, providers=frozenset(targets))
         kv = await broker.key_value(subjects.KV_UPSTREAMS)
@@ -72,6 +85,7 @@ def build_app(settings: DispatcherSettings | None = None) -> FastStream:
             await consumer.start(broker)
             yield
             beating.cancel()
+        await keyring.stop()
 
     app = FastStream(broker, lifespan=lifespan)
 

@@ -18,6 +18,7 @@ from faststream.nats import NatsBroker
 from veil.bus import publish_model
 from veil.catalog import CatalogIndex
 from veil.dispatcher.config import DispatcherSettings
+from veil.dispatcher.content import CompletionLog, sealed_record
 from veil.dispatcher.cost import (
     Usage,
     cost_of,
@@ -35,6 +36,7 @@ from veil.dispatcher.upstreams.base import (
     parse_json,
     sse_events,
 )
+from veil.keyring import Keyring
 from veil.schemas.bus import (
     ProviderAttempt,
     ReplyAccepted,
@@ -71,6 +73,8 @@ class Dispatcher:
         broker: NatsBroker,
         settings: DispatcherSettings,
         publish_event,
+        keyring: Keyring | None = None,
+        publish_content=None,
     ):
         self.index = index
         self.targets = targets
@@ -78,6 +82,8 @@ class Dispatcher:
         self.broker = broker
         self.settings = settings
         self.publish_event = publish_event
+        self.keyring = keyring  # prompt logging; None: this dispatcher keeps no content
+        self.publish_content = publish_content
         self.inflight: dict[str, tuple[asyncio.Task, str]] = {}  # id -> (task, reply subject)
 
     async def handle(self, routed: RoutedRequest) -> None:
@@ -110,12 +116,16 @@ class Dispatcher:
 
     async def _run(self, routed: RoutedRequest) -> None:
         gen = Generation(routed, routed.envelope.request.upstream_body())
+        if routed.log_content and self.keyring is not None:
+            gen.log = CompletionLog()
         subject = routed.envelope.reply_subject
         try:
             async with asyncio.timeout(self.settings.deadline):
                 await self._try_endpoints(gen)
         except asyncio.CancelledError:
             gen.status, gen.finish_reason = "cancelled", "cancelled"
+            if gen.log is not None:
+                gen.log.finish_reason = "cancelled"  # with what was produced so far
             if gen.usage is None and gen.served_by is not None:
                 gen.usage = self._estimated_usage(gen)  # the tokens seen so far
                 gen.cost = cost_of(gen.usage, gen.served_by[0].pricing)
@@ -129,13 +139,33 @@ class Dispatcher:
             gen.status, gen.error_code = "error", 500
             await self._fail(gen, subject, ErrorBody(code=502, message="Internal dispatch error"))
         gen.finished_at = gen.finished_at or time.time()
+        if gen.log is not None:
+            gen.logged = await self._keep_content(gen)
         await self.publish_event(gen.event())  # retried until acknowledged; logs if never
+
+    async def _keep_content(self, gen: Generation) -> bool:
+        """The opted-in account's content record, sealed here, published until
+        acknowledged. A failure loses the record, never the generation."""
+        assert gen.log is not None and self.keyring is not None
+        model = gen.served_by[2] if gen.served_by else gen.routed.endpoints[0].model
+        provider = gen.served_by[1].slug if gen.served_by else None
+        try:
+            record = await sealed_record(self.keyring, gen.routed, gen.log, model, provider)
+            return record is not None and await self.publish_content(record)
+        except Exception:
+            log.exception("could not keep the content record of %s", gen.generation_id)
+            return False
 
     async def _fail(self, gen: Generation, subject: str, error: ErrorBody) -> None:
         if gen.stream_started:
             await self._stream_error(gen, subject, error)
         else:
-            await self._reply(subject, ReplyError(generation_id=gen.generation_id, error=error))
+            await self._error_reply(gen, subject, error)
+
+    async def _error_reply(self, gen: Generation, subject: str, error: ErrorBody) -> None:
+        if gen.log is not None:
+            gen.log.failed(error)
+        await self._reply(subject, ReplyError(generation_id=gen.generation_id, error=error))
 
     async def _try_endpoints(self, gen: Generation) -> None:
         subject = gen.routed.envelope.reply_subject
@@ -155,9 +185,7 @@ class Dispatcher:
                     error = ErrorBody(
                         code=400, message=message, metadata=self._failure_metadata(gen)
                     )
-                    await self._reply(
-                        subject, ReplyError(generation_id=gen.generation_id, error=error)
-                    )
+                    await self._error_reply(gen, subject, error)
                     return
             except httpx.HTTPError as exc:
                 status, kind = None, failure_kind(exc)
@@ -175,7 +203,7 @@ class Dispatcher:
         error = final_error(gen.attempts, gen.retry_after)
         error.metadata = {**(error.metadata or {}), **self._failure_metadata(gen)}
         gen.error_code = error.code
-        await self._reply(subject, ReplyError(generation_id=gen.generation_id, error=error))
+        await self._error_reply(gen, subject, error)
 
     def _failure_metadata(self, gen: Generation) -> dict:
         """OpenRouter's error metadata: the provider that failed last, and what it said."""
@@ -274,6 +302,8 @@ class Dispatcher:
             gen.finish_reason = choices[0].get("finish_reason")
             gen.native_finish_reason = choices[0].get("native_finish_reason")
         gen.finished_at = time.time()
+        if gen.log is not None:
+            gen.log.response(data)
         await self._reply(
             gen.routed.envelope.reply_subject,
             ReplyFinal(
@@ -281,6 +311,7 @@ class Dispatcher:
                 provider=provider.slug,
                 model=routed_endpoint.model,
                 response=data,
+                logged=gen.log is not None,
             ),
         )
 
@@ -292,7 +323,10 @@ class Dispatcher:
         await self._reply(
             subject,
             ReplyStart(
-                generation_id=gen.generation_id, provider=provider.slug, model=routed_endpoint.model
+                generation_id=gen.generation_id,
+                provider=provider.slug,
+                model=routed_endpoint.model,
+                logged=gen.log is not None,
             ),
         )
         gen.stream_started = True
@@ -302,6 +336,8 @@ class Dispatcher:
                 if gen.upstream_id is None and isinstance(chunk.get("id"), str):
                     gen.upstream_id = chunk["id"]
                 chunk_body(chunk, gen.generation_id, routed_endpoint.model, provider.name)
+                if gen.log is not None:
+                    gen.log.chunk(chunk)
                 for choice in chunk.get("choices") or ():
                     delta = choice.get("delta") or {}
                     if delta.get("content") or delta.get("tool_calls"):
@@ -349,6 +385,8 @@ class Dispatcher:
         """After the stream started, a failure is the last chunk, with finish_reason error."""
         endpoint, provider, model = gen.served_by  # type: ignore[misc]
         gen.finish_reason = "error"
+        if gen.log is not None:
+            gen.log.failed(error)
         if gen.usage is None:
             gen.usage = self._estimated_usage(gen)
             gen.cost = cost_of(gen.usage, endpoint.pricing)

@@ -4,6 +4,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from veil.dispatcher.content import CompletionLog
 from veil.dispatcher.cost import Usage
 from veil.schemas.bus import GenerationEvent, ProviderAttempt, RoutedRequest
 from veil.schemas.catalog import Endpoint, Provider
@@ -34,6 +35,8 @@ class Generation:
     retry_after: float | None = None
     # (provider slug, upstream error body) of the last failed attempt, for the client only
     last_failure: tuple[str, Any] | None = None
+    log: CompletionLog | None = None  # the account opted in to prompt logging
+    logged: bool = False  # its content record was published
 
     @property
     def generation_id(self) -> str:
@@ -71,6 +74,7 @@ class Generation:
             tokens_reasoning=usage.reasoning_tokens,
             streamed=envelope.request.stream,
             cancelled=self.status == "cancelled",
+            logged=self.logged,
             attempts=self.attempts,
         )
 

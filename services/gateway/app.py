@@ -15,8 +15,9 @@ from veil.gateway.config import GatewaySettings, resolve_admin_key
 from veil.gateway.inbox import Inbox
 from veil.gateway.limits import KeyLimits
 from veil.gateway.ratelimit import RateLimits
-from veil.gateway.routes import accounts, catalog, chat, keys, reports, routing
+from veil.gateway.routes import accounts, catalog, chat, content, keys, reports, routing
 from veil.gateway.state import GatewayState
+from veil.keyring import Keyring
 from veil.kvcache import KVCache
 from veil.schemas import subjects
 from veil.schemas.accounts import (
@@ -75,6 +76,8 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         rate_limits = RateLimits(
             inbox.instance, default_rate_limit(settings), settings.rate_limit_broadcast
         )
+        keyring = Keyring()  # no master key here: the gateway only destroys data keys
+        await keyring.bind(broker.connection)
         app.state.veil = GatewayState(
             settings=settings,
             broker=broker,
@@ -89,12 +92,14 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             limits=KeyLimits(caches[4]),
             rate_limits=rate_limits,
             body_limit=body_limit(settings, broker.connection.max_payload),
+            keyring=keyring,
         )
         await broker.start()
         await inbox.start(broker.connection)
         await rate_limits.start(broker.connection)
         yield
         await rate_limits.stop()
+        await keyring.stop()
         for cache in caches:
             await cache.stop()
         await broker.stop()
@@ -102,7 +107,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     app = FastAPI(title="veil", version="0.1.0", lifespan=lifespan)
     errors.install(app)
     # routing before catalog: /models/user must win over /models/{author}/{slug}/...
-    for module in (chat, routing, catalog, accounts, keys, reports):
+    for module in (chat, routing, catalog, accounts, keys, content, reports):
         app.include_router(module.router, prefix=API)
 
     @app.get("/health")

@@ -2,8 +2,9 @@
 
 OpenRouter's fields that a self-hosted gateway has no value for are null (veil keeps no
 referrer, user agent, end-user id or preset); veil's own additions (`status`,
-`error_code`, `provider` slug, `time_to_first_token`, the provider's `data_policy`, the
-attempts in `provider_responses`) are extra fields.
+`error_code`, `provider` slug, `time_to_first_token`, the provider's `data_policy`,
+`logged` (whether the content was kept, for an opted-in account), the attempts in
+`provider_responses`) are extra fields.
 """
 
 from typing import Any
@@ -78,6 +79,7 @@ def generation_view(index: CatalogIndex, row: dict[str, Any]) -> dict[str, Any]:
             "status": row["status"],
             "error_code": row.get("error_code"),
             "tokens_estimated": row.get("tokens_estimated", False),
+            "logged": row.get("logged", False),
             "time_to_first_token": row.get("time_to_first_token"),
             "data_policy": provider.data_policy.model_dump() if provider else None,
             "provider_responses": [

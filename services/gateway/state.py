@@ -12,6 +12,7 @@ from veil.gateway.config import GatewaySettings
 from veil.gateway.inbox import Inbox
 from veil.gateway.limits import KeyLimits
 from veil.gateway.ratelimit import RateLimits
+from veil.keyring import Keyring
 from veil.kvcache import KVCache
 from veil.schemas.accounts import (
     Account,
@@ -38,6 +39,7 @@ class GatewayState:
     limits: KeyLimits
     rate_limits: RateLimits
     body_limit: int  # the largest body both the settings and the bus allow
+    keyring: Keyring  # prompt-log keys; without the master key: it can only destroy them
 
     async def account_for(self, who: Caller, requested: str | None) -> str:
         """The existing account a request is about: a malformed id is a 400 (see

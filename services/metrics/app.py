@@ -8,16 +8,19 @@ from contextlib import asynccontextmanager
 from faststream import FastStream
 
 from veil.bus import METADATA_STREAM, ensure_streams, make_broker
+from veil.keyring import Keyring
 from veil.metrics import endpoint_stats
 from veil.metrics.config import MetricsSettings
 from veil.metrics.consumer import consume
 from veil.metrics.handlers import build_router
 from veil.metrics.ingest import Ingestor
+from veil.metrics.promptlog import PromptLog
 from veil.metrics.spend import KeyUsagePublisher
 from veil.metrics.store import ClickHouseStore
 from veil.metrics.verdicts import Verdicts
 from veil.schemas import subjects
 from veil.schemas.bus import CategoryObservation, GenerationEvent, GenerationVerdict
+from veil.schemas.content import ContentErasure, ContentRecord
 
 
 def build_app(settings: MetricsSettings | None = None) -> FastStream:
@@ -34,7 +37,9 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
         await dead_letters.publish(data, headers={"Veil-Reason": reason})
 
     ingestor = Ingestor(dead_letter, settings.retry_delay)
-    broker.include_router(build_router(store, ingestor, settings))
+    keyring = Keyring(settings.resolved_master_key())
+    prompt_log = PromptLog(store, keyring, settings.prompt_log_retention_days * 86400)
+    broker.include_router(build_router(store, ingestor, settings, prompt_log))
     usage = KeyUsagePublisher(store)
 
     verdicts = Verdicts(store)
@@ -49,6 +54,7 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
         (subjects.VERDICT, subjects.VERDICTS_DURABLE, GenerationVerdict, verdicts.insert),
         (subjects.OBSERVATION, subjects.METRICS_DURABLE + "-observations",
          CategoryObservation, store.insert_observations),
+        (subjects.ERASE, subjects.ERASE_DURABLE, ContentErasure, prompt_log.erase),
     ]  # fmt: skip
 
     @asynccontextmanager
@@ -57,15 +63,20 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
         await broker.connect()
         await ensure_streams(broker)
         js = broker.connection.jetstream()
+        await keyring.bind(broker.connection)
+        streams = [(subjects.STREAM_GENERATIONS, *feed) for feed in feeds] + [
+            (subjects.STREAM_CONTENT, subjects.CONTENT, subjects.CONTENT_DURABLE,
+             ContentRecord, prompt_log.insert),
+        ]  # fmt: skip
         tasks = [
             asyncio.create_task(
                 consume(
-                    js, subjects.STREAM_GENERATIONS, subject, durable,
+                    js, stream, subject, durable,
                     functools.partial(ingestor.ingest, model=model, insert=insert),
                     settings.batch_size, settings.batch_timeout,
                 )
             )
-            for subject, durable, model, insert in feeds
+            for stream, subject, durable, model, insert in streams
         ]  # fmt: skip
         tasks.append(asyncio.create_task(usage.run(await broker.key_value(subjects.KV_KEY_USAGE))))
         stats_kv = await broker.key_value(subjects.KV_ENDPOINT_STATS)
@@ -81,6 +92,7 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await keyring.stop()
         await store.close()
 
     return FastStream(broker, lifespan=lifespan)

@@ -9,6 +9,9 @@ class MetricsSettings(CommonSettings):
     stats_interval: float = 60.0
     stats_window_minutes: int = 30
     k_anonymity: int = 10
+    # Opted-in accounts' prompt log: each record expires this long after its generation
+    # (a ClickHouse TTL; reads hide expired records at once).
+    prompt_log_retention_days: float = 90.0
 
     @property
     def dsn(self) -> str:

@@ -5,9 +5,11 @@ from faststream.nats import NatsRouter
 from veil.metrics import reports, spend
 from veil.metrics.config import MetricsSettings
 from veil.metrics.ingest import Ingestor
+from veil.metrics.promptlog import PromptLog
 from veil.metrics.store import ClickHouseStore
 from veil.schemas import subjects
 from veil.schemas.bus import HealthReply
+from veil.schemas.content import ContentListQuery, ContentQuery
 from veil.schemas.errors import ErrorBody, VeilError
 from veil.schemas.queries import (
     ActivityQuery,
@@ -34,8 +36,22 @@ async def _answer(coro) -> QueryResult:
     return QueryResult(rows=rows, columns=list(rows[0]) if rows else [])
 
 
-def build_router(store: ClickHouseStore, ingestor: Ingestor, settings: MetricsSettings):
+def build_router(
+    store: ClickHouseStore, ingestor: Ingestor, settings: MetricsSettings, prompt_log: PromptLog
+):
     router = NatsRouter()
+
+    @router.subscriber(subjects.QUERY_CONTENT, queue="metrics")
+    async def content(query: ContentQuery) -> QueryResult:
+        return await _answer(prompt_log.read(query.account_id, query.generation_id))
+
+    @router.subscriber(subjects.QUERY_CONTENT_DELETE, queue="metrics")
+    async def content_delete(query: ContentQuery) -> QueryResult:
+        return await _answer(prompt_log.delete(query.account_id, query.generation_id))
+
+    @router.subscriber(subjects.QUERY_CONTENT_LIST, queue="metrics")
+    async def content_list(query: ContentListQuery) -> QueryResult:
+        return await _answer(prompt_log.listing(query.account_id, query.limit, query.before))
 
     @router.subscriber(subjects.QUERY_GENERATION, queue="metrics")
     async def generation(query: GenerationQuery) -> QueryResult:

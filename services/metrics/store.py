@@ -15,6 +15,7 @@ import orjson
 
 from veil.metrics.migrations import migrate
 from veil.schemas.bus import CategoryObservation, GenerationEvent
+from veil.schemas.content import ContentRecord
 from veil.schemas.errors import VeilError
 
 GENERATION_COLUMNS = [
@@ -22,7 +23,11 @@ GENERATION_COLUMNS = [
     "upstream_model", "tokens_prompt", "tokens_completion", "tokens_estimated", "latency_ms",
     "generation_time_ms", "time_to_first_token_ms", "total_cost", "status", "error_code",
     "finish_reason", "streamed", "cancelled", "attempts", "provider_responses",
-    "upstream_id", "native_finish_reason", "tokens_cached", "tokens_reasoning",
+    "upstream_id", "native_finish_reason", "tokens_cached", "tokens_reasoning", "logged",
+]  # fmt: skip
+CONTENT_COLUMNS = [
+    "account_id", "generation_id", "created_at", "model", "provider", "key_id", "nonce",
+    "sealed", "expires_at",
 ]  # fmt: skip
 READ_ONLY_START = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b", re.I)
 
@@ -41,7 +46,7 @@ def generation_row(event: GenerationEvent) -> list[Any]:
         min(len(event.attempts), 255),
         orjson.dumps([a.model_dump() for a in event.attempts]).decode(),
         event.upstream_id, event.native_finish_reason, event.tokens_cached,
-        event.tokens_reasoning,
+        event.tokens_reasoning, event.logged,
     ]  # fmt: skip
 
 
@@ -137,6 +142,32 @@ class ClickHouseStore:
                 continue
             events[row["generation_id"]] = generation_event(row)
         return events
+
+    async def insert_content(self, records: list[ContentRecord], keep_seconds: float) -> None:
+        rows = [
+            [
+                r.account_id, r.generation_id, _utc(r.created_at), r.model, r.provider or "",
+                r.key_id, r.nonce, r.sealed, _utc(r.created_at + keep_seconds),
+            ]
+            for r in records
+        ]  # fmt: skip
+        await self._run(
+            lambda: self._connect().insert("content_records", rows, column_names=CONTENT_COLUMNS)
+        )
+
+    async def delete_content(self, account_id: str, generation_id: str | None) -> None:
+        """Lightweight DELETE: the rows vanish from reads at once, from disk at the next
+        merge (their ciphertext is unreadable without the account's data key anyway)."""
+        where = "account_id = {account:String}"
+        parameters = {"account": account_id}
+        if generation_id is not None:
+            where += " AND generation_id = {generation:String}"
+            parameters["generation"] = generation_id
+        await self._run(
+            lambda: self._connect().command(
+                f"DELETE FROM content_records WHERE {where}", parameters=parameters
+            )
+        )
 
     async def insert_observations(self, observations: list[CategoryObservation]) -> None:
         rows = [[_utc(o.hour), o.model, o.category, 1] for o in observations]

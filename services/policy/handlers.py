@@ -58,6 +58,7 @@ def request_handler(state: PolicyState, connection: Client, instance: str):
             return
         routed = RoutedRequest(
             envelope=envelope,
+            log_content=ctx.settings.enable_prompt_logging,
             endpoints=[
                 RoutedEndpoint(model=c.model.id, provider=c.provider.slug)
                 for c in decision.eligible

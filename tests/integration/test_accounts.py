@@ -1,4 +1,5 @@
-"""Accounts, keys and settings through the HTTP API (privacy invariants 7 and 8, docs/privacy.md)."""
+"""Accounts, keys and settings through the HTTP API (privacy invariants 7 and 8:
+docs/privacy.md)."""
 
 import httpx
 

@@ -6,11 +6,14 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from veil.bus import publish_durably
 from veil.gateway.privacy import apply_privacy_patch
 from veil.gateway.responses import data
-from veil.gateway.state import CallerDep, StateDep
+from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.keys import new_id
+from veil.schemas import subjects
 from veil.schemas.accounts import Account, PrivacySettings
+from veil.schemas.content import ContentErasure
 from veil.schemas.errors import VeilError
 
 router = APIRouter()
@@ -51,4 +54,27 @@ async def patch_privacy(
     current = await state.privacy.refresh(account) or PrivacySettings()
     updated = apply_privacy_patch(current, body, who, state.index)
     await state.privacy.put(account, updated)
+    if current.enable_prompt_logging and not updated.enable_prompt_logging:
+        await erase_prompt_log(state, account)
     return data(updated.model_dump())
+
+
+async def erase_prompt_log(state: GatewayState, account: str) -> None:
+    """Turning prompt logging off erases the account's log: its data key is destroyed
+    now (every copy of every record becomes unreadable at once), and the rows are
+    deleted by metrics, durably, even if it is down this instant."""
+    await state.keyring.destroy(account)
+    erasure = ContentErasure(account_id=account, requested_at=time.time())
+    queued = await publish_durably(
+        state.broker.connection,
+        subjects.ERASE,
+        erasure,
+        f"erase-{account}-{time.time_ns()}",
+        give_up_after=5,
+    )
+    if not queued:
+        raise VeilError(
+            503,
+            "The log's key is destroyed, but its rows could not be queued for deletion "
+            "yet; turn logging off again to retry",
+        )

@@ -99,10 +99,17 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         raise VeilError(400, f"Invalid request: {validation_message(exc)}") from exc
 
 
-def response_headers(state: GatewayState, generation_id: str, provider_slug: str) -> dict:
-    """The privacy receipt: who served the call and what that provider does with data."""
+def response_headers(
+    state: GatewayState, generation_id: str, provider_slug: str, logged: bool
+) -> dict:
+    """The privacy receipt: who served the call, what that provider does with data, and
+    whether veil kept the content (only for accounts that opted in to prompt logging)."""
     provider = state.index.providers.get(provider_slug)
-    headers = {"X-Generation-Id": generation_id, "X-Veil-Provider": provider_slug}
+    headers = {
+        "X-Generation-Id": generation_id,
+        "X-Veil-Provider": provider_slug,
+        "X-Veil-Logged": "true" if logged else "false",
+    }
     if provider is not None:
         policy = provider.data_policy
         headers["X-Veil-Data-Policy"] = (
@@ -220,7 +227,7 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
         return Response(
             orjson.dumps(first.response),
             media_type="application/json",
-            headers=response_headers(state, generation_id, first.provider),
+            headers=response_headers(state, generation_id, first.provider, first.logged),
         )
     return await _stream_response(state, queue, envelope, first)
 
@@ -285,6 +292,7 @@ async def _stream_response(
     generation_id = envelope.generation_id
     provider = first.provider if isinstance(first, ReplyStart | ReplyFinal) else ""
     model = first.model if isinstance(first, ReplyStart | ReplyFinal) else ""
+    logged = first.logged if isinstance(first, ReplyStart | ReplyFinal) else False
     served_by = state.index.providers.get(provider)
 
     def error_event(error: ErrorBody) -> bytes:
@@ -337,7 +345,7 @@ async def _stream_response(
         events(),
         media_type="text/event-stream",
         headers={
-            **response_headers(state, generation_id, provider),
+            **response_headers(state, generation_id, provider, logged),
             "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no",
         },

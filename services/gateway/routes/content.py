@@ -1,0 +1,121 @@
+"""The prompt log of an account that opted in: read, list, erase.
+
+Only the account's management key (or the admin key naming the account) reads it: an
+inference key, which applications embed, gets 403. Records are opened by metrics, the
+one service that holds the master key besides the dispatcher, and cross the bus to
+answer this request only.
+"""
+
+import base64
+import binascii
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from veil.gateway.auth import Caller
+from veil.gateway.responses import data, json_response
+from veil.gateway.routes.reports import ask_metrics
+from veil.gateway.state import CallerDep, StateDep
+from veil.schemas import subjects
+from veil.schemas.content import ContentListQuery, ContentQuery
+from veil.schemas.errors import VeilError
+
+router = APIRouter()
+
+
+def _owner(who: Caller, account_id: str | None) -> str:
+    if who.kind == "inference":
+        raise VeilError(
+            403, "The prompt log is read with the account's management key, not an inference key"
+        )
+    return who.account_for(account_id)
+
+
+def content_view(record: dict) -> dict:
+    """OpenRouter's generation-content shape (input, output, error), plus veil's whole
+    request and completion (tools, parameters, tool calls, finish reason)."""
+    completion = record["completion"]
+    error = completion.get("error")
+    return {
+        "id": record["id"],
+        "created_at": record["created_at"],
+        "model": record["model"],
+        "provider": record["provider"],
+        "input": {"messages": record["request"].get("messages", [])},
+        "output": {"completion": completion.get("content"), "reasoning": None},
+        "error": None
+        if error is None
+        else {
+            "message": error.get("message"),
+            "status": error.get("code"),
+            "provider_name": (error.get("metadata") or {}).get("provider_name"),
+            "raw": None,
+            "previous_errors": [],
+        },
+        "request": record["request"],
+        "completion": completion,
+    }
+
+
+@router.get("/generation/content")
+async def read_content(
+    who: CallerDep,
+    state: StateDep,
+    id: Annotated[str, Query(min_length=1)],
+    account_id: str | None = None,
+) -> Response:
+    account = _owner(who, account_id)
+    query = ContentQuery(account_id=account, generation_id=id)
+    result = await ask_metrics(state.broker, query, subjects.QUERY_CONTENT)
+    if not result.rows:
+        raise VeilError(404, f"No logged content for generation {id}")
+    return data(content_view(result.rows[0]))
+
+
+@router.delete("/generation/content")
+async def delete_content(
+    who: CallerDep,
+    state: StateDep,
+    id: Annotated[str, Query(min_length=1)],
+    account_id: str | None = None,
+) -> Response:
+    account = _owner(who, account_id)
+    query = ContentQuery(account_id=account, generation_id=id)
+    result = await ask_metrics(state.broker, query, subjects.QUERY_CONTENT_DELETE)
+    if not result.rows:
+        raise VeilError(404, f"No logged content for generation {id}")
+    return Response(status_code=204)
+
+
+def _cursor(row: dict) -> str:
+    return base64.urlsafe_b64encode(f"{row['created_at']}|{row['id']}".encode()).decode()
+
+
+def _after(cursor: str) -> tuple[str, str]:
+    try:
+        created_at, _, generation_id = base64.urlsafe_b64decode(cursor).decode().partition("|")
+    except (binascii.Error, UnicodeDecodeError):
+        raise VeilError(400, "cursor: not a cursor this API returned") from None
+    if not generation_id:
+        raise VeilError(400, "cursor: not a cursor this API returned")
+    return created_at, generation_id
+
+
+@router.get("/generation/content/list")
+async def list_content(
+    who: CallerDep,
+    state: StateDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+    account_id: str | None = None,
+) -> Response:
+    """The account's records, newest first, metadata only; `next_cursor` continues."""
+    account = _owner(who, account_id)
+    query = ContentListQuery(
+        account_id=account, limit=limit, before=_after(cursor) if cursor else None
+    )
+    result = await ask_metrics(state.broker, query, subjects.QUERY_CONTENT_LIST)
+    rows = result.rows
+    next_cursor = _cursor(rows[-1]) if len(rows) == limit else None
+    return json_response({"data": rows, "next_cursor": next_cursor})

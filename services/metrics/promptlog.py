@@ -1,0 +1,107 @@
+"""The prompt log of opted-in accounts: sealed records in, opened only for their owner.
+
+Records arrive sealed with the account's data key. One whose key no longer exists
+(the account turned logging off while it was in flight) is dropped, not stored. A
+record is opened here, and only to answer the owning account's management key through
+the gateway; `veil sql` sees ciphertext.
+"""
+
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+
+from veil.keyring import Keyring, open_sealed, record_context
+from veil.metrics.store import ClickHouseStore
+from veil.schemas.content import ContentErasure, ContentRecord, LoggedContent
+
+RECORD = """
+SELECT generation_id, created_at, model, provider, key_id, nonce, sealed
+FROM content_records FINAL
+WHERE account_id = {account:String} AND generation_id = {generation:String}
+  AND expires_at > now()
+LIMIT 1
+"""
+
+EXISTS = """
+SELECT 1 FROM content_records
+WHERE account_id = {account:String} AND generation_id = {generation:String}
+LIMIT 1
+"""
+
+LISTING = """
+SELECT generation_id AS id, created_at, model, provider, expires_at, length(sealed) AS size
+FROM content_records FINAL
+WHERE account_id = {account:String} AND expires_at > now() {before}
+ORDER BY created_at DESC, generation_id DESC
+LIMIT {limit:UInt32}
+"""
+
+
+class PromptLog:
+    def __init__(self, store: ClickHouseStore, keyring: Keyring, keep_seconds: float):
+        self.store = store
+        self.keyring = keyring
+        self.keep_seconds = keep_seconds
+
+    async def insert(self, records: list[ContentRecord]) -> None:
+        live = [r for r in records if await self.keyring.key_for(r.account_id, r.key_id)]
+        if live:
+            await self.store.insert_content(live, self.keep_seconds)
+
+    async def erase(self, erasures: list[ContentErasure]) -> None:
+        for erasure in erasures:
+            await self.store.delete_content(erasure.account_id, erasure.generation_id)
+
+    async def delete(self, account_id: str, generation_id: str) -> list[dict[str, Any]]:
+        """Erase one record now; one row if there was a record."""
+        _, rows = await self.store.query(
+            EXISTS, {"account": account_id, "generation": generation_id}
+        )
+        if not rows:
+            return []
+        await self.store.delete_content(account_id, generation_id)
+        return [{"id": generation_id, "deleted": True}]
+
+    async def read(self, account_id: str, generation_id: str) -> list[dict[str, Any]]:
+        """The opened record, as one row, or no row (absent, expired or erased)."""
+        _, rows = await self.store.query(
+            RECORD, {"account": account_id, "generation": generation_id}
+        )
+        if not rows:
+            return []
+        row = rows[0]
+        key = await self.keyring.key_for(account_id, row["key_id"])
+        if key is None:
+            return []  # erased: its key is gone
+        try:
+            plain = open_sealed(
+                key, row["nonce"], row["sealed"], record_context(account_id, generation_id)
+            )
+        except InvalidTag:
+            return []
+        content = LoggedContent.model_validate_json(plain)
+        return [
+            {
+                "id": row["generation_id"],
+                "created_at": row["created_at"],
+                "model": row["model"],
+                "provider": row["provider"] or None,
+                "request": content.request,
+                "completion": content.completion.model_dump(),
+            }
+        ]
+
+    async def listing(
+        self, account_id: str, limit: int, before: tuple[str, str] | None
+    ) -> list[dict[str, Any]]:
+        """Metadata only, newest first; `before` continues after the last one seen."""
+        parameters: dict[str, Any] = {"account": account_id, "limit": limit}
+        condition = ""
+        if before is not None:
+            condition = (
+                "AND (created_at, generation_id) < "
+                "(parseDateTime64BestEffort({before_at:String}, 3, 'UTC'), {before_id:String})"
+            )
+            parameters.update(before_at=before[0], before_id=before[1])
+        _, rows = await self.store.query(LISTING.replace("{before}", condition), parameters)
+        return rows
