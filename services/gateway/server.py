@@ -127,7 +127,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if cycle.scope.get(READS_OWN_BODY):
             # End the body here and say why; the route answers, then the connection
             # closes (the rest of the body must never be read as a next request).
-            cycle.scope[BODY_LATE] = self.body_timeout  # type: ignore[typeddict-unknown-key]
+            cycle.scope[BODY_LATE] = self.body_timeout  # type: ignore[literal-required]
             cycle.more_body = False
             cycle.keep_alive = False
             cycle.message_event.set()
