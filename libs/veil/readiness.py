@@ -1,6 +1,7 @@
 """Waiting until a stack serves requests: every service answers on the bus."""
 
 import asyncio
+import socket
 import time
 from collections.abc import Callable
 
@@ -12,9 +13,24 @@ from veil.schemas.subjects import SERVICES, health_subject
 
 async def services_answering(nats_url: str, wait: float = 1.0) -> set[str]:
     """The services that answer their health subject right now."""
+
+    async def quiet(_error: Exception) -> None:
+        """Not listening yet is an expected answer here, not an error to print (nats-py's
+        default callback prints a traceback for each refused connection)."""
+
     try:
-        client = await nats.connect(
-            nats_url, connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False
+        # nats-py retries a refused first connection forever (max_reconnect_attempts=0
+        # means no limit), hence the outer timeout.
+        client = await asyncio.wait_for(
+            nats.connect(
+                nats_url,
+                connect_timeout=1,
+                allow_reconnect=False,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0.1,
+                error_cb=quiet,
+            ),
+            timeout=1.5,
         )
     except Exception:
         return set()
@@ -48,4 +64,19 @@ def wait_ready(
             except httpx.HTTPError:
                 pass
         time.sleep(0.2)
+    return False
+
+
+def accepting(
+    host: str, port: int, timeout: float, cancelled: Callable[[], bool], alive: Callable[[], bool]
+) -> bool:
+    """True once something accepts TCP connections at host:port; False after `timeout`,
+    on `cancelled()`, or as soon as the process that should listen is not `alive()`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not cancelled() and alive():
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.02)
     return False

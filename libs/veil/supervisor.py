@@ -2,6 +2,9 @@
 
 Children get PR_SET_PDEATHSIG so none survives the supervisor, even a SIGKILLed one.
 A child that exits on its own is reported and restarted (with a growing delay).
+Each child gets only the environment it needs: provider keys reach the dispatcher
+alone, the admin key the gateway alone, and nats-server and the simulator no veil
+setting at all.
 """
 
 import contextlib
@@ -12,17 +15,77 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
 from veil.bus import BUS_OVERHEAD
+from veil.catalog import CatalogError, load_catalog
 from veil.config import CommonSettings
-from veil.gateway.config import GatewaySettings, resolve_admin_key
-from veil.readiness import wait_ready
+from veil.gateway.config import ADMIN_KEY_FILE, GatewaySettings, resolve_admin_key
+from veil.readiness import accepting, wait_ready
 from veil.schemas.subjects import SERVICES
 
-STOP_TIMEOUT = 10.0
+# How long a stopping service may finish what it is doing before it is killed. Idle,
+# each exits in well under a second; a request still running after this is cut.
+STOP_TIMEOUT = 4.0
+NATS_START_TIMEOUT = 30.0
+
+# What every child inherits from `veil up`'s environment: what a process needs to run
+# and Python to find its packages. Anything else (a cloud token, a provider key, a
+# password) is not passed on unless a service below needs it.
+INHERITED = frozenset(
+    {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR",
+     "TERM", "VIRTUAL_ENV", "LD_LIBRARY_PATH", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+)  # fmt: skip
+INHERITED_PREFIXES = ("LC_", "PYTHON")
+# Only the dispatcher calls out of the machine; a proxy URL may carry credentials.
+PROXIES = frozenset(
+    name
+    for base in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+    for name in (base, base.lower())
+)
+# veil settings that are credentials, each for the services that read it. (A
+# ClickHouse DSN may hold a password.)
+SECRET_SETTINGS = {
+    "VEIL_ADMIN_KEY": {"gateway"},
+    "VEIL_CLICKHOUSE_DSN": {"metrics"},
+    "VEIL_MASTER_KEY": {"dispatcher", "metrics"},
+}
+# Children that are not veil services read no veil setting.
+NOT_SERVICES = ("nats-server", "simulator")
+
+
+def child_environment(
+    child: str, environ: Mapping[str, str], provider_key_names: Iterable[str]
+) -> dict[str, str]:
+    """The environment `child` is started with, out of `veil up`'s own `environ`
+    (which carries the settings veil up resolved).
+
+    `provider_key_names` are the variables the catalog names as providers' API keys:
+    the dispatcher gets them (in simulated mode too, so that a key reaching the
+    dispatcher never depends on the mode), every other child none.
+    """
+    keys = set(provider_key_names)
+    env = {
+        name: value
+        for name, value in environ.items()
+        if (name in INHERITED or name.startswith(INHERITED_PREFIXES)) and name not in keys
+    }
+    if child in NOT_SERVICES:
+        return env
+    for name, value in environ.items():
+        if name in keys:
+            continue
+        if name in SECRET_SETTINGS:
+            if child in SECRET_SETTINGS[name]:
+                env[name] = value
+        elif name.startswith("VEIL_"):
+            env[name] = value
+    if child == "dispatcher":
+        env.update({n: v for n, v in environ.items() if n in keys or n in PROXIES})
+    return env
 
 
 def _die_with_parent() -> None:
@@ -78,13 +141,19 @@ class Child:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,
+            # Not in the terminal's process group: Ctrl-C reaches the supervisor alone,
+            # which stops the services before the NATS server they drain through.
+            process_group=0,
         )
         log.close()
         self.started_at = time.monotonic()
 
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
+        if self.running():
+            self.process.terminate()  # type: ignore[union-attr]
 
     def wait(self, deadline: float) -> None:
         if self.process is None:
@@ -97,15 +166,28 @@ class Child:
 
 
 class Stack:
-    """The processes of one `veil up`, started and stopped in order."""
+    """The processes of one `veil up`: NATS first, the others once it accepts
+    connections; stopped the other way round."""
 
     def __init__(self, children: list[Child]):
         self.children = children
         self.stopping = False
 
-    def start(self) -> None:
-        for child in self.children:
+    def _nats(self) -> list[Child]:
+        return [c for c in self.children if c.name == "nats-server"]
+
+    def _others(self) -> list[Child]:
+        return [c for c in self.children if c.name != "nats-server"]
+
+    def start(self, nats_address: tuple[str, int], cancelled: Callable[[], bool]) -> bool:
+        """False if the embedded nats-server died or never listened."""
+        for child in self._nats():
             child.start()
+            if not accepting(*nats_address, NATS_START_TIMEOUT, cancelled, child.running):
+                return False
+        for child in self._others():
+            child.start()
+        return True
 
     def supervise_once(self, out) -> None:
         now = time.monotonic()
@@ -128,10 +210,10 @@ class Stack:
             print(f"veil: restarting {child.name}", file=out, flush=True)
 
     def stop(self) -> None:
+        """Every service at once, then NATS, which they drain through."""
         self.stopping = True
-        # services first, NATS last, so services can drain
-        for group in (self.children[1:], self.children[:1]):
-            for child in reversed(group):
+        for group in (self._others(), self._nats()):
+            for child in group:
                 child.stop()
             deadline = time.monotonic() + STOP_TIMEOUT
             for child in group:
@@ -143,6 +225,16 @@ def _nats_listen(url: str) -> tuple[str, int]:
     return parsed.hostname or "127.0.0.1", parsed.port or 4222
 
 
+def _admin_key_source(settings: CommonSettings, configured: str | None) -> str | None:
+    """Where the admin key comes from, or None when veil is about to generate it."""
+    if configured:
+        return "VEIL_ADMIN_KEY"
+    path = settings.data_path / ADMIN_KEY_FILE
+    if path.exists() and path.read_text().strip():
+        return str(path)
+    return None
+
+
 def up(args) -> int:
     base = CommonSettings()
     gateway = GatewaySettings()
@@ -150,13 +242,20 @@ def up(args) -> int:
     host = args.host or gateway.http_host
     port = args.port or gateway.http_port
     upstreams = args.upstreams or base.upstreams
+    catalog_path = args.catalog or base.catalog
+    try:
+        catalog = load_catalog(catalog_path)
+    except CatalogError as exc:
+        print(f"veil: {exc}", file=sys.stderr, flush=True)
+        return 2
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "logs").mkdir(exist_ok=True)
     settings = base.model_copy(update={"data_dir": data_dir})
+    admin_key_source = _admin_key_source(settings, gateway.admin_key)
     admin_key = resolve_admin_key(settings, gateway.admin_key)
 
-    env = dict(os.environ)
-    env.update(
+    environ = dict(os.environ)
+    environ.update(
         {
             "VEIL_DATA_DIR": str(data_dir),
             "VEIL_NATS_URL": base.nats_url,
@@ -166,8 +265,16 @@ def up(args) -> int:
             "VEIL_HTTP_PORT": str(port),
         }
     )
-    if args.catalog or base.catalog:
-        env["VEIL_CATALOG"] = str((args.catalog or base.catalog).resolve())
+    if catalog_path:
+        environ["VEIL_CATALOG"] = str(catalog_path.resolve())
+    provider_key_names = {p.api_key_env for p in catalog.providers if p.api_key_env}
+    simulator_url = None
+    if upstreams == "simulated":
+        simulator_url = base.simulator_url or f"http://127.0.0.1:{free_port()}"
+        environ["VEIL_SIMULATOR_URL"] = simulator_url
+
+    def env(child: str) -> dict[str, str]:
+        return child_environment(child, environ, provider_key_names)
 
     children: list[Child] = []
     logs = data_dir / "logs"
@@ -177,38 +284,21 @@ def up(args) -> int:
             Child(
                 "nats-server",
                 nats_server_argv(nats_host, nats_port, data_dir, gateway.max_body_bytes, "veil"),
-                env,
+                env("nats-server"),
                 logs / "nats-server.log",
             )
         )
-    if upstreams == "simulated":
-        simulator_url = base.simulator_url
-        if simulator_url is None:
-            simulator_url = f"http://127.0.0.1:{free_port()}"
-        env["VEIL_SIMULATOR_URL"] = simulator_url
+    if simulator_url is not None:
         sim = urlparse(simulator_url)
-        children.append(
-            Child(
-                "simulator",
-                [
-                    sys.executable,
-                    "-m",
-                    "veil.simulator",
-                    "--host",
-                    sim.hostname or "127.0.0.1",
-                    "--port",
-                    str(sim.port),
-                ],
-                env,
-                logs / "simulator.log",
-            )
-        )
+        argv = [sys.executable, "-m", "veil.simulator",
+                "--host", sim.hostname or "127.0.0.1", "--port", str(sim.port)]  # fmt: skip
+        children.append(Child("simulator", argv, env("simulator"), logs / "simulator.log"))
     for service in SERVICES:
         children.append(
             Child(
                 service,
                 [sys.executable, "-m", "veil", "run", service],
-                env,
+                env(service),
                 logs / f"{service}.log",
             )
         )
@@ -223,10 +313,9 @@ def up(args) -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     began = time.monotonic()
-    stack.start()
     url = f"http://{host}:{port}"
     try:
-        ready = wait_ready(
+        ready = stack.start(_nats_listen(base.nats_url), lambda: stopped) and wait_ready(
             base.nats_url,
             url,
             timeout=120,
@@ -241,7 +330,8 @@ def up(args) -> int:
                     flush=True,
                 )
             return 1 if not stopped else 0
-        print(_banner(url, admin_key, data_dir, upstreams, time.monotonic() - began), flush=True)
+        seconds = time.monotonic() - began
+        print(_banner(url, admin_key, admin_key_source, data_dir, upstreams, seconds), flush=True)
         print(f"veil ready: {url}", flush=True)
         while not stopped:
             stack.supervise_once(sys.stderr)
@@ -253,19 +343,35 @@ def up(args) -> int:
             stack.stop()
 
 
-def _banner(url: str, admin_key: str, data_dir: Path, upstreams: str, seconds: float) -> str:
+def _banner(
+    url: str, admin_key: str, source: str | None, data_dir: Path, upstreams: str, seconds: float
+) -> str:
+    """What the operator needs to start. The admin key itself appears only on the run
+    that generated it: a key the operator supplied, or one already shown, is never
+    printed again (output like this ends up in logs)."""
+    if source is None:
+        key_lines = f"""  admin key  {admin_key}
+             (generated now, stored in {data_dir / ADMIN_KEY_FILE}, readable by you only;
+             it is not shown again)"""
+    elif source == "VEIL_ADMIN_KEY":
+        key_lines = "  admin key  from VEIL_ADMIN_KEY (not shown)"
+    else:
+        key_lines = f"  admin key  in {source} (not shown)"
+    admin = "$VEIL_ADMIN_KEY" if source == "VEIL_ADMIN_KEY" else "$ADMIN_KEY"
+    setup = ""
+    if source != "VEIL_ADMIN_KEY":
+        setup = f"  ADMIN_KEY=$(cat {data_dir / ADMIN_KEY_FILE})\n"
     return f"""
 veil is up in {seconds:.1f}s ({upstreams} upstreams, data in {data_dir})
 
   gateway    {url}/api/v1
-  admin key  {admin_key}
-             (stored in {data_dir / "admin.key"}, readable by you only)
+{key_lines}
 
 Create an account and a key, then call it like OpenRouter:
 
-  curl -s {url}/api/v1/accounts -H "Authorization: Bearer {admin_key}" \\
+{setup}  curl -s {url}/api/v1/accounts -H "Authorization: Bearer {admin}" \\
        -H 'content-type: application/json' -d '{{"name": "me"}}'
-  curl -s {url}/api/v1/keys -H "Authorization: Bearer {admin_key}" \\
+  curl -s {url}/api/v1/keys -H "Authorization: Bearer {admin}" \\
        -H 'content-type: application/json' -d '{{"account_id": "ACCOUNT_ID", "kind": "inference"}}'
   curl -s {url}/api/v1/chat/completions -H "Authorization: Bearer KEY" \\
        -H 'content-type: application/json' \\
