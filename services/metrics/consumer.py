@@ -7,6 +7,7 @@ every few seconds. Owning the loop also keeps the ack-after-insert rule in one p
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -39,22 +40,34 @@ async def consume(
         filter_subject=subject,
     )
     subscription = None
-    while True:
-        try:
-            if subscription is None:
-                subscription = await js.pull_subscribe(
-                    subject, durable=durable, stream=stream, config=config
-                )
-            messages = await _collect(subscription, batch_size, batch_timeout)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # NATS restarting, consumer being created elsewhere...
-            log.warning("consumer %s: %s; retrying", durable, type(exc).__name__)
-            subscription = None
-            await asyncio.sleep(1)
-            continue
-        if messages:
-            await handle(messages)
+    try:
+        while True:
+            try:
+                if subscription is None:
+                    subscription = await js.pull_subscribe(
+                        subject, durable=durable, stream=stream, config=config
+                    )
+                messages = await _collect(subscription, batch_size, batch_timeout)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # NATS restarting, consumer being created elsewhere...
+                # nats-py turns a cancelled fetch on a closed connection into
+                # ConnectionClosedError: a cancelled task must stop, not retry forever.
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from exc
+                log.warning("consumer %s: %s; retrying", durable, type(exc).__name__)
+                subscription = None
+                await asyncio.sleep(1)
+                continue
+            if messages:
+                await handle(messages)
+    finally:
+        # A pull subscription left open holds the connection's drain until its timeout
+        # (a late "request expired" status stays unread in its queue).
+        if subscription is not None:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
 
 
 async def _collect(subscription, batch_size: int, batch_timeout: float) -> list[Msg]:
