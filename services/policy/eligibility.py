@@ -17,8 +17,10 @@ from veil.schemas.errors import VeilError
 
 TRAINING = "data_policy:training"
 ZDR = "data_policy:zdr"
-IGNORED = "ignored_providers"
+IGNORED = "ignored_providers"  # the account's lists
 ALLOWED = "allowed_providers"
+IGNORE = "ignore"  # the request's provider.ignore and provider.only
+ONLY = "only"
 MAX_PRICE = "max_price"
 QUANTIZATION = "quantization"
 REQUIRE_PARAMETERS = "require_parameters"
@@ -27,7 +29,9 @@ DISTILLABLE = "distillable_text"
 UNCONFIGURED = "unconfigured"
 NO_FALLBACKS = "allow_fallbacks"
 UNKNOWN_MODEL = "unknown_model"
-PRIVACY_REASONS = frozenset({TRAINING, ZDR, IGNORED, ALLOWED})
+# A request's own lists narrow what the account allows, like its data_collection and
+# zdr: their exclusions are answered as the data policy's too.
+PRIVACY_REASONS = frozenset({TRAINING, ZDR, IGNORED, ALLOWED, IGNORE, ONLY})
 MILLION = Decimal(1_000_000)
 ZERO = Decimal(0)
 # Quantizations a provider tag may name (`deepinfra/bf16`): OpenRouter's list.
@@ -150,7 +154,8 @@ class Constraints:
     prefs: ProviderPreferences
     parameters: frozenset[str]
     capabilities: frozenset[str]
-    ignored: tuple[ProviderRef, ...]
+    ignored: tuple[ProviderRef, ...]  # the request's
+    account_ignored: frozenset[str]
     account_allowed: frozenset[str] | None
     only: tuple[ProviderRef, ...] | None
 
@@ -172,12 +177,14 @@ def exclusion_reasons(candidate: Candidate, ctx: RoutingContext, rules: Constrai
         reasons.append(TRAINING)
     if (prefs.zdr or settings.enforce_zdr) and not policy.zero_retention:
         reasons.append(ZDR)
-    if rules.ignored and _matches_any(rules.ignored, candidate):
+    if slug in rules.account_ignored:
         reasons.append(IGNORED)
-    if (rules.account_allowed is not None and slug not in rules.account_allowed) or (
-        rules.only is not None and not _matches_any(rules.only, candidate)
-    ):
+    if rules.ignored and _matches_any(rules.ignored, candidate):
+        reasons.append(IGNORE)
+    if rules.account_allowed is not None and slug not in rules.account_allowed:
         reasons.append(ALLOWED)
+    if rules.only is not None and not _matches_any(rules.only, candidate):
+        reasons.append(ONLY)
     if prefs.max_price is not None and over_max_price(endpoint, prefs.max_price):
         reasons.append(MAX_PRICE)
     if prefs.quantizations is not None:
@@ -311,13 +318,13 @@ def decide(request: ChatRequest, ctx: RoutingContext) -> Decision:
     order = resolve_providers(index, prefs.order, "provider.order")
     only = None if prefs.only is None else resolve_providers(index, prefs.only, "provider.only")
     ignored = resolve_providers(index, prefs.ignore, "provider.ignore")
-    ignored += [ProviderRef(slug) for slug in ctx.settings.ignored_providers]
     account_allowed = ctx.settings.allowed_providers
     rules = Constraints(
         prefs=prefs,
         parameters=frozenset(request.parameters),
         capabilities=request.required_capabilities,
         ignored=tuple(ignored),
+        account_ignored=frozenset(ctx.settings.ignored_providers),
         account_allowed=None if account_allowed is None else frozenset(account_allowed),
         only=None if only is None else tuple(only),
     )
@@ -379,8 +386,12 @@ def _privacy_setting_names(reasons: set[str], request: ChatRequest, ctx: Routing
         names.append("enforce_zdr: true" if ctx.settings.enforce_zdr else "provider.zdr: true")
     if IGNORED in reasons:
         names.append("ignored_providers")
+    if IGNORE in reasons:
+        names.append("provider.ignore")
     if ALLOWED in reasons:
-        names.append("allowed_providers" + (" / provider.only" if prefs.only else ""))
+        names.append("allowed_providers")
+    if ONLY in reasons:
+        names.append("provider.only")
     return ", ".join(names)
 
 

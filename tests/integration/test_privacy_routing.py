@@ -134,6 +134,13 @@ async def test_account_ignore_and_allow_lists_are_a_ceiling(stack, fresh, sim):
         assert (await chat(client)).headers["x-veil-provider"] == second
         outside = await chat(client, provider={"only": [first]})
         assert outside.status_code == 404
+        # each list blamed for its own exclusions: the account's and the request's
+        blamed = outside.json()["error"]["metadata"]["availability"]["excluded_by"]
+        assert {"allowed_providers", "only"} <= set(blamed)
+        nothing = await chat(client, provider={"only": []})
+        assert nothing.status_code == 404
+        assert "only" in nothing.json()["error"]["metadata"]["availability"]["excluded_by"]
+        assert "provider.only" in nothing.json()["error"]["message"]
     assert {r.provider for r in await sim.requests()} == {second}
 
 
@@ -192,7 +199,7 @@ async def test_explain_agrees_with_routing(stack, fresh, sim):
     assert eligible[-1]["model"] == "meta-llama/llama-3.3-70b-instruct"  # fallback model last
     excluded = {(e["model"], e["provider"]): e["excluded_by"] for e in explained["excluded"]}
     assert excluded[(MIXED, TRAINER)] == ["data_policy:training"]
-    assert excluded[(MIXED, "fireworks")] == ["ignored_providers"]
+    assert excluded[(MIXED, "fireworks")] == ["ignore"]  # the request's list, not the account's
     assert len(await sim.requests()) == 1  # explaining called no upstream
 
 

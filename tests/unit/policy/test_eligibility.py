@@ -26,8 +26,10 @@ from .catalog_builders import context, endpoint, excluded, index, model, provide
 
 T = "data_policy:training"
 Z = "data_policy:zdr"
-IGN = "ignored_providers"
+IGN = "ignored_providers"  # the account's lists
 ALW = "allowed_providers"
+IGNORE = "ignore"  # the request's
+ONLY = "only"
 PRICE = "max_price"
 QUANT = "quantization"
 PARAMS = "require_parameters"
@@ -225,13 +227,13 @@ CASES = [
     Case(
         "request-ignore-by-slug",
         ["chat@safe", "chat@halfknown"],
-        {**TRAINERS_OUT, "chat@retain": [IGN]},
+        {**TRAINERS_OUT, "chat@retain": [IGNORE]},
         provider={"ignore": ["retain"]},
     ),
     Case(
         "request-ignore-by-display-name-any-case",
         ["chat@safe", "chat@halfknown"],
-        {**TRAINERS_OUT, "chat@retain": [IGN]},
+        {**TRAINERS_OUT, "chat@retain": [IGNORE]},
         provider={"ignore": ["retain ai"]},
     ),
     Case(
@@ -243,7 +245,7 @@ CASES = [
     Case(
         "request-ignore-merges-with-account-ignore",
         ["chat@halfknown"],
-        {**TRAINERS_OUT, "chat@safe": [IGN], "chat@retain": [IGN]},
+        {**TRAINERS_OUT, "chat@safe": [IGN], "chat@retain": [IGNORE]},
         settings={"ignored_providers": ["safe"]},
         provider={"ignore": ["retain"]},
     ),
@@ -257,7 +259,7 @@ CASES = [
     Case(
         "ignored-may-train-provider-has-both-reasons",
         PRIVATE_CHAT,
-        {"chat@trainer": [T, IGN], "chat@mystery": [T]},
+        {"chat@trainer": [T, IGNORE], "chat@mystery": [T]},
         provider={"ignore": ["Trainer Labs"]},
     ),
     # --- allowed providers (invariant 4: only intersects) ---
@@ -282,17 +284,17 @@ CASES = [
     Case(
         "request-only",
         ["chat@retain", "chat@safe"],
-        {"chat@trainer": [T, ALW], "chat@mystery": [T, ALW], "chat@halfknown": [ALW]},
+        {"chat@trainer": [T, ONLY], "chat@mystery": [T, ONLY], "chat@halfknown": [ONLY]},
         provider={"only": ["safe", "retain"]},
     ),
     Case(
         "request-only-intersects-account-allowed",
         ["chat@safe"],
         {
-            "chat@trainer": [T, ALW],
-            "chat@mystery": [T, ALW],
-            "chat@retain": [ALW],
-            "chat@halfknown": [ALW],
+            "chat@trainer": [T, ALW, ONLY],
+            "chat@mystery": [T, ALW, ONLY],
+            "chat@retain": [ALW],  # named by the request, not allowed by the account
+            "chat@halfknown": [ALW, ONLY],
         },
         settings={"allowed_providers": ["safe"]},
         provider={"only": ["safe", "retain"]},
@@ -301,11 +303,11 @@ CASES = [
         "request-only-cannot-add-a-provider-the-account-disallows",
         [],
         {
-            "chat@trainer": [T, ALW],
-            "chat@mystery": [T, ALW],
+            "chat@trainer": [T, ALW, ONLY],
+            "chat@mystery": [T, ALW, ONLY],
             "chat@retain": [ALW],
-            "chat@safe": [ALW],
-            "chat@halfknown": [ALW],
+            "chat@safe": [ONLY],
+            "chat@halfknown": [ALW, ONLY],
         },
         settings={"allowed_providers": ["safe"]},
         provider={"only": ["retain"]},
@@ -314,10 +316,10 @@ CASES = [
         "request-only-by-display-name-any-case",
         ["chat@safe"],
         {
-            "chat@trainer": [T, ALW],
-            "chat@mystery": [T, ALW],
-            "chat@retain": [ALW],
-            "chat@halfknown": [ALW],
+            "chat@trainer": [T, ONLY],
+            "chat@mystery": [T, ONLY],
+            "chat@retain": [ONLY],
+            "chat@halfknown": [ONLY],
         },
         provider={"only": ["SAFE CLOUD"]},
     ),
@@ -326,10 +328,10 @@ CASES = [
         [],
         {
             "chat@trainer": [T],
-            "chat@mystery": [T, ALW],
-            "chat@retain": [ALW],
-            "chat@safe": [ALW],
-            "chat@halfknown": [ALW],
+            "chat@mystery": [T, ONLY],
+            "chat@retain": [ONLY],
+            "chat@safe": [ONLY],
+            "chat@halfknown": [ONLY],
         },
         provider={"only": ["trainer"]},
     ),
@@ -627,7 +629,7 @@ CASES = [
     Case(
         "fallback-model-serves-when-primary-fully-excluded",
         ["alt@retain"],
-        {"chat:free@trainer": [T], "chat:free@safe": [IGN], "alt@safe": [IGN]},
+        {"chat:free@trainer": [T], "chat:free@safe": [IGNORE], "alt@safe": [IGNORE]},
         model="acme/chat:free",
         models=["acme/alt"],
         provider={"ignore": ["safe"]},
@@ -741,7 +743,12 @@ PRIVACY_ERRORS = [
         settings={"ignored_providers": ["retain"]},
     ),
     ErrorCase(
-        "request-ignore", "acme/kept", [IGN], ["ignored_providers"], provider={"ignore": ["retain"]}
+        "request-ignore",
+        "acme/kept",
+        [IGNORE],
+        ["provider.ignore"],
+        not_named=["ignored_providers"],
+        provider={"ignore": ["retain"]},
     ),
     ErrorCase(
         "account-allowed-providers",
@@ -753,15 +760,32 @@ PRIVACY_ERRORS = [
     ErrorCase(
         "request-only",
         "acme/kept",
-        [ALW],
+        [ONLY],
+        ["provider.only"],
+        not_named=["allowed_providers"],
+        provider={"only": ["safe"]},
+    ),
+    ErrorCase(
+        "request-only-empty-is-the-request-not-the-account",
+        "acme/kept",
+        [ONLY],
+        ["provider.only"],
+        not_named=["allowed_providers"],
+        provider={"only": []},
+    ),
+    ErrorCase(
+        "account-and-request-lists-named-apart",
+        "acme/kept",
+        [ALW, ONLY],
         ["allowed_providers", "provider.only"],
+        settings={"allowed_providers": ["safe"]},
         provider={"only": ["safe"]},
     ),
     ErrorCase(
         "reasons-sorted-by-frequency",
         "acme/chat",
-        [ALW, T],  # allowed_providers excludes 4 endpoints, training 2
-        ["allowed_providers", "enable_paid_model_training"],
+        [ONLY, T],  # provider.only excludes 4 endpoints, training 2
+        ["provider.only", "enable_paid_model_training"],
         provider={"only": ["trainer"]},
     ),
     ErrorCase(

@@ -43,7 +43,14 @@ PARAMETER_VALUES = {
 }
 QUANTIZATIONS = ["int4", "int8", "fp8", "fp16", "bf16"]
 PRICES = ["0", "0.1", "0.5", "1", "2", "15"]  # USD per million tokens
-PRIVACY = {"data_policy:training", "data_policy:zdr", "ignored_providers", "allowed_providers"}
+PRIVACY = {
+    "data_policy:training",
+    "data_policy:zdr",
+    "ignored_providers",
+    "allowed_providers",
+    "ignore",
+    "only",
+}
 NOFB = "allow_fallbacks"
 
 # Few, coarse draws per endpoint keep generation fast (one draw per sampled_from).
@@ -222,12 +229,14 @@ def expected_reasons(candidate: Candidate, s: Scenario) -> set[str]:
         policy.training is False and policy.retains_prompts is False
     ):
         reasons.add("data_policy:zdr")
-    if slug in account.ignored_providers or slug in prefs.get("ignore", []):
+    if slug in account.ignored_providers:
         reasons.add("ignored_providers")
-    if (account.allowed_providers is not None and slug not in account.allowed_providers) or (
-        "only" in prefs and slug not in prefs["only"]
-    ):
+    if slug in prefs.get("ignore", []):
+        reasons.add("ignore")
+    if account.allowed_providers is not None and slug not in account.allowed_providers:
         reasons.add("allowed_providers")
+    if "only" in prefs and slug not in prefs["only"]:
+        reasons.add("only")
     bounds = prefs.get("max_price") or {}
     if (bounds.get("prompt") is not None and e.pricing.prompt * MILLION > bounds["prompt"]) or (
         bounds.get("completion") is not None

@@ -22,8 +22,8 @@ from .test_eligibility import CATALOG, PRIVATE_CHAT, TRAINERS_OUT
 from .test_eligibility_properties import PROPERTY, Scenario, scenarios
 
 T = "data_policy:training"
-IGN = "ignored_providers"
-ALW = "allowed_providers"
+IGNORE = "ignore"  # the request's provider.ignore and provider.only
+ONLY = "only"
 PRICE = "max_price"
 TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {}}}]
 SCHEMA_FORMAT = {
@@ -245,7 +245,7 @@ def test_only_with_a_tag_keeps_that_providers_endpoints_of_that_quantization() -
     assert routed(decision) == ["chat@retain", "alt@retain"]
     decision = route(provider={"only": ["retain/fp8"]})
     assert routed(decision) == []
-    assert excluded(decision)["chat@retain"] == [ALW]
+    assert excluded(decision)["chat@retain"] == [ONLY]
 
 
 def test_a_plain_slug_and_a_tag_can_be_mixed() -> None:
@@ -256,7 +256,7 @@ def test_a_plain_slug_and_a_tag_can_be_mixed() -> None:
 def test_ignore_with_a_tag_skips_only_that_quantization() -> None:
     decision = route(provider={"ignore": ["safe/fp8", "retain/int8"]})
     assert routed(decision) == ["chat@retain", "chat@halfknown"]
-    assert excluded(decision)["chat@safe"] == [IGN]
+    assert excluded(decision)["chat@safe"] == [IGNORE]
 
 
 def test_order_with_a_tag() -> None:
@@ -272,7 +272,7 @@ def test_unknown_quantization_tag_matches_endpoints_without_one() -> None:
     decision = route(
         settings={"enable_paid_model_training": True}, provider={"ignore": ["mystery/unknown"]}
     )
-    assert excluded(decision) == {"chat@mystery": [IGN]}
+    assert excluded(decision) == {"chat@mystery": [IGNORE]}
 
 
 @pytest.mark.parametrize("field_name", ["order", "only", "ignore"])
