@@ -112,11 +112,18 @@ class ClickHouseStore:
         await self._run(_close)
         self._executor.shutdown(wait=True)
 
-    async def insert_generations(self, events: list[GenerationEvent]) -> None:
+    async def insert_generations(
+        self, events: list[GenerationEvent], provisional: bool = False
+    ) -> None:
+        """`provisional` rows (made from a gateway's verdict alone) take the oldest
+        version, their creation time, so any row from the dispatcher's event replaces
+        them, whenever it lands."""
         rows = [generation_row(e) for e in events]
-        await self._run(
-            lambda: self._connect().insert("generations", rows, column_names=GENERATION_COLUMNS)
-        )
+        columns = GENERATION_COLUMNS
+        if provisional:
+            rows = [[*row, _utc(e.created_at)] for row, e in zip(rows, events, strict=True)]
+            columns = [*GENERATION_COLUMNS, "inserted_at"]
+        await self._run(lambda: self._connect().insert("generations", rows, column_names=columns))
 
     async def generation_events(
         self, generations: list[tuple[str, str]]

@@ -8,10 +8,12 @@ status, error code and finish reason; tokens, cost and attempts stay the dispatc
 A verdict and its generation's event reach metrics on two consumers, in either order:
 - the event first: the verdict re-inserts the stored row, corrected (ReplacingMergeTree
   keeps the newest insert);
-- the verdict first: a row is written from the verdict alone, and the verdict is kept
-  in memory for a while, so the event, when it comes, is corrected before its insert.
-Both paths go through the store's single worker thread in call order, so a verdict and
-an event in flight at the same time cannot both miss each other.
+- the verdict first: a provisional row is written from the verdict alone (with the
+  oldest version, so any row from the event replaces it), and the verdict is kept in
+  memory for a while, so the event, when it comes, is corrected before its insert.
+The store runs calls on one worker thread in call order and the verdict is remembered
+before its lookup is queued, so an event inserted concurrently is either seen by the
+lookup or corrected from memory.
 """
 
 import time
@@ -84,9 +86,12 @@ class Verdicts:
         stored = await self.store.generation_events(
             [(v.account_id, v.generation_id) for v in verdicts]
         )
-        rows = [
-            corrected(stored[v.generation_id], v) if v.generation_id in stored
-            else from_verdict(v)
-            for v in verdicts
-        ]  # fmt: skip
-        await self.store.insert_generations(rows)
+        corrections = [corrected(stored[v.generation_id], v) for v in verdicts
+                       if v.generation_id in stored]  # fmt: skip
+        alone = [from_verdict(v) for v in verdicts if v.generation_id not in stored]
+        if corrections:
+            await self.store.insert_generations(corrections)
+        if alone:
+            # Provisional: the dispatcher's event, corrected by the verdict remembered
+            # above, replaces it even if that event is being inserted this instant.
+            await self.store.insert_generations(alone, provisional=True)
