@@ -55,11 +55,20 @@ class CatalogIndex:
     providers: dict[str, Provider] = field(init=False)
     models: dict[str, Model] = field(init=False)
     endpoints: dict[tuple[str, str], Endpoint] = field(init=False)
+    # Every way a request or a setting may name a provider (slug or display name, in
+    # lower case) -> its slug.
+    provider_names: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.providers = {p.slug: p for p in self.catalog.providers}
         self.models = {m.id: m for m in self.catalog.models}
         self.endpoints = {(m.id, e.provider): e for m in self.catalog.models for e in m.endpoints}
+        self.provider_names = {p.name.lower(): p.slug for p in self.catalog.providers}
+        self.provider_names.update({p.slug.lower(): p.slug for p in self.catalog.providers})
+
+    def provider_slug(self, name: str) -> str | None:
+        """The slug of the provider `name` names (its slug or display name, any case)."""
+        return self.provider_names.get(name.strip().lower())
 
     @classmethod
     def load(cls, path: Path | None = None) -> "CatalogIndex":

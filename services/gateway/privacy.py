@@ -40,21 +40,25 @@ def apply_privacy_patch(
     if unknown_fields:
         raise VeilError(400, f"Unknown privacy setting(s): {', '.join(sorted(unknown_fields))}")
     try:
-        updated = PrivacySettings.model_validate({**current.model_dump(), **patch})
+        # strict: "yes" or 1 is not a boolean, as in a chat request
+        updated = PrivacySettings.model_validate({**current.model_dump(), **patch}, strict=True)
     except ValidationError as exc:
         raise VeilError(400, f"Invalid privacy settings: {validation_message(exc)}") from exc
+    # Providers are named as a request's `only` and `ignore` name them (slug or display
+    # name, any case) and stored as slugs.
     for field in ("ignored_providers", "allowed_providers"):
-        slugs = getattr(updated, field) or []
-        unknown = [s for s in slugs if s not in index.providers]
+        names = getattr(updated, field)
+        if names is None:
+            continue
+        slugs = {name: index.provider_slug(name) for name in names}
+        unknown = [name for name, slug in slugs.items() if slug is None]
         if unknown:
             raise VeilError(
                 400,
-                f"{field}: unknown provider slug(s): {', '.join(unknown)}",
+                f"{field}: unknown provider(s): {', '.join(unknown)}",
                 {"unknown_providers": unknown},
             )
-    updated.ignored_providers = sorted(set(updated.ignored_providers))
-    if updated.allowed_providers is not None:
-        updated.allowed_providers = sorted(set(updated.allowed_providers))
+        setattr(updated, field, sorted({slug for slug in slugs.values() if slug}))
     if not who.can_manage:
         loosening = loosened(current, updated)
         if loosening:

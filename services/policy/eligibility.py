@@ -94,13 +94,6 @@ class ProviderRef:
         )
 
 
-def _lookup_provider(index: CatalogIndex, ref: str) -> str | None:
-    key = ref.strip().lower()
-    if key in index.providers:
-        return key
-    return next((p.slug for p in index.catalog.providers if p.name.lower() == key), None)
-
-
 def resolve_providers(
     index: CatalogIndex, refs: list[str] | None, field_name: str
 ) -> list[ProviderRef]:
@@ -111,12 +104,12 @@ def resolve_providers(
         return []
     resolved, unknown = [], []
     for ref in refs:
-        slug = _lookup_provider(index, ref)
+        slug = index.provider_slug(ref)
         if slug is not None:
             resolved.append(ProviderRef(slug))
             continue
         head, _, tag = ref.rpartition("/")
-        slug = _lookup_provider(index, head) if head else None
+        slug = index.provider_slug(head) if head else None
         if slug is not None and tag.strip().lower() in TAG_QUANTIZATIONS:
             resolved.append(ProviderRef(slug, tag.strip().lower()))
         else:

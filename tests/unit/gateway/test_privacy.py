@@ -165,3 +165,26 @@ def test_reordering_allowed_providers_is_not_a_loosening(index):
     patch = {"allowed_providers": ["openai", "groq", "groq"]}
     updated = apply_privacy_patch(before, patch, INFERENCE, index)
     assert updated.allowed_providers == ["groq", "openai"]
+
+
+@pytest.mark.parametrize("field", ["ignored_providers", "allowed_providers"])
+def test_providers_are_named_as_a_request_names_them_and_stored_as_slugs(field, index):
+    # The same forms as a request's provider.only and provider.ignore: slug or display
+    # name, in any case.
+    patch = {field: ["Google Vertex", "OPENAI", "openai", " Anthropic ", "google-ai-studio"]}
+    updated = apply_privacy_patch(PrivacySettings(), patch, MANAGEMENT, index)
+    assert getattr(updated, field) == ["anthropic", "google-ai-studio", "google-vertex", "openai"]
+
+
+def test_a_display_name_of_an_allowed_provider_is_not_a_loosening(index):
+    before = PrivacySettings(allowed_providers=["google-vertex", "openai"])
+    updated = apply_privacy_patch(before, {"allowed_providers": ["OpenAI"]}, INFERENCE, index)
+    assert updated.allowed_providers == ["openai"]
+
+
+@pytest.mark.parametrize("value", ["yes", "true", 1, 0])
+def test_privacy_booleans_are_strict(value, index):
+    with pytest.raises(VeilError) as caught:
+        apply_privacy_patch(PrivacySettings(), {"enforce_zdr": value}, MANAGEMENT, index)
+    assert caught.value.code == 400
+    assert "enforce_zdr" in caught.value.message
