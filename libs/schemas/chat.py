@@ -6,7 +6,7 @@ Fields veil does not interpret are kept (extra="allow") and passed through upstr
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 # Request fields that are not sampling parameters: never checked by require_parameters.
 NON_PARAMETER_FIELDS = frozenset(
@@ -100,10 +100,12 @@ class ProviderPreferences(BaseModel):
         description="providers to try first, in order; a `slug/quantization` tag names only "
         "that provider's endpoints of that quantization (also in `only` and `ignore`)",
     )
-    allow_fallbacks: bool = True
-    require_parameters: bool = False
+    # Strict booleans: "yes", "false" or 0 are refused, not guessed at (a routing
+    # constraint read the wrong way would route more widely).
+    allow_fallbacks: StrictBool = True
+    require_parameters: StrictBool = False
     data_collection: Literal["allow", "deny"] = "allow"
-    zdr: bool | None = None
+    zdr: StrictBool | None = None
     only: list[str] | None = None
     ignore: list[str] | None = None
     quantizations: list[str] | None = None
@@ -115,7 +117,7 @@ class ProviderPreferences(BaseModel):
     preferred_min_throughput: float | PercentileCutoffs | None = Field(
         default=None, description="output tokens per second; a number is the p50 cutoff"
     )
-    enforce_distillable_text: bool | None = Field(
+    enforce_distillable_text: StrictBool | None = Field(
         default=None, description="only models whose authors allow distilling their output"
     )
     options: dict[str, dict[str, Any]] | None = Field(
@@ -146,26 +148,16 @@ def split_routing_suffix(model_id: str) -> tuple[str, Sort | None]:
     return model_id, None
 
 
-class ChatRequest(BaseModel):
-    # Errors never echo the input: a prompt must not reach a log line.
-    model_config = ConfigDict(extra="allow", hide_input_in_errors=True)
+class ModelChoice(BaseModel):
+    """The model a request asks for, then its fallbacks: where routing starts."""
 
     model: str | None = Field(
         default=None, description="a catalog id, optionally with a `:nitro` or `:floor` suffix"
     )
     models: list[str] | None = Field(default=None, description="fallback models, in order")
-    messages: list[Message] = Field(min_length=1)
-    stream: bool = False
-    provider: ProviderPreferences | None = None
-    max_tokens: int | None = Field(default=None, ge=1)
-
-    @field_validator("stream", mode="before")
-    @classmethod
-    def _stream_null_is_false(cls, value: Any) -> Any:
-        return False if value is None else value
 
     @model_validator(mode="after")
-    def _some_model(self) -> "ChatRequest":
+    def _some_model(self) -> "ModelChoice":
         if not self.model and not self.models:
             raise ValueError("either `model` or `models` is required")
         return self
@@ -192,6 +184,21 @@ class ChatRequest(BaseModel):
                 sorts.setdefault(model_id, sort)
         return sorts
 
+
+class ChatRequest(ModelChoice):
+    # Errors never echo the input: a prompt must not reach a log line.
+    model_config = ConfigDict(extra="allow", hide_input_in_errors=True)
+
+    messages: list[Message] = Field(min_length=1)
+    stream: StrictBool = False  # "yes" is a 400, not true; null is false
+    provider: ProviderPreferences | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+
+    @field_validator("stream", mode="before")
+    @classmethod
+    def _stream_null_is_false(cls, value: Any) -> Any:
+        return False if value is None else value
+
     @property
     def parameters(self) -> set[str]:
         """Parameters the request sets, for `provider.require_parameters` (null is unset)."""
@@ -217,14 +224,42 @@ class ChatRequest(BaseModel):
             needed.add("structured_outputs")
         return frozenset(needed)
 
-    def upstream_body(self) -> dict[str, Any]:
-        """The body without veil's routing fields; the upstream adapter adds the provider's
-        model id and the stream switches."""
-        body = self.model_dump(exclude={"models", "provider", "model", "stream"}, mode="json")
-        # A declared field left at None means "not given" (the bus does not keep track of
-        # unset fields); the client's own extra fields are passed on as they came.
-        return {
-            key: value
-            for key, value in body.items()
-            if value is not None or key not in type(self).model_fields
-        }
+    def routing_summary(self) -> "RoutingSummary":
+        """What routing reads of this (validated) request, for the bus."""
+        return RoutingSummary.model_construct(
+            model=self.model,
+            models=self.models,
+            stream=self.stream,
+            provider=self.provider,
+            parameters=frozenset(self.parameters),
+            required_capabilities=self.required_capabilities,
+        )
+
+
+class RoutingSummary(ModelChoice):
+    """Everything routing reads of a chat request, computed once by the gateway from the
+    validated `ChatRequest`: the policy service decides from this alone, so its cost does
+    not grow with the conversation. Offers the attributes of `ChatRequest` that routing
+    uses, under the same names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stream: bool = False
+    provider: ProviderPreferences | None = None
+    parameters: frozenset[str] = Field(
+        default=frozenset(), description="`ChatRequest.parameters`: for require_parameters"
+    )
+    required_capabilities: frozenset[str] = Field(
+        default=frozenset(), description="`ChatRequest.required_capabilities`"
+    )
+
+
+# veil's own routing fields: never sent to a provider (the adapter sets model and stream).
+ROUTING_FIELDS = frozenset({"model", "models", "provider", "stream"})
+
+
+def upstream_body(request: dict[str, Any]) -> dict[str, Any]:
+    """The body for a provider from a validated request as the client sent it (parsed
+    JSON): without veil's routing fields or top-level nulls (null is "not set", as
+    `ChatRequest.parameters` reads it); the client's other fields pass on as they came."""
+    return {k: v for k, v in request.items() if v is not None and k not in ROUTING_FIELDS}

@@ -276,3 +276,40 @@ def test_required_capabilities(fields, needed):
 )
 def test_routing_suffixes_are_removed_from_the_catalog_id(written, catalog_id):
     assert chat(model=written).candidate_models == [catalog_id]
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"stream": "yes"}, "stream"),
+        ({"stream": "true"}, "stream"),
+        ({"stream": 1}, "stream"),
+        ({"provider": {"allow_fallbacks": "false"}}, "provider.allow_fallbacks"),
+        ({"provider": {"require_parameters": 1}}, "provider.require_parameters"),
+        ({"provider": {"zdr": "yes"}}, "provider.zdr"),
+        ({"provider": {"enforce_distillable_text": 0}}, "provider.enforce_distillable_text"),
+    ],
+)
+def test_booleans_are_strict_a_400_naming_the_field(fields, named):
+    # "false" read as true would route more widely than asked; nothing is guessed.
+    body = {"model": "acme/large", "messages": MESSAGES, **fields}
+    with pytest.raises(VeilError) as caught:
+        parse_chat_request(orjson.dumps(body))
+    assert caught.value.code == 400
+    assert named in caught.value.message
+    assert "boolean" in caught.value.message
+
+
+def test_real_booleans_and_nulls_are_still_accepted():
+    body = {
+        "model": "acme/large",
+        "messages": MESSAGES,
+        "stream": True,
+        "provider": {"allow_fallbacks": False, "zdr": None, "require_parameters": None},
+    }
+    request = parse_chat_request(orjson.dumps(body))
+    assert request.stream is True
+    assert request.provider is not None
+    assert request.provider.allow_fallbacks is False
+    assert request.provider.zdr is None and request.provider.require_parameters is False
+    assert parse_chat_request(orjson.dumps({**body, "stream": None})).stream is False
