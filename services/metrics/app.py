@@ -57,6 +57,17 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
         (subjects.ERASE, subjects.ERASE_DURABLE, ContentErasure, prompt_log.erase),
     ]  # fmt: skip
 
+    tasks: list[asyncio.Task] = []
+
+    async def stop_tasks() -> None:
+        # Before the broker drains its connection: an open JetStream pull subscription
+        # holds that drain for its whole timeout (30 s), and `veil up` would kill us.
+        while tasks:
+            task = tasks.pop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     @asynccontextmanager
     async def lifespan():
         await store.start()
@@ -68,7 +79,7 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
             (subjects.STREAM_CONTENT, subjects.CONTENT, subjects.CONTENT_DURABLE,
              ContentRecord, prompt_log.insert),
         ]  # fmt: skip
-        tasks = [
+        tasks[:] = [
             asyncio.create_task(
                 consume(
                     js, stream, subject, durable,
@@ -88,11 +99,10 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
             )
         )
         yield
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks()  # done already on a normal shutdown
         await keyring.stop()
         await store.close()
 
-    return FastStream(broker, lifespan=lifespan)
+    app = FastStream(broker, lifespan=lifespan)
+    app.on_shutdown(stop_tasks)
+    return app
