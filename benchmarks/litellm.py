@@ -1,0 +1,163 @@
+"""veil against LiteLLM's proxy, both in front of the same upstream, in the same run.
+
+    .venv/bin/python -m benchmarks.litellm [--requests 2000] [--concurrency 32] [--runs 3]
+
+Starts a private veil stack (real nats-server, five services, the simulator), and
+LiteLLM's proxy (2 workers, no callbacks, no database) pointed at the same simulator
+endpoint veil routes to. For each run it measures, interleaved so the machine's noise
+hits all alike: one connection (p50 latency), then N connections (requests/s and
+errors), straight to the upstream, through veil (full privacy routing, metadata,
+sampling, limits on), and through LiteLLM. Prints each run and the medians.
+
+LiteLLM is not a dependency of veil: the script installs it into its own environment
+(`.venv-litellm`, `pip install litellm[proxy]`) on first use.
+"""
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.overhead import BODY, concurrent, sequential
+from tests.integration.harness import RunningStack
+from veil.supervisor import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+LITELLM_ENV = ROOT / ".venv-litellm"
+MASTER_KEY = "sk-litellm-bench"
+
+
+def litellm_binary() -> Path:
+    binary = LITELLM_ENV / "bin" / "litellm"
+    if not binary.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_ENV)], check=True)
+        pip = [str(LITELLM_ENV / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+        subprocess.run([*pip, "litellm[proxy]>=1.108"], check=True)
+    return binary
+
+
+def start_litellm(upstream_base: str, upstream_model: str, workdir: Path) -> tuple:
+    port = free_port()
+    config = {
+        "model_list": [
+            {
+                "model_name": BODY["model"],
+                "litellm_params": {
+                    "model": f"openai/{upstream_model}",
+                    "api_base": upstream_base,
+                    "api_key": "simulated",
+                },
+            }
+        ],
+        "litellm_settings": {"callbacks": [], "success_callback": [], "failure_callback": []},
+        "general_settings": {"master_key": MASTER_KEY},
+    }
+    path = workdir / "litellm.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False"}
+    process = subprocess.Popen(
+        [str(litellm_binary()), "--config", str(path), "--port", str(port), "--num_workers", "2"],
+        env=env,
+        stdout=(workdir / "litellm.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+async def wait_http(session: aiohttp.ClientSession, url: str, headers, limit: float = 120):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            async with session.post(url, json=BODY, headers=headers) as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"{url} did not answer in {limit}s")
+
+
+async def measure(stack: RunningStack, key: str, workdir: Path, args) -> None:
+    connector = aiohttp.TCPConnector(limit=args.concurrency * 2)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        veil = (f"{stack.api}/chat/completions", {"authorization": f"Bearer {key}"}, BODY)
+        async with session.post(veil[0], json=BODY, headers=veil[1]) as response:
+            provider = response.headers["x-veil-provider"]
+            upstream_model = (await response.json())["model"]
+        upstream_base = f"{stack.sim_url}/{provider}/v1"
+        direct = (
+            f"{upstream_base}/chat/completions",
+            {"authorization": "Bearer simulated"},
+            {**BODY, "model": upstream_model},
+        )
+        process, litellm_url = start_litellm(upstream_base, upstream_model, workdir)
+        try:
+            proxy = (
+                f"{litellm_url}/chat/completions",
+                {"authorization": f"Bearer {MASTER_KEY}"},
+                BODY,
+            )
+            await wait_http(session, proxy[0], proxy[1])
+            targets = {"direct": direct, "veil": veil, "litellm": proxy}
+            for url, headers, body in targets.values():  # warm every path
+                await sequential(session, url, headers, body, 100)
+            results: dict[str, dict[str, list[float]]] = {
+                name: {"p50": [], "rps": [], "errors": []} for name in targets
+            }
+            for run in range(args.runs):
+                print(f"run {run + 1}:")
+                for name, (url, headers, body) in targets.items():
+                    timings = await sequential(session, url, headers, body, 200)
+                    rps, errors = await concurrent(
+                        session, url, headers, body, args.requests, args.concurrency
+                    )
+                    p50 = statistics.median(timings)
+                    results[name]["p50"].append(p50)
+                    results[name]["rps"].append(rps)
+                    results[name]["errors"].append(errors)
+                    print(f"  {name:8s} p50 {p50:6.2f} ms   {rps:7.0f} req/s   errors {errors}")
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    print(f"medians of {args.runs} runs ({args.concurrency} connections for req/s):")
+    medians = {name: {k: statistics.median(v) for k, v in r.items()} for name, r in results.items()}
+    for name, m in medians.items():
+        print(
+            f"  {name:8s} p50 {m['p50']:6.2f} ms   {m['rps']:7.0f} req/s   errors {m['errors']:.0f}"
+        )
+    veil, litellm = medians["veil"], medians["litellm"]
+    print(
+        f"veil overhead p50 {veil['p50'] - medians['direct']['p50']:.2f} ms, "
+        f"LiteLLM overhead p50 {litellm['p50'] - medians['direct']['p50']:.2f} ms; "
+        f"veil serves {veil['rps'] / litellm['rps']:.1f}x LiteLLM's requests/s"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    litellm_binary()  # install before timing anything
+    with tempfile.TemporaryDirectory(prefix="veil-bench-") as tmp:
+        env = {"VEIL_LOG_LEVEL": "WARNING", "VEIL_RATE_LIMIT_DEFAULT": "1000000000"}
+        stack = RunningStack(Path(tmp), env).start()
+        try:
+            account = stack.new_account("bench")
+            asyncio.run(measure(stack, account.key, Path(tmp), args))
+        finally:
+            stack.stop()
+
+
+if __name__ == "__main__":
+    main()
