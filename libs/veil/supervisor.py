@@ -27,9 +27,11 @@ from veil.gateway.config import ADMIN_KEY_FILE, GatewaySettings, resolve_admin_k
 from veil.readiness import accepting, wait_ready
 from veil.schemas.subjects import SERVICES
 
-# How long a stopping service may finish what it is doing before it is killed. Idle,
-# each exits in well under a second; a request still running after this is cut.
-STOP_TIMEOUT = 4.0
+# How long a stopping service may finish what it is doing before it is killed (idle,
+# each exits in well under a second; a request still running after this is cut), then
+# how long NATS may take once they are gone: Ctrl-C stops everything within 4 s.
+SERVICES_STOP_GRACE = 3.0
+NATS_STOP_GRACE = 1.0
 NATS_START_TIMEOUT = 30.0
 
 # What every child inherits from `veil up`'s environment: what a process needs to run
@@ -209,13 +211,19 @@ class Stack:
             child.process = None
             print(f"veil: restarting {child.name}", file=out, flush=True)
 
+    def kill(self) -> None:
+        for child in self.children:
+            if child.running():
+                child.process.kill()  # type: ignore[union-attr]
+
     def stop(self) -> None:
         """Every service at once, then NATS, which they drain through."""
         self.stopping = True
-        for group in (self._others(), self._nats()):
+        stages = ((self._others(), SERVICES_STOP_GRACE), (self._nats(), NATS_STOP_GRACE))
+        for group, grace in stages:
             for child in group:
                 child.stop()
-            deadline = time.monotonic() + STOP_TIMEOUT
+            deadline = time.monotonic() + grace
             for child in group:
                 child.wait(deadline)
 
@@ -308,6 +316,8 @@ def up(args) -> int:
 
     def _stop(signum, frame):
         nonlocal stopped
+        if stack.stopping:  # a second Ctrl-C: no more waiting
+            stack.kill()
         stopped = True
 
     signal.signal(signal.SIGINT, _stop)
