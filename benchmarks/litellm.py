@@ -63,7 +63,13 @@ def start_litellm(upstream_base: str, upstream_model: str, workdir: Path) -> tup
     }
     path = workdir / "litellm.yaml"
     path.write_text(yaml.safe_dump(config))
-    env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False"}
+    # offline: LiteLLM's own price list, not a download it would wait for
+    env = {
+        **os.environ,
+        "LITELLM_LOG": "ERROR",
+        "LITELLM_TELEMETRY": "False",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    }
     process = subprocess.Popen(
         [str(litellm_binary()), "--config", str(path), "--port", str(port), "--num_workers", "2"],
         env=env,
@@ -106,7 +112,11 @@ async def measure(stack: RunningStack, key: str, workdir: Path, args) -> None:
                 {"authorization": f"Bearer {MASTER_KEY}"},
                 BODY,
             )
-            await wait_http(session, proxy[0], proxy[1])
+            try:
+                await wait_http(session, proxy[0], proxy[1])
+            except RuntimeError:
+                print((workdir / "litellm.log").read_text()[-3000:])
+                raise
             targets = {"direct": direct, "veil": veil, "litellm": proxy}
             for url, headers, body in targets.values():  # warm every path
                 await sequential(session, url, headers, body, 100)
