@@ -1,10 +1,10 @@
 """Messages on the bus, one model per message."""
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from veil.schemas.chat import ChatRequest
+from veil.schemas.chat import RoutingSummary
 from veil.schemas.errors import ErrorBody
 
 
@@ -14,8 +14,14 @@ class Content(BaseModel):
     model_config = ConfigDict(hide_input_in_errors=True)
 
 
-class RequestEnvelope(Content):
-    """gateway -> policy on `veil.request.v1` (core NATS only: it carries the prompt)."""
+class RequestEnvelope(BaseModel):
+    """gateway -> policy on `veil.request.v1` (core NATS only: it carries the prompt).
+
+    On the bus this is the header of a framed message (`veil.bus.pack`): this model's
+    JSON, a newline, then the request body exactly as the client sent it. The gateway
+    validated that body as a `ChatRequest`; the services in between read `routing`
+    only and pass the body on as bytes, so their cost does not grow with the prompt.
+    """
 
     generation_id: str
     account_id: str
@@ -25,7 +31,7 @@ class RequestEnvelope(Content):
     settings_revision: int = Field(
         default=0, description="KV revision of the account's privacy settings the gateway knows"
     )
-    request: ChatRequest
+    routing: RoutingSummary = Field(description="what routing reads of the body")
 
 
 class RoutedEndpoint(BaseModel):
@@ -35,8 +41,10 @@ class RoutedEndpoint(BaseModel):
     provider: str
 
 
-class RoutedRequest(Content):
-    """policy -> dispatcher on `veil.routed.v1`: the request plus the ordered endpoints."""
+class RoutedRequest(BaseModel):
+    """policy -> dispatcher on `veil.routed.v1`: the envelope plus the ordered endpoints.
+
+    The header of a framed message, followed by the same body bytes as the request."""
 
     envelope: RequestEnvelope
     endpoints: list[RoutedEndpoint] = Field(min_length=1)
@@ -45,62 +53,30 @@ class RoutedRequest(Content):
     )
 
 
-class ReplyAccepted(BaseModel):
-    """A dispatcher's heartbeat for a generation still in flight (every few seconds).
+ReplyKind = Literal["accepted", "start", "chunk", "final", "error"]
 
-    Fast requests finish before the first one; a gateway that hears neither a reply nor
-    a heartbeat for a while knows no dispatcher is working on its request.
+
+class ReplyHeader(BaseModel):
+    """dispatcher (or policy) -> the gateway's inbox: one reply about one generation.
+
+    The header of a framed message; what follows it depends on `kind`:
+    - "accepted": nothing. A heartbeat for a generation still in flight (every few
+      seconds); a gateway that hears neither a reply nor a heartbeat for a while knows
+      no dispatcher is working on its request.
+    - "start": nothing. An upstream accepted a streaming request: headers may be sent.
+    - "chunk": one OpenAI `chat.completion.chunk` as JSON, in `seq` order, which the
+      gateway writes to the client as is.
+    - "final": the whole completion as JSON (non-streaming), or nothing (end of stream).
+    - "error": nothing; the error is `error`.
     """
 
-    kind: Literal["accepted"] = "accepted"
+    kind: ReplyKind
     generation_id: str
-
-
-class ReplyStart(BaseModel):
-    """An upstream accepted the request: the gateway may send response headers."""
-
-    kind: Literal["start"] = "start"
-    generation_id: str
-    provider: str
-    model: str
-    logged: bool = False
-
-
-class ReplyChunk(Content):
-    """One OpenAI `chat.completion.chunk`, in arrival order."""
-
-    kind: Literal["chunk"] = "chunk"
-    generation_id: str
-    seq: int
-    chunk: dict[str, Any]
-
-
-class ReplyFinal(Content):
-    """The whole non-streaming completion, or the end of a stream."""
-
-    kind: Literal["final"] = "final"
-    generation_id: str
-    provider: str
-    model: str
-    response: dict[str, Any] | None = Field(
-        default=None, description="the completion body (non-streaming only)"
-    )
+    seq: int = Field(default=0, description="the chunk's place in the stream (-1: an error)")
+    provider: str = Field(default="", description="slug of the provider serving it")
+    model: str = Field(default="", description="catalog id of the model serving it")
     logged: bool = Field(default=False, description="kept in the account's prompt log")
-
-
-class ReplyError(BaseModel):
-    kind: Literal["error"] = "error"
-    generation_id: str
-    error: ErrorBody
-
-
-Reply = Annotated[
-    ReplyAccepted | ReplyStart | ReplyChunk | ReplyFinal | ReplyError, Field(discriminator="kind")
-]
-
-
-class ReplyMessage(Content):
-    reply: Reply
+    error: ErrorBody | None = None
 
 
 class ProviderAttempt(BaseModel):

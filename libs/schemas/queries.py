@@ -2,9 +2,9 @@
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from veil.schemas.chat import ChatRequest
+from veil.schemas.chat import RoutingSummary
 from veil.schemas.errors import ErrorBody
 
 
@@ -46,7 +46,7 @@ class ExplainQuery(BaseModel):
 
     account_id: str
     settings_revision: int = 0
-    request: ChatRequest
+    request: RoutingSummary = Field(description="what routing reads of the chat request")
 
 
 class ExplainResult(BaseModel):

@@ -69,11 +69,17 @@ class CompletionLog:
 
 
 async def sealed_record(
-    keyring: Keyring, routed: RoutedRequest, log: CompletionLog, model: str, provider: str | None
+    keyring: Keyring,
+    routed: RoutedRequest,
+    request: dict[str, Any],
+    log: CompletionLog,
+    model: str,
+    provider: str | None,
 ) -> ContentRecord | None:
+    """`request`: the body as the client sent it, parsed (its top-level nulls left out)."""
     envelope = routed.envelope
     content = LoggedContent(
-        request=envelope.request.model_dump(mode="json", exclude_none=True),
+        request={k: v for k, v in request.items() if v is not None},
         completion=log.logged(),
     )
     found = await keyring.for_record(envelope.account_id, envelope.received_at)

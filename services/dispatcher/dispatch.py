@@ -15,7 +15,7 @@ import httpx
 import orjson
 from faststream.nats import NatsBroker
 
-from veil.bus import publish_model
+from veil.bus import publish_framed
 from veil.catalog import CatalogIndex
 from veil.dispatcher.config import DispatcherSettings
 from veil.dispatcher.content import CompletionLog, sealed_record
@@ -37,17 +37,8 @@ from veil.dispatcher.upstreams.base import (
     sse_events,
 )
 from veil.keyring import Keyring
-from veil.schemas.bus import (
-    ProviderAttempt,
-    ReplyAccepted,
-    ReplyChunk,
-    ReplyError,
-    ReplyFinal,
-    ReplyMessage,
-    ReplyStart,
-    RoutedEndpoint,
-    RoutedRequest,
-)
+from veil.schemas.bus import ProviderAttempt, ReplyHeader, RoutedEndpoint, RoutedRequest
+from veil.schemas.chat import upstream_body
 from veil.schemas.completions import base_chunk, chunk_body, completion_body, error_chunk
 from veil.schemas.errors import ErrorBody
 
@@ -86,14 +77,15 @@ class Dispatcher:
         self.publish_content = publish_content
         self.inflight: dict[str, tuple[asyncio.Task, str]] = {}  # id -> (task, reply subject)
 
-    async def handle(self, routed: RoutedRequest) -> None:
-        """Run one generation in its own task, so a cancel message can stop just it."""
-        task = asyncio.create_task(self._run(routed))
-        self.inflight[routed.envelope.generation_id] = (task, routed.envelope.reply_subject)
-        try:
-            await asyncio.wait([task])
-        finally:
-            self.inflight.pop(routed.envelope.generation_id, None)
+    def start(self, routed: RoutedRequest, body: bytes | memoryview) -> asyncio.Task:
+        """Run one generation in its own task (one per request), so a cancel message can
+        stop just it. `body` is the request as the client sent it (validated by the
+        gateway), parsed here once."""
+        generation_id = routed.envelope.generation_id
+        task = asyncio.create_task(self._run(routed, body))
+        self.inflight[generation_id] = (task, routed.envelope.reply_subject)
+        task.add_done_callback(lambda _: self.inflight.pop(generation_id, None))
+        return task
 
     def cancel(self, generation_id: str) -> bool:
         running = self.inflight.get(generation_id)
@@ -109,18 +101,24 @@ class Dispatcher:
             await asyncio.sleep(interval)
             for generation_id, (_, subject) in list(self.inflight.items()):
                 with contextlib.suppress(Exception):
-                    await self._reply(subject, ReplyAccepted(generation_id=generation_id))
+                    accepted = ReplyHeader(kind="accepted", generation_id=generation_id)
+                    await self._reply(subject, accepted)
 
-    async def _reply(self, subject: str, reply) -> None:
-        await publish_model(self.broker.connection, subject, ReplyMessage(reply=reply))
+    async def _reply(self, subject: str, header: ReplyHeader, payload: bytes = b"") -> None:
+        """A reply to the gateway: the header, then the completion or chunk JSON encoded
+        once, here, which the gateway writes to its client as is."""
+        await publish_framed(self.broker.connection, subject, header, payload)
 
-    async def _run(self, routed: RoutedRequest) -> None:
-        gen = Generation(routed, routed.envelope.request.upstream_body())
+    async def _run(self, routed: RoutedRequest, raw: bytes | memoryview) -> None:
+        gen = Generation(routed)
         if routed.log_content and self.keyring is not None:
             gen.log = CompletionLog()
         subject = routed.envelope.reply_subject
         try:
             async with asyncio.timeout(self.settings.deadline):
+                # The one parse of the body past the gateway (which validated it).
+                gen.request = orjson.loads(raw)
+                gen.body = upstream_body(gen.request)
                 await self._try_endpoints(gen)
         except asyncio.CancelledError:
             gen.status, gen.finish_reason = "cancelled", "cancelled"
@@ -150,7 +148,9 @@ class Dispatcher:
         model = gen.served_by[2] if gen.served_by else gen.routed.endpoints[0].model
         provider = gen.served_by[1].slug if gen.served_by else None
         try:
-            record = await sealed_record(self.keyring, gen.routed, gen.log, model, provider)
+            record = await sealed_record(
+                self.keyring, gen.routed, gen.request, gen.log, model, provider
+            )
             return record is not None and await self.publish_content(record)
         except Exception:
             log.exception("could not keep the content record of %s", gen.generation_id)
@@ -165,7 +165,9 @@ class Dispatcher:
     async def _error_reply(self, gen: Generation, subject: str, error: ErrorBody) -> None:
         if gen.log is not None:
             gen.log.failed(error)
-        await self._reply(subject, ReplyError(generation_id=gen.generation_id, error=error))
+        await self._reply(
+            subject, ReplyHeader(kind="error", generation_id=gen.generation_id, error=error)
+        )
 
     async def _try_endpoints(self, gen: Generation) -> None:
         subject = gen.routed.envelope.reply_subject
@@ -232,7 +234,7 @@ class Dispatcher:
         if target is None:
             raise UpstreamError("provider is not configured (no base URL or key)")
         adapter = adapter_for(provider.api)
-        stream = gen.routed.envelope.request.stream
+        stream = gen.routed.envelope.routing.stream
         wire = adapter.build_request(gen.body, endpoint, target, stream)
         request = self.http.build_request(
             "POST",
@@ -306,13 +308,14 @@ class Dispatcher:
             gen.log.response(data)
         await self._reply(
             gen.routed.envelope.reply_subject,
-            ReplyFinal(
+            ReplyHeader(
+                kind="final",
                 generation_id=gen.generation_id,
                 provider=provider.slug,
                 model=routed_endpoint.model,
-                response=data,
                 logged=gen.log is not None,
             ),
+            orjson.dumps(data),
         )
 
     async def _stream(self, gen, response, adapter, endpoint, provider, routed_endpoint):
@@ -322,7 +325,8 @@ class Dispatcher:
         gen.generating_since = time.time()
         await self._reply(
             subject,
-            ReplyStart(
+            ReplyHeader(
+                kind="start",
                 generation_id=gen.generation_id,
                 provider=provider.slug,
                 model=routed_endpoint.model,
@@ -351,9 +355,8 @@ class Dispatcher:
                     gen.usage, gen.cost = usage, cost_of(usage, endpoint.pricing)
                     chunk["usage"] = usage_body(usage, endpoint.pricing)
                 seq += 1
-                await self._reply(
-                    subject, ReplyChunk(generation_id=gen.generation_id, seq=seq, chunk=chunk)
-                )
+                header = ReplyHeader(kind="chunk", generation_id=gen.generation_id, seq=seq)
+                await self._reply(subject, header, orjson.dumps(chunk))
             if translator.finished:
                 break
         if not translator.finished:
@@ -362,22 +365,20 @@ class Dispatcher:
             # No usage from the upstream: estimate it, say so, and still end with usage.
             gen.usage = self._estimated_usage(gen)
             gen.cost = cost_of(gen.usage, endpoint.pricing)
-            await self._reply(
-                subject,
-                ReplyChunk(
-                    generation_id=gen.generation_id,
-                    seq=seq + 1,
-                    chunk={
-                        **base_chunk(gen.generation_id, routed_endpoint.model, provider.name),
-                        "usage": usage_body(gen.usage, endpoint.pricing),
-                    },
-                ),
-            )
+            chunk = {
+                **base_chunk(gen.generation_id, routed_endpoint.model, provider.name),
+                "usage": usage_body(gen.usage, endpoint.pricing),
+            }
+            header = ReplyHeader(kind="chunk", generation_id=gen.generation_id, seq=seq + 1)
+            await self._reply(subject, header, orjson.dumps(chunk))
         gen.finished_at = time.time()
         await self._reply(
             subject,
-            ReplyFinal(
-                generation_id=gen.generation_id, provider=provider.slug, model=routed_endpoint.model
+            ReplyHeader(
+                kind="final",
+                generation_id=gen.generation_id,
+                provider=provider.slug,
+                model=routed_endpoint.model,
             ),
         )
 
@@ -392,8 +393,11 @@ class Dispatcher:
             gen.cost = cost_of(gen.usage, endpoint.pricing)
         chunk = error_chunk(gen.generation_id, model, provider.name, error)
         chunk["usage"] = usage_body(gen.usage, endpoint.pricing)
-        await self._reply(subject, ReplyChunk(generation_id=gen.generation_id, seq=-1, chunk=chunk))
+        header = ReplyHeader(kind="chunk", generation_id=gen.generation_id, seq=-1)
+        await self._reply(subject, header, orjson.dumps(chunk))
         await self._reply(
             subject,
-            ReplyFinal(generation_id=gen.generation_id, provider=provider.slug, model=model),
+            ReplyHeader(
+                kind="final", generation_id=gen.generation_id, provider=provider.slug, model=model
+            ),
         )

@@ -16,7 +16,9 @@ class Generation:
     """What one request accumulates on its way through the dispatcher."""
 
     routed: RoutedRequest
-    body: dict[str, Any]
+    # The request as the client sent it (parsed JSON), and the part of it for upstreams.
+    request: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
     attempts: list[ProviderAttempt] = field(default_factory=list)
     served_by: tuple[Endpoint, Provider, str] | None = None
@@ -72,7 +74,7 @@ class Generation:
             upstream_id=self.upstream_id,
             tokens_cached=usage.cached_tokens,
             tokens_reasoning=usage.reasoning_tokens,
-            streamed=envelope.request.stream,
+            streamed=envelope.routing.stream,
             cancelled=self.status == "cancelled",
             logged=self.logged,
             attempts=self.attempts,

@@ -6,16 +6,14 @@ from collections import OrderedDict
 
 from nats.aio.client import Client
 
-from veil.bus import on_undelivered, publish_durably, publish_model, subscribe_model
+from veil.bus import on_undelivered, publish_durably, publish_model, subscribe_framed
 from veil.schemas import subjects
-from veil.schemas.bus import (
-    CancelGeneration,
-    GenerationVerdict,
-    Reply,
-    ReplyError,
-    ReplyMessage,
-)
+from veil.schemas.bus import CancelGeneration, GenerationVerdict, ReplyHeader
 from veil.schemas.errors import service_missing
+
+# A reply as it arrived: its header, and the completion or chunk JSON the dispatcher
+# wrote (empty for other kinds), relayed to the client without being parsed.
+Reply = tuple[ReplyHeader, bytes]
 
 # How long a finished generation counts as "still being written" to the metadata store
 # (the metrics service inserts in batches of up to 200 ms, then the insert itself).
@@ -36,14 +34,18 @@ class Inbox:
     async def start(self, connection: Client) -> None:
         self._connection = connection
         # Every chunk of every stream passes here: the hot path's plain subscription.
-        await subscribe_model(connection, self.subject, ReplyMessage, self._on_reply)
+        await subscribe_framed(connection, self.subject, ReplyHeader, self._on_reply)
         await on_undelivered(connection, self.instance, "policy", self._policy_missing)
 
-    async def _on_reply(self, message: ReplyMessage) -> None:
-        self.deliver(message.reply)
+    async def _on_reply(self, header: ReplyHeader, body: memoryview) -> None:
+        # bytes, as ASGI servers expect (a chunk is small: the copy costs nothing).
+        self.deliver((header, body.tobytes()))
 
     async def _policy_missing(self, gateway_id: str, generation_id: str) -> None:
-        self.deliver(ReplyError(generation_id=generation_id, error=service_missing("policy")))
+        error = ReplyHeader(
+            kind="error", generation_id=generation_id, error=service_missing("policy")
+        )
+        self.deliver((error, b""))
 
     def give_up(self, verdict: GenerationVerdict) -> None:
         """This gateway ended a generation with an error of its own (its dispatcher went
@@ -88,6 +90,6 @@ class Inbox:
         return closed_at is not None and time.monotonic() - closed_at <= SETTLING_SECONDS
 
     def deliver(self, reply: Reply) -> None:
-        queue = self.pending.get(reply.generation_id)
+        queue = self.pending.get(reply[0].generation_id)
         if queue is not None:  # replies for a request whose client left are dropped
             queue.put_nowait(reply)

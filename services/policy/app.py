@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 from faststream import FastStream
 
-from veil.bus import make_broker, on_undelivered, subscribe_model
+from veil.bus import make_broker, on_undelivered, subscribe_framed
 from veil.catalog import CatalogIndex
 from veil.policy.config import PolicySettings
 from veil.policy.handlers import build_router, dispatcher_missing, request_handler
@@ -32,7 +32,7 @@ def build_app(settings: PolicySettings | None = None) -> FastStream:
         await on_undelivered(
             broker.connection, instance, "dispatcher", dispatcher_missing(broker.connection)
         )
-        await subscribe_model(
+        await subscribe_framed(
             broker.connection, subjects.REQUEST, RequestEnvelope,
             request_handler(state, broker.connection, instance), queue="policy",
         )  # fmt: skip

@@ -8,12 +8,24 @@ disagree. Account settings are a ceiling that a request can only narrow.
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TypeAlias
 
 from veil.catalog import CatalogIndex
 from veil.schemas.accounts import PrivacySettings
 from veil.schemas.catalog import Endpoint, Model, Provider
-from veil.schemas.chat import ChatRequest, MaxPrice, PercentileCutoffs, ProviderPreferences, Sort
+from veil.schemas.chat import (
+    ChatRequest,
+    MaxPrice,
+    PercentileCutoffs,
+    ProviderPreferences,
+    RoutingSummary,
+    Sort,
+)
 from veil.schemas.errors import VeilError
+
+# What routing reads: a validated request, or its summary as the bus carries it (the
+# same attributes under the same names).
+RoutedView: TypeAlias = ChatRequest | RoutingSummary
 
 TRAINING = "data_policy:training"
 ZDR = "data_policy:zdr"
@@ -287,7 +299,7 @@ def _preferred(candidate: Candidate, ctx: RoutingContext, prefs: ProviderPrefere
     )
 
 
-def _refuse_router_models(request: ChatRequest) -> None:
+def _refuse_router_models(request: RoutedView) -> None:
     routers = [m for m in request.requested_models if m.startswith("openrouter/")]
     if routers:
         raise VeilError(
@@ -297,7 +309,7 @@ def _refuse_router_models(request: ChatRequest) -> None:
         )
 
 
-def decide(request: ChatRequest, ctx: RoutingContext) -> Decision:
+def decide(request: RoutedView, ctx: RoutingContext) -> Decision:
     """The eligible endpoints in the order they will be tried, and the excluded ones."""
     _refuse_router_models(request)
     prefs = request.provider or NO_PREFERENCES
@@ -364,7 +376,7 @@ def decide(request: ChatRequest, ctx: RoutingContext) -> Decision:
     return decision
 
 
-def _privacy_setting_names(reasons: set[str], request: ChatRequest, ctx: RoutingContext) -> str:
+def _privacy_setting_names(reasons: set[str], request: RoutedView, ctx: RoutingContext) -> str:
     prefs = request.provider or NO_PREFERENCES
     names = []
     if TRAINING in reasons:
@@ -388,7 +400,7 @@ def _privacy_setting_names(reasons: set[str], request: ChatRequest, ctx: Routing
     return ", ".join(names)
 
 
-def no_endpoint_error(decision: Decision, request: ChatRequest, ctx: RoutingContext) -> VeilError:
+def no_endpoint_error(decision: Decision, request: RoutedView, ctx: RoutingContext) -> VeilError:
     """The 404 for a request no endpoint may serve, naming what excluded them (and the
     fallback models skipped as unknown)."""
     counts: dict[str, int] = {}

@@ -3,7 +3,7 @@
 from typing import Any
 
 from veil.policy.eligibility import UNKNOWN_MODEL, Candidate, Decision, RoutingContext, decide
-from veil.schemas.chat import ChatRequest, Message
+from veil.schemas.chat import RoutingSummary
 
 
 def _price(value) -> str:
@@ -41,9 +41,8 @@ def explain(decision: Decision) -> dict[str, list[dict[str, Any]]]:
 
 def reachable_models(ctx: RoutingContext) -> list[str]:
     """Models with at least one endpoint the account's settings allow (GET /models/user)."""
-    probe = [Message(role="user", content="")]
     return [
         model_id
         for model_id in ctx.index.models
-        if decide(ChatRequest(model=model_id, messages=probe), ctx).eligible
+        if decide(RoutingSummary(model=model_id), ctx).eligible
     ]

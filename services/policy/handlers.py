@@ -1,5 +1,8 @@
 """Policy handlers: decode the envelope, decide, publish the routed request or the error.
 
+The request's body passes through as bytes: routing reads only the envelope's summary,
+so a long conversation costs no more to route than a short one.
+
 Handlers close over the service state instead of asking FastStream's `Context` for it:
 FastDepends resolves a `Context` parameter on a worker thread, a thread hand-off per
 message that cost more than the routing decision itself.
@@ -10,7 +13,7 @@ import random
 from faststream.nats import NatsRouter
 from nats.aio.client import Client
 
-from veil.bus import publish_model
+from veil.bus import publish_framed, publish_model
 from veil.policy.eligibility import decide, no_endpoint_error
 from veil.policy.explain import explain, reachable_models
 from veil.policy.state import PolicyState
@@ -18,8 +21,7 @@ from veil.schemas import subjects
 from veil.schemas.bus import (
     HealthReply,
     PromptSample,
-    ReplyError,
-    ReplyMessage,
+    ReplyHeader,
     RequestEnvelope,
     RoutedEndpoint,
     RoutedRequest,
@@ -44,17 +46,19 @@ def prompt_text(request: ChatRequest) -> str:
 
 def request_handler(state: PolicyState, connection: Client, instance: str):
     """The handler of `veil.request.v1` (queue "policy"), the hot path: subscribed with
-    veil.bus.subscribe_model rather than FastStream, like every hot-path subject."""
+    veil.bus.subscribe_framed rather than FastStream, like every hot-path subject.
+    `body` is the request as the client sent it, validated by the gateway: forwarded as
+    is, and parsed only for the rare prompt sample."""
 
-    async def route_request(envelope: RequestEnvelope) -> None:
+    async def route_request(envelope: RequestEnvelope, body: memoryview) -> None:
         ctx = await state.context_for_account(envelope.account_id, envelope.settings_revision)
         try:
-            decision = decide(envelope.request, ctx)
+            decision = decide(envelope.routing, ctx)
             if not decision.eligible:
-                raise no_endpoint_error(decision, envelope.request, ctx)
+                raise no_endpoint_error(decision, envelope.routing, ctx)
         except VeilError as exc:
-            error = ReplyError(generation_id=envelope.generation_id, error=exc.body)
-            await publish_model(connection, envelope.reply_subject, ReplyMessage(reply=error))
+            error = ReplyHeader(kind="error", generation_id=envelope.generation_id, error=exc.body)
+            await publish_framed(connection, envelope.reply_subject, error)
             return
         routed = RoutedRequest(
             envelope=envelope,
@@ -69,9 +73,9 @@ def request_handler(state: PolicyState, connection: Client, instance: str):
         undelivered = subjects.undelivered_subject(
             instance, envelope.reply_subject, envelope.generation_id
         )
-        await publish_model(connection, subjects.ROUTED, routed, reply=undelivered)
+        await publish_framed(connection, subjects.ROUTED, routed, body, reply=undelivered)
         if state.sample_rate > 0 and random.random() < state.sample_rate:
-            text = prompt_text(envelope.request)
+            text = prompt_text(ChatRequest.model_validate_json(body.tobytes()))
             if text:
                 sample = PromptSample(model=decision.eligible[0].model.id, text=text)
                 await publish_model(connection, subjects.SAMPLE, sample)
@@ -83,9 +87,10 @@ def dispatcher_missing(connection: Client):
     """No dispatcher took a routed request: tell the waiting gateway at once."""
 
     async def tell(gateway_id: str, generation_id: str) -> None:
-        error = ReplyError(generation_id=generation_id, error=service_missing("dispatcher"))
-        reply = ReplyMessage(reply=error)
-        await publish_model(connection, subjects.reply_subject(gateway_id), reply)
+        error = ReplyHeader(
+            kind="error", generation_id=generation_id, error=service_missing("dispatcher")
+        )
+        await publish_framed(connection, subjects.reply_subject(gateway_id), error)
 
     return tell
 

@@ -11,22 +11,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 
-from veil.bus import publish_model
+from veil.bus import publish_framed
 from veil.gateway.errors import error_response, validation_message
+from veil.gateway.inbox import Reply
 from veil.gateway.server import BODY_LATE, READS_OWN_BODY
 from veil.gateway.state import GatewayState
 from veil.schemas import subjects
-from veil.schemas.bus import (
-    CancelGeneration,
-    GenerationVerdict,
-    Reply,
-    ReplyAccepted,
-    ReplyChunk,
-    ReplyError,
-    ReplyFinal,
-    ReplyStart,
-    RequestEnvelope,
-)
+from veil.schemas.bus import CancelGeneration, GenerationVerdict, ReplyHeader, RequestEnvelope
 from veil.schemas.chat import ChatRequest, split_routing_suffix
 from veil.schemas.completions import error_chunk
 from veil.schemas.errors import ErrorBody, VeilError
@@ -142,7 +133,7 @@ def _verdict(
     envelope: RequestEnvelope, code: int, model: str = "", provider: str | None = None
 ) -> GenerationVerdict:
     """What this gateway told the client, for the generation's record."""
-    request = envelope.request
+    request = envelope.routing
     return GenerationVerdict(
         generation_id=envelope.generation_id,
         account_id=envelope.account_id,
@@ -183,7 +174,10 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
         raise VeilError(403, "The admin key manages veil; use an account's key for inference")
     state.limits.check(who)  # 402 once the key's spend reached its limit; no I/O
     state.rate_limits.admit(who)  # 429 over the key's request rate; no I/O
-    chat = parse_chat_request(await read_body(request, state.body_limit))
+    body = await read_body(request, state.body_limit)
+    chat = parse_chat_request(body)
+    # Validated once, here: the services behind read the routing summary and pass the
+    # body on as the client sent it, so their cost does not grow with the prompt.
     envelope = RequestEnvelope(
         generation_id=generation_id,
         account_id=who.account_id,  # type: ignore[arg-type]
@@ -191,17 +185,18 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
         reply_subject=state.inbox.subject,
         received_at=time.time(),
         settings_revision=state.privacy.revisions.get(who.account_id, 0),  # type: ignore[arg-type]
-        request=chat,
+        routing=chat.routing_summary(),
     )
     queue = state.inbox.open(generation_id)
     try:
         try:
             # With a reply subject, NATS answers "no responders" at once when no policy
             # is subscribed: a 503 in milliseconds, not a timeout.
-            await publish_model(
+            await publish_framed(
                 state.broker.connection,
                 subjects.REQUEST,
                 envelope,
+                body,
                 reply=subjects.undelivered_subject(
                     state.inbox.instance, state.inbox.subject, generation_id
                 ),
@@ -219,23 +214,28 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
         if isinstance(exc, Lost):
             state.inbox.give_up(_verdict(envelope, exc.code))
         raise
-    if isinstance(first, ReplyError):
+    header, completion = first
+    if header.kind == "error":
         state.inbox.close(generation_id)
-        return error_response(first.error, {"X-Generation-Id": generation_id})
-    if isinstance(first, ReplyFinal) and not chat.stream:
+        return error_response(_error_of(header), {"X-Generation-Id": generation_id})
+    if header.kind == "final" and not chat.stream:
         state.inbox.close(generation_id)
-        return Response(
-            orjson.dumps(first.response),
+        return Response(  # the completion as the dispatcher wrote it
+            completion,
             media_type="application/json",
-            headers=response_headers(state, generation_id, first.provider, first.logged),
+            headers=response_headers(state, generation_id, header.provider, header.logged),
         )
-    return await _stream_response(state, queue, envelope, first)
+    return await _stream_response(state, queue, envelope, header)
+
+
+def _error_of(header: ReplyHeader) -> ErrorBody:
+    return header.error or ErrorBody(code=502, message="Internal error: an error without a body")
 
 
 async def _final_reply(queue: asyncio.Queue[Reply], state: GatewayState) -> Reply:
     """Non-streaming: the final completion or the error."""
     reply = await _first_reply(queue, state)
-    while not isinstance(reply, ReplyFinal | ReplyError):
+    while reply[0].kind not in ("final", "error"):
         reply = await _next(queue, state.settings.idle_timeout)
     return reply
 
@@ -280,19 +280,16 @@ async def _first_reply(queue: asyncio.Queue[Reply], state: GatewayState) -> Repl
         raise Lost() from None
     # Heartbeats ("accepted") mean a dispatcher is still on it: keep waiting, up to
     # idle_timeout between two of them, for the final (or the stream to start).
-    while isinstance(first, ReplyAccepted):
+    while first[0].kind == "accepted":
         first = await _next(queue, state.settings.idle_timeout)
     return first
 
 
 async def _stream_response(
-    state: GatewayState, queue: asyncio.Queue[Reply], envelope: RequestEnvelope, first: Reply
+    state: GatewayState, queue: asyncio.Queue[Reply], envelope: RequestEnvelope, first: ReplyHeader
 ) -> Response:
-    assert isinstance(first, ReplyStart | ReplyChunk | ReplyFinal)
     generation_id = envelope.generation_id
-    provider = first.provider if isinstance(first, ReplyStart | ReplyFinal) else ""
-    model = first.model if isinstance(first, ReplyStart | ReplyFinal) else ""
-    logged = first.logged if isinstance(first, ReplyStart | ReplyFinal) else False
+    provider, model, logged = first.provider, first.model, first.logged
     served_by = state.index.providers.get(provider)
 
     def error_event(error: ErrorBody) -> bytes:
@@ -302,7 +299,7 @@ async def _stream_response(
     async def events() -> AsyncIterator[bytes]:
         finished = False
         try:
-            if isinstance(first, ReplyFinal):
+            if first.kind == "final":
                 finished = True
                 yield DONE
                 return
@@ -323,19 +320,19 @@ async def _stream_response(
                     yield KEEPALIVE
                     continue
                 silent = 0.0
-                if isinstance(reply, ReplyAccepted):
-                    continue  # a heartbeat: the dispatcher is alive
-                if isinstance(reply, ReplyChunk):
-                    yield b"data: " + orjson.dumps(reply.chunk) + b"\n\n"
-                elif isinstance(reply, ReplyError):
-                    yield error_event(reply.error)
+                header, chunk = reply
+                if header.kind == "chunk":  # the chunk's JSON as the dispatcher wrote it
+                    yield b"".join((b"data: ", chunk, b"\n\n"))
+                elif header.kind == "error":
+                    yield error_event(_error_of(header))
                     finished = True
                     yield DONE
                     return
-                elif isinstance(reply, ReplyFinal):
+                elif header.kind == "final":
                     finished = True
                     yield DONE
                     return
+                # "accepted": a heartbeat, the dispatcher is alive
         finally:
             state.inbox.close(generation_id)
             if not finished:  # the client went away mid-stream

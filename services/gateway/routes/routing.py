@@ -38,7 +38,7 @@ async def explain(request: Request, who: CallerDep, state: StateDep) -> Response
     query = ExplainQuery(
         account_id=account,
         settings_revision=state.privacy.revisions.get(account, 0),
-        request=chat,
+        request=chat.routing_summary(),  # what routing reads, as for a chat request
     )
     result = ExplainResult.model_validate_json(await _ask_policy(state, query, subjects.EXPLAIN))
     if result.error is not None:

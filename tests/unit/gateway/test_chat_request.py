@@ -6,7 +6,7 @@ from openrouter import components, utils
 from pydantic import ValidationError
 
 from veil.gateway.routes.chat import parse_chat_request
-from veil.schemas.chat import ChatRequest
+from veil.schemas.chat import ChatRequest, RoutingSummary, upstream_body
 from veil.schemas.errors import VeilError
 
 # Short enough that pydantic would not truncate it out of an error message.
@@ -60,17 +60,25 @@ def test_parameters_are_empty_for_a_bare_request():
     assert chat(model="acme/large").parameters == set()
 
 
+def validated(**fields) -> dict:
+    """A body as the dispatcher gets it: accepted by the gateway, then parsed as JSON."""
+    raw = orjson.dumps({"messages": MESSAGES, **fields})
+    parse_chat_request(raw)
+    return orjson.loads(raw)
+
+
 def test_upstream_body_drops_routing_fields_and_keeps_the_rest():
-    request = chat(
-        model="acme/large",
-        models=["acme/small"],
-        provider={"order": ["groq"], "allow_fallbacks": False},
-        temperature=0.2,
-        x_vendor_flag={"nested": [1, 2]},
-        max_tokens=64,
-        stream=True,
+    body = upstream_body(
+        validated(
+            model="acme/large",
+            models=["acme/small"],
+            provider={"order": ["groq"], "allow_fallbacks": False},
+            temperature=0.2,
+            x_vendor_flag={"nested": [1, 2]},
+            max_tokens=64,
+            stream=True,
+        )
     )
-    body = request.upstream_body()
 
     assert "model" not in body
     assert "models" not in body
@@ -84,8 +92,13 @@ def test_upstream_body_drops_routing_fields_and_keeps_the_rest():
 
 
 def test_upstream_body_leaves_out_fields_the_client_did_not_send():
-    body = chat(model="acme/large").upstream_body()
-    assert body == {"messages": MESSAGES}
+    assert upstream_body(validated(model="acme/large")) == {"messages": MESSAGES}
+
+
+def test_upstream_body_leaves_out_top_level_nulls():
+    # null is "not set", as require_parameters reads it: the provider's default applies.
+    body = upstream_body(validated(model="acme/large", max_tokens=None, temperature=None, seed=1))
+    assert body == {"messages": MESSAGES, "seed": 1}
 
 
 def test_upstream_body_keeps_content_blocks_and_extra_message_fields():
@@ -94,7 +107,7 @@ def test_upstream_body_keeps_content_blocks_and_extra_message_fields():
         {"role": "assistant", "content": None, "tool_calls": [{"id": "t1", "type": "function"}]},
         {"role": "tool", "content": "42", "tool_call_id": "t1"},
     ]
-    body = ChatRequest.model_validate({"model": "a/b", "messages": messages}).upstream_body()
+    body = upstream_body(validated(model="a/b", messages=messages))
     assert body["messages"] == messages
 
 
@@ -239,7 +252,7 @@ def test_a_misspelt_or_unknown_provider_field_is_a_400_naming_it(provider, named
 
 def test_unknown_top_level_fields_pass_through_to_the_provider():
     request = chat(model="acme/large", session_id="s-1", plugins=[{"id": "web"}], top_a=0.1)
-    body = request.upstream_body()
+    body = upstream_body(validated(model="acme/large", plugins=[{"id": "web"}], top_a=0.1))
     assert body["plugins"] == [{"id": "web"}]
     assert body["top_a"] == 0.1
     assert request.parameters == {"plugins", "top_a"}  # session_id is OpenRouter's own
@@ -313,3 +326,47 @@ def test_real_booleans_and_nulls_are_still_accepted():
     assert request.provider.allow_fallbacks is False
     assert request.provider.zdr is None and request.provider.require_parameters is False
     assert parse_chat_request(orjson.dumps({**body, "stream": None})).stream is False
+
+
+def test_the_routing_summary_survives_the_bus_with_what_routing_reads():
+    request = chat(
+        model="acme/large:nitro",
+        models=["acme/small", "acme/large"],
+        provider={
+            "order": ["groq"],
+            "allow_fallbacks": False,
+            "max_price": {"prompt": "0.5"},
+            "sort": {"by": "price", "partition": "none"},
+            "preferred_max_latency": {"p90": 2.5},
+        },
+        temperature=0.2,
+        tools=[{"type": "function", "function": {"name": "f"}}],
+        response_format={"type": "json_schema", "json_schema": {}},
+        stream=True,
+    )
+    sent = request.routing_summary()
+    summary = RoutingSummary.model_validate_json(sent.model_dump_json(exclude_defaults=True))
+    for attribute in (
+        "requested_models",
+        "candidate_models",
+        "suffix_sorts",
+        "parameters",
+        "required_capabilities",
+        "provider",
+        "stream",
+        "models",
+    ):
+        assert getattr(summary, attribute) == getattr(request, attribute), attribute
+    assert summary.parameters == {"temperature", "tools", "response_format"}
+    assert summary.provider is not None and summary.provider.max_price is not None
+    assert str(summary.provider.max_price.prompt) == "0.5"
+
+
+def test_the_routing_summary_holds_no_content():
+    request = chat(model="acme/large", messages=[{"role": "user", "content": PROMPT}])
+    assert PROMPT not in request.routing_summary().model_dump_json()
+
+
+def test_a_summary_without_a_model_is_refused():
+    with pytest.raises(ValidationError, match="either `model` or `models` is required"):
+        RoutingSummary.model_validate({"stream": True})
