@@ -27,3 +27,7 @@ CATEGORIES: tuple[str, ...] = (
 # written by the categorizer to the `veil_privacy` bucket, where policy enforces them.
 CATEGORIZER_ACCOUNT = "acct-veil-categorizer"
 CATEGORIZER_KEY = "key-veil-categorizer"
+
+# The most of a prompt that is sampled and classified: the start of the last user turn
+# says what it is about; more only costs time (and leaves more text in flight).
+SAMPLE_MAX_CHARS = 1000

@@ -1,4 +1,4 @@
-"""The `veil` command: up, run SERVICE, sql."""
+"""The `veil` command: up, run SERVICE, sql, categorizer train."""
 
 import argparse
 import asyncio
@@ -28,6 +28,13 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run one service against VEIL_NATS_URL")
     run.add_argument("service", choices=SERVICES)
 
+    categorizer = commands.add_parser("categorizer", help="the categorizer's local classifier")
+    categorizer_commands = categorizer.add_subparsers(dest="action", required=True)
+    train = categorizer_commands.add_parser(
+        "train", help="train on the shipped corpus, report held-out accuracy, write the model"
+    )
+    train.add_argument("--output", type=Path, default=None, help="default: the shipped model")
+
     sql = commands.add_parser("sql", help="read-only SQL on the metrics store")
     sql.add_argument("query")
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
@@ -45,6 +52,10 @@ def main(argv: list[str] | None = None) -> None:
 
         run_service(args.service)
         return
+    if args.command == "categorizer":
+        from veil.categorizer.train import main as train
+
+        sys.exit(train(args.output) if args.output else train())
     if args.command == "sql":
         from veil.sqlcli import run_sql
 

@@ -1,27 +1,47 @@
-"""The categorizer sees only stripped samples (invariant 5) and publishes anonymous
-observations bucketed to the hour."""
+"""The categorizer sees only stripped samples and publishes anonymous observations
+bucketed to the hour: (hour, model, category), nothing else."""
 
+import asyncio
+import logging
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 from faststream.nats import NatsRouter
 
 from veil.bus import METADATA_STREAM
-from veil.categorizer.classify import categorize
+from veil.categorizer.local_model import LocalClassifier
+from veil.categorizer.model_client import ModelCategorizer
 from veil.schemas import subjects
 from veil.schemas.bus import CategoryObservation, HealthReply, PromptSample
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
-class Counter:
+class Counts:
+    """What the health answer reports: how samples were classified, and every fallback
+    from the model to the local classifier, by reason."""
+
     received: int = 0
+    by_model: int = 0
+    by_local: int = 0
+    fallbacks: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class Classifiers:
+    local: LocalClassifier
+    model: ModelCategorizer | None = None  # set once connected, with VEIL_CATEGORIZER_MODEL
+    max_in_flight: int = 16
+    in_flight: set[asyncio.Task] = field(default_factory=set)
 
 
 def hour_bucket(now: float) -> int:
     return int(now // 3600 * 3600)
 
 
-def build_router(counter: Counter) -> NatsRouter:
+def build_router(classifiers: Classifiers, counts: Counts) -> NatsRouter:
     router = NatsRouter()
     observations = router.publisher(
         subjects.OBSERVATION,
@@ -29,16 +49,54 @@ def build_router(counter: Counter) -> NatsRouter:
         description="Anonymous (hour, model, category) observations (JetStream)",
     )
 
-    @router.subscriber(subjects.SAMPLE, queue="categorizer")
-    async def on_sample(sample: PromptSample) -> None:
-        counter.received += 1
+    async def observe(model: str, category: str) -> None:
         observation = CategoryObservation(
-            hour=hour_bucket(time.time()), model=sample.model, category=categorize(sample.text)
+            hour=hour_bucket(time.time()), model=model, category=category
         )
         await observations.publish(observation)
 
+    def locally(text: str, fallback: str | None = None) -> str:
+        counts.by_local += 1
+        if fallback is not None:
+            counts.fallbacks[fallback] += 1
+            log.warning("model classification fell back to the local classifier: %s", fallback)
+        return classifiers.local.classify(text)
+
+    async def by_model(sample: PromptSample, model: ModelCategorizer) -> None:
+        answer = await model.ask(sample.text)
+        if answer.category is not None:
+            counts.by_model += 1
+            category = answer.category
+        else:
+            category = locally(sample.text, answer.reason)
+        await observe(sample.model, category)
+
+    @router.subscriber(subjects.SAMPLE, queue="categorizer")
+    async def on_sample(sample: PromptSample) -> None:
+        counts.received += 1
+        model = classifiers.model
+        if model is None:
+            await observe(sample.model, locally(sample.text))
+        elif len(classifiers.in_flight) >= classifiers.max_in_flight:
+            # Never queue a sample: one that cannot be asked now is classified now.
+            await observe(sample.model, locally(sample.text, "busy"))
+        else:
+            task = asyncio.create_task(by_model(sample, model))
+            classifiers.in_flight.add(task)
+            task.add_done_callback(classifiers.in_flight.discard)
+
     @router.subscriber(subjects.health_subject("categorizer"))
     async def health() -> HealthReply:
-        return HealthReply(service="categorizer", detail={"received": counter.received})
+        model = classifiers.model
+        return HealthReply(
+            service="categorizer",
+            detail={
+                "classifier": f"model:{model.model}" if model else "local",
+                "received": counts.received,
+                "classified_by_model": counts.by_model,
+                "classified_locally": counts.by_local,
+                "fallbacks": dict(counts.fallbacks),
+            },
+        )
 
     return router
