@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from veil.bus import BUS_OVERHEAD, make_broker
 from veil.catalog import CatalogIndex
-from veil.gateway import errors
+from veil.gateway import errors, openapi
 from veil.gateway.auth import Authenticator
 from veil.gateway.config import GatewaySettings, resolve_admin_key
 from veil.gateway.inbox import Inbox
@@ -104,8 +104,15 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             await cache.stop()
         await broker.stop()
 
-    app = FastAPI(title="veil", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="veil",
+        version="0.1.0",
+        description="A self-hosted, OpenRouter-compatible LLM gateway that routes each "
+        "request only to providers whose data policy the account and the request allow.",
+        lifespan=lifespan,
+    )
     errors.install(app)
+    openapi.install(app)
     # routing before catalog: /models/user must win over /models/{author}/{slug}/...
     for module in (chat, routing, catalog, accounts, keys, content, reports):
         app.include_router(module.router, prefix=API)
