@@ -7,7 +7,6 @@ answer this request only.
 """
 
 import base64
-import binascii
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -95,7 +94,7 @@ def _cursor(row: dict) -> str:
 def _after(cursor: str) -> tuple[str, str]:
     try:
         created_at, _, generation_id = base64.urlsafe_b64decode(cursor).decode().partition("|")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8 inside
         raise VeilError(400, "cursor: not a cursor this API returned") from None
     if not generation_id:
         raise VeilError(400, "cursor: not a cursor this API returned")
