@@ -22,8 +22,6 @@ from schemathesis.generation import GenerationMode
 
 from tests.integration.harness import RunningStack
 
-pytestmark = pytest.mark.slow
-
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,
