@@ -26,21 +26,34 @@ from veil.schemas.bus import (
     RoutedEndpoint,
     RoutedRequest,
 )
+from veil.schemas.categories import CATEGORIZER_ACCOUNT, SAMPLE_MAX_CHARS
 from veil.schemas.chat import ChatRequest
 from veil.schemas.errors import VeilError, service_missing
 from veil.schemas.queries import ExplainQuery, ExplainResult, QueryResult, UserModelsQuery
 
 
 def prompt_text(request: ChatRequest) -> str:
-    """The user-authored text of a request, the only thing the categorizer sees."""
+    """What the categorizer gets of a request: text the user wrote, nothing else.
+
+    The last user turn first (what the request is about now), then the earlier ones,
+    newest first, up to SAMPLE_MAX_CHARS. Left out: system and developer prompts (the
+    application's, not the user's), the assistant's turns, tool results, and parts that
+    are not text (images, audio, files). "" when nothing is left: an empty or tool-only
+    request is not sampled."""
     parts: list[str] = []
-    for message in request.messages:
-        if message.role != "user":
+    room = SAMPLE_MAX_CHARS
+    for message in reversed(request.messages):
+        if message.role != "user" or not message.content:
             continue
         if isinstance(message.content, str):
-            parts.append(message.content)
-        elif message.content:
-            parts.extend(b.get("text", "") for b in message.content if b.get("type") == "text")
+            texts = [message.content]
+        else:
+            texts = [b.get("text") for b in message.content if b.get("type") == "text"]
+        for text in texts:
+            text = text.strip() if isinstance(text, str) else ""
+            if text and room > 0:
+                parts.append(text[:room])
+                room -= len(parts[-1]) + 1
     return "\n".join(parts)
 
 
@@ -74,7 +87,12 @@ def request_handler(state: PolicyState, connection: Client, instance: str):
             instance, envelope.reply_subject, envelope.generation_id
         )
         await publish_framed(connection, subjects.ROUTED, routed, body, reply=undelivered)
-        if state.sample_rate > 0 and random.random() < state.sample_rate:
+        # The categorizer's own classification requests are never sampled.
+        if (
+            state.sample_rate > 0
+            and random.random() < state.sample_rate
+            and envelope.account_id != CATEGORIZER_ACCOUNT
+        ):
             text = prompt_text(ChatRequest.model_validate_json(body.tobytes()))
             if text:
                 sample = PromptSample(model=decision.eligible[0].model.id, text=text)
