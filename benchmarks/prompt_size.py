@@ -8,6 +8,10 @@ stack (real nats-server, five services, simulator; prompt sampling at its produc
 rate), then for each body sends a fixed number of non-streaming requests and reads
 each process's CPU time from /proc/<pid>/stat before and after. Prints CPU µs per
 request per process and size, and the policy's ratio large/small (the target is 1).
+
+For scale, it also measures the floor of passing bytes through any nats-py process: a
+bare subscriber that republishes each message unchanged, fed the same two bodies on the
+same nats-server. A service that forwards a body cannot cost less than this.
 """
 
 import argparse
@@ -19,6 +23,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import nats
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -37,6 +42,21 @@ def conversation(total_bytes: int) -> dict:
     ]
     messages[-1]["role"] = "user"
     return {"model": MODEL, "messages": messages}
+
+
+# A process that only republishes what it receives: the floor of forwarding bytes.
+FORWARDER = """
+import asyncio, sys, nats
+async def main(url):
+    connection = await nats.connect(url)
+    async def forward(msg):
+        await connection.publish("bench.floor.out", msg.data)
+    await connection.subscribe("bench.floor.in", cb=forward)
+    await connection.flush()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main(sys.argv[1]))
+"""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -60,6 +80,39 @@ async def cost_per_request(
     return rate, errors, {n: (after[n] - before[n]) / total * 1e6 for n in pids}
 
 
+async def forwarding_floor(nats_url: str, body: bytes, total: int) -> float:
+    """CPU µs per message of the bare forwarder, for `total` messages of `body`."""
+    forwarder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", FORWARDER, nats_url, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert forwarder.stdout is not None
+        assert (await forwarder.stdout.readline()).strip() == b"ready"
+        connection = await nats.connect(nats_url)
+        arrived = 0
+        done = asyncio.Event()
+
+        async def count(_msg) -> None:
+            nonlocal arrived
+            arrived += 1
+            if arrived == total:
+                done.set()
+
+        await connection.subscribe("bench.floor.out", cb=count)
+        before = cpu_seconds(forwarder.pid)
+        for sent in range(total):
+            await connection.publish("bench.floor.in", body)
+            if sent % 32 == 31:
+                await connection.flush()
+        await asyncio.wait_for(done.wait(), 60)
+        after = cpu_seconds(forwarder.pid)
+        await connection.close()
+        return (after - before) / total * 1e6
+    finally:
+        forwarder.terminate()
+        await forwarder.wait()
+
+
 async def measure(stack: RunningStack, key: str, total: int, concurrency: int, size: int) -> None:
     bodies = {"small": SMALL, "large": conversation(size)}
     results = {}
@@ -75,6 +128,12 @@ async def measure(stack: RunningStack, key: str, total: int, concurrency: int, s
         small, large = results["small"][name], results["large"][name]
         ratio = f"{large / small:6.2f}" if small else "     -"
         print(f"  {name:16s} {small:8.0f}  {large:8.0f}   {ratio}")
+    floor = {
+        label: await forwarding_floor(stack.nats_url, orjson.dumps(body), total)
+        for label, body in bodies.items()
+    }
+    small, large = floor["small"], floor["large"]
+    print(f"  {'bare forwarder':16s} {small:8.0f}  {large:8.0f}   (nats-py, same bytes)")
 
 
 def main() -> None:
