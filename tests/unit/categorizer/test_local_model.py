@@ -7,11 +7,20 @@ costs more than about one point, not at random. The keyword list it replaced got
 on everyday prompts.
 """
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from veil.categorizer import corpus
-from veil.categorizer.local_model import ARTIFACT, LocalClassifier, train
+from veil.categorizer.local_model import (
+    ARTIFACT,
+    FEATURE_BLOCKS,
+    LocalClassifier,
+    analyzer,
+    train,
+)
 from veil.categorizer.train import evaluate, train_from_corpus
 from veil.schemas.categories import CATEGORIES
 
@@ -66,6 +75,30 @@ def test_scores_are_the_trained_svm_decision_function(trained, heldout):
     expected = pipeline.decision_function(texts)
     got = np.array([trained.scores(t) for t in texts])
     assert np.allclose(got, expected, atol=1e-4)
+
+
+def test_the_features_are_scikit_learns_analyzers_exactly():
+    """The service builds features without importing scikit-learn: the same n-grams, in
+    the same order, for every prompt of the corpus and some awkward text."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = [e.text for e in corpus.load("all")]
+    texts += ["", " ", "a", "I", "a  b\t\tc\n\nd", "ÉCOLE été", "x" * 3, "日本語のテキスト", "ab"]
+    for name, params in FEATURE_BLOCKS.items():
+        ours = analyzer(params)
+        theirs = TfidfVectorizer(lowercase=True, **params).build_analyzer()
+        for text in texts:
+            assert ours(text) == theirs(text), (name, text)
+
+
+def test_the_service_does_not_import_scikit_learn():
+    code = (
+        "import sys, veil.categorizer.app, veil.categorizer.local_model as m; "
+        "m.LocalClassifier.load().classify('hello'); "
+        "print('sklearn' in sys.modules, 'scipy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
 
 
 def test_prompts_it_never_saw_in_everyday_words(trained):
