@@ -4,14 +4,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TypeVar
 
 from faststream.nats import JStream, NatsBroker
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, ServiceUnavailableError
 from pydantic import BaseModel, ValidationError
 
 from veil.schemas import subjects
@@ -56,10 +60,28 @@ BUS_OVERHEAD = 1 << 20
 METADATA_STREAM = JStream(subjects.STREAM_GENERATIONS, declare=False)
 
 
+# Every KV bucket but the keyring (whose stream config is its own, in veil.keyring):
+# declared here with the replica count, opened by the services with declare=False.
+KV_BUCKETS = (
+    subjects.KV_ACCOUNTS,
+    subjects.KV_KEYS,
+    subjects.KV_PRIVACY,
+    subjects.KV_ENDPOINT_STATS,
+    subjects.KV_UPSTREAMS,
+    subjects.KV_KEY_USAGE,
+)
+
+
+def server_urls(nats_url: str) -> list[str]:
+    """VEIL_NATS_URL as a list: one URL, or a cluster's nodes separated by commas. A
+    client fails over between them (and learns the cluster's other nodes from it)."""
+    return [url.strip() for url in nats_url.split(",") if url.strip()]
+
+
 def make_broker(nats_url: str, service: str) -> NatsBroker:
     """A broker that reconnects forever: a NATS restart must not kill a service."""
     return NatsBroker(
-        nats_url,
+        server_urls(nats_url),
         name=f"veil-{service}",
         log_level=logging.DEBUG,
         max_reconnect_attempts=-1,
@@ -68,14 +90,42 @@ def make_broker(nats_url: str, service: str) -> NatsBroker:
     )
 
 
-async def ensure_streams(broker: NatsBroker) -> None:
-    """Create or update the JetStream streams; safe to call from every replica."""
+async def ensure_streams(broker: NatsBroker, replicas: int = 1) -> None:
+    """Create the JetStream streams and KV buckets with `replicas` copies each, or bring
+    existing ones to it (a changed replica count included); safe from every replica."""
     js = broker.connection.jetstream()
+    await jetstream_ready(js)
     for config in (GENERATIONS_STREAM, CONTENT_STREAM):
+        await declare_stream(js, replace(config, num_replicas=replicas))
+    for bucket in KV_BUCKETS:
         try:
-            await js.add_stream(config)
-        except BadRequestError:
-            await js.update_stream(config)
+            await js.create_key_value(bucket=bucket, replicas=replicas)
+        except BadRequestError:  # it exists, configured otherwise: only replicas change
+            info = await js.stream_info(f"KV_{bucket}")
+            if info.config.num_replicas != replicas:
+                await js.update_stream(replace(info.config, num_replicas=replicas))
+
+
+async def declare_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    """Create the stream, or update it to `config` if it exists."""
+    try:
+        await js.add_stream(config)
+    except BadRequestError:
+        await js.update_stream(config)
+
+
+async def jetstream_ready(js: JetStreamContext, within: float = 60.0) -> None:
+    """Wait until JetStream answers: a cluster's does only once it has elected its meta
+    leader, a few seconds after its nodes start (they may start with the services)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            await js.account_info()
+            return
+        except (NatsTimeoutError, NoRespondersError, ServiceUnavailableError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
 
 
 # The hot path (requests, routed requests, replies) bypasses FastStream's consume and

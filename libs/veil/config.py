@@ -6,13 +6,18 @@ This is the only place (with the services' config.py) that reads the environment
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VEIL_", extra="ignore")
 
+    # One URL, or a NATS cluster's nodes separated by commas (clients fail over).
     nats_url: str = "nats://127.0.0.1:4222"
+    # Copies of each JetStream stream and KV bucket (3 on a 3-node cluster: one node
+    # may be lost); existing streams and buckets are brought to it when it changes.
+    jetstream_replicas: int = Field(default=1, ge=1, le=5)
     data_dir: Path = Path(".veil")
     catalog: Path | None = None
     upstreams: Literal["simulated", "live"] = "simulated"

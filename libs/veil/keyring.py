@@ -21,6 +21,7 @@ import contextlib
 import os
 import secrets
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -29,13 +30,13 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, StorageType, StreamConfig
 from nats.js.errors import (
     APIError,
-    BadRequestError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
     NotFoundError,
 )
 from nats.js.kv import KeyValue
 
+from veil.bus import declare_stream
 from veil.kvcache import KVCache
 from veil.schemas import subjects
 from veil.schemas.content import WrappedDataKey
@@ -135,11 +136,11 @@ class Keyring:
         self._master = AESGCM(parse_master_key(master_key)) if master_key else None
         self._opened: dict[str, AESGCM] = {}  # key id -> data key
 
-    async def bind(self, connection: Client) -> None:
-        """Make (once) and mirror the `veil_keyring` bucket, in the service's lifespan."""
+    async def bind(self, connection: Client, replicas: int = 1) -> None:
+        """Make (or bring to `replicas` copies) and mirror the `veil_keyring` bucket, in
+        the service's lifespan."""
         self.js = connection.jetstream()
-        with contextlib.suppress(BadRequestError):  # made already, here or elsewhere
-            await self.js.add_stream(KEYRING_STREAM)
+        await declare_stream(self.js, replace(KEYRING_STREAM, num_replicas=replicas))
         self.kv = await self.js.key_value(subjects.KV_KEYRING)
         self.wrapped = KVCache(self.kv, WrappedDataKey)
         await self.wrapped.start()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import httpx
 import nats
 
+from veil.bus import server_urls
 from veil.schemas.subjects import SERVICES, health_subject
 
 
@@ -23,7 +24,7 @@ async def services_answering(nats_url: str, wait: float = 1.0) -> set[str]:
         # means no limit), hence the outer timeout.
         client = await asyncio.wait_for(
             nats.connect(
-                nats_url,
+                server_urls(nats_url),
                 connect_timeout=1,
                 allow_reconnect=False,
                 max_reconnect_attempts=1,

@@ -7,6 +7,7 @@ import sys
 import nats
 import orjson
 
+from veil.bus import server_urls
 from veil.config import CommonSettings
 from veil.schemas import subjects
 from veil.schemas.queries import QueryResult, SqlQuery
@@ -34,7 +35,10 @@ async def run_sql(query: str, fmt: str) -> int:
     settings = CommonSettings()
     try:
         client = await nats.connect(
-            settings.nats_url, connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False
+            server_urls(settings.nats_url),
+            connect_timeout=2,
+            max_reconnect_attempts=0,
+            allow_reconnect=False,
         )
     except Exception as exc:
         print(f"veil sql: cannot reach NATS at {settings.nats_url}: {exc}", file=sys.stderr)

@@ -47,12 +47,12 @@ def build_app(settings: CategorizerSettings | None = None) -> FastStream:
     @asynccontextmanager
     async def lifespan():
         await broker.connect()
-        await ensure_streams(broker)
+        await ensure_streams(broker, settings.jetstream_replicas)
         if settings.categorizer_model is not None:
             model = ModelCategorizer(
                 broker.connection, settings.categorizer_model, settings.categorizer_timeout
             )
-            await model.start(await broker.key_value(subjects.KV_PRIVACY))
+            await model.start(await broker.key_value(subjects.KV_PRIVACY, declare=False))
             classifiers.model = model
             log.info("classifying with %s (zero retention)", settings.categorizer_model)
         yield

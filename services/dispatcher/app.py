@@ -73,11 +73,11 @@ def build_app(settings: DispatcherSettings | None = None) -> FastStream:
     @asynccontextmanager
     async def lifespan():
         await broker.connect()
-        await ensure_streams(broker)
-        await keyring.bind(broker.connection)
+        await ensure_streams(broker, settings.jetstream_replicas)
+        await keyring.bind(broker.connection, settings.jetstream_replicas)
         # Tell routing which providers this dispatcher can call (it holds the keys).
         availability = UpstreamAvailability(mode=settings.upstreams, providers=frozenset(targets))
-        kv = await broker.key_value(subjects.KV_UPSTREAMS)
+        kv = await broker.key_value(subjects.KV_UPSTREAMS, declare=False)
         await kv.put(subjects.UPSTREAMS_KEY, availability.model_dump_json().encode())
         async with http_client(settings) as http:
             dispatcher.http = http

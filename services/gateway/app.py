@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from veil.bus import BUS_OVERHEAD, make_broker
+from veil.bus import BUS_OVERHEAD, ensure_streams, make_broker
 from veil.catalog import CatalogIndex
 from veil.gateway import errors, openapi
 from veil.gateway.auth import Authenticator
@@ -64,12 +64,17 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await broker.connect()
+        await ensure_streams(broker, settings.jetstream_replicas)
+
+        async def bucket(name: str):
+            return await broker.key_value(name, declare=False)  # ensure_streams made it
+
         caches = [
-            KVCache(await broker.key_value(subjects.KV_ACCOUNTS), Account),
-            KVCache(await broker.key_value(subjects.KV_KEYS), KeyRecord),
-            KVCache(await broker.key_value(subjects.KV_PRIVACY), PrivacySettings),
-            KVCache(await broker.key_value(subjects.KV_ENDPOINT_STATS), EndpointStatsSnapshot),
-            KVCache(await broker.key_value(subjects.KV_KEY_USAGE), KeyUsage),
+            KVCache(await bucket(subjects.KV_ACCOUNTS), Account),
+            KVCache(await bucket(subjects.KV_KEYS), KeyRecord),
+            KVCache(await bucket(subjects.KV_PRIVACY), PrivacySettings),
+            KVCache(await bucket(subjects.KV_ENDPOINT_STATS), EndpointStatsSnapshot),
+            KVCache(await bucket(subjects.KV_KEY_USAGE), KeyUsage),
         ]
         for cache in caches:
             await cache.start()
@@ -77,7 +82,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             inbox.instance, default_rate_limit(settings), settings.rate_limit_broadcast
         )
         keyring = Keyring()  # no master key here: the gateway only destroys data keys
-        await keyring.bind(broker.connection)
+        await keyring.bind(broker.connection, settings.jetstream_replicas)
         app.state.veil = GatewayState(
             settings=settings,
             broker=broker,

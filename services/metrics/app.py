@@ -72,9 +72,9 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
     async def lifespan():
         await store.start()
         await broker.connect()
-        await ensure_streams(broker)
+        await ensure_streams(broker, settings.jetstream_replicas)
         js = broker.connection.jetstream()
-        await keyring.bind(broker.connection)
+        await keyring.bind(broker.connection, settings.jetstream_replicas)
         streams = [(subjects.STREAM_GENERATIONS, *feed) for feed in feeds] + [
             (subjects.STREAM_CONTENT, subjects.CONTENT, subjects.CONTENT_DURABLE,
              ContentRecord, prompt_log.insert),
@@ -89,8 +89,9 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
             )
             for stream, subject, durable, model, insert in streams
         ]  # fmt: skip
-        tasks.append(asyncio.create_task(usage.run(await broker.key_value(subjects.KV_KEY_USAGE))))
-        stats_kv = await broker.key_value(subjects.KV_ENDPOINT_STATS)
+        usage_kv = await broker.key_value(subjects.KV_KEY_USAGE, declare=False)
+        tasks.append(asyncio.create_task(usage.run(usage_kv)))
+        stats_kv = await broker.key_value(subjects.KV_ENDPOINT_STATS, declare=False)
         tasks.append(
             asyncio.create_task(
                 endpoint_stats.publish_forever(

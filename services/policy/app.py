@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 from faststream import FastStream
 
-from veil.bus import make_broker, on_undelivered, subscribe_framed
+from veil.bus import ensure_streams, make_broker, on_undelivered, subscribe_framed
 from veil.catalog import CatalogIndex
 from veil.policy.config import PolicySettings
 from veil.policy.handlers import build_router, dispatcher_missing, request_handler
@@ -27,6 +27,7 @@ def build_app(settings: PolicySettings | None = None) -> FastStream:
     @asynccontextmanager
     async def lifespan():
         await broker.connect()
+        await ensure_streams(broker, settings.jetstream_replicas)
         await state.connect(broker)
         instance = secrets.token_hex(6)
         await on_undelivered(

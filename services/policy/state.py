@@ -25,12 +25,16 @@ class PolicyState:
 
     async def connect(self, broker: NatsBroker) -> None:
         """Mirror the KV buckets routing reads; called once the broker is connected."""
-        self.privacy = KVCache(await broker.key_value(subjects.KV_PRIVACY), PrivacySettings)
+        # The buckets exist (veil.bus.ensure_streams made them, with their replicas).
+        self.privacy = KVCache(
+            await broker.key_value(subjects.KV_PRIVACY, declare=False), PrivacySettings
+        )
         self.upstreams = KVCache(
-            await broker.key_value(subjects.KV_UPSTREAMS), UpstreamAvailability
+            await broker.key_value(subjects.KV_UPSTREAMS, declare=False), UpstreamAvailability
         )
         self.stats = KVCache(
-            await broker.key_value(subjects.KV_ENDPOINT_STATS), EndpointStatsSnapshot
+            await broker.key_value(subjects.KV_ENDPOINT_STATS, declare=False),
+            EndpointStatsSnapshot,
         )
         for cache in (self.privacy, self.upstreams, self.stats):
             await cache.start()
