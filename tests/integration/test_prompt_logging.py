@@ -56,6 +56,15 @@ async def logged_content(account, generation_id: str, wait: float = 15) -> dict:
         await asyncio.sleep(0.2)
 
 
+async def ask(account, text: str, **extra) -> httpx.Response:
+    """One chat completion with a single user message, through the account's inference key."""
+    async with account.http() as client:
+        return await client.post(
+            "/chat/completions",
+            json={"model": MODEL, "messages": [{"role": "user", "content": text}], **extra},
+        )
+
+
 def found_on_disk(data_dir, needles: list[bytes]) -> list[tuple[str, bytes]]:
     """(file, needle) for every needle found in a file under the data directory."""
     hits = []
@@ -77,15 +86,7 @@ async def test_an_opted_in_account_reads_back_prompt_and_completion(logging_stac
     account = stack.new_account("logs-on")
     await opt_in(account)
     prompt = f"remember {secrets.token_hex(6)}"
-    async with account.http() as client:
-        response = await client.post(
-            "/chat/completions",
-            json={
-                "model": MODEL,
-                "messages": [{"role": "user", "content": prompt}],
-                "temperature": 0.3,
-            },
-        )
+    response = await ask(account, prompt, temperature=0.3)
     assert response.status_code == 200 and response.headers["x-veil-logged"] == "true"
     generation_id = response.headers["x-generation-id"]
     answer = response.json()["choices"][0]["message"]["content"]
@@ -138,11 +139,7 @@ async def test_errors_and_cancelled_streams_are_logged_with_what_was_produced(lo
     await opt_in(account)
     sim = stack.simulator()
     await sim.add(provider="*", status=500, times=10)
-    async with account.http() as client:
-        failed = await client.post(
-            "/chat/completions",
-            json={"model": MODEL, "messages": [{"role": "user", "content": "fail"}]},
-        )
+    failed = await ask(account, "fail")
     assert failed.status_code == 502
     record = await logged_content(account, failed.headers["x-generation-id"])
     assert record["completion"]["finish_reason"] == "error"
@@ -176,11 +173,7 @@ async def test_errors_and_cancelled_streams_are_logged_with_what_was_produced(lo
 async def test_an_account_without_logging_has_no_record_ever(logging_stack):
     stack = logging_stack
     account = stack.new_account("logs-off")
-    async with account.http() as client:
-        response = await client.post(
-            "/chat/completions",
-            json={"model": MODEL, "messages": [{"role": "user", "content": "not kept"}]},
-        )
+    response = await ask(account, "not kept")
     assert response.headers["x-veil-logged"] == "false"
     generation_id = response.headers["x-generation-id"]
     assert (await account.generation(generation_id))["logged"] is False
@@ -194,14 +187,7 @@ async def test_delete_list_and_turning_logging_off_erases_everything(logging_sta
     stack = logging_stack
     account = stack.new_account("logs-erase")
     await opt_in(account)
-    ids = []
-    async with account.http() as client:
-        for n in range(5):
-            response = await client.post(
-                "/chat/completions",
-                json={"model": MODEL, "messages": [{"role": "user", "content": f"number {n}"}]},
-            )
-            ids.append(response.headers["x-generation-id"])
+    ids = [(await ask(account, f"number {n}")).headers["x-generation-id"] for n in range(5)]
     for generation_id in ids:
         await logged_content(account, generation_id)
 
@@ -227,11 +213,7 @@ async def test_delete_list_and_turning_logging_off_erases_everything(logging_sta
     await opt_in(account, False)  # erases every record of the account
     for generation_id in ids[1:]:
         assert (await content(account, generation_id)).status_code == 404
-    async with account.http() as client:  # and stops new ones at once
-        response = await client.post(
-            "/chat/completions",
-            json={"model": MODEL, "messages": [{"role": "user", "content": "after"}]},
-        )
+    response = await ask(account, "after")  # and new ones stop at once
     assert response.headers["x-veil-logged"] == "false"
 
     await opt_in(account)  # on again: nothing comes back
@@ -255,11 +237,7 @@ async def test_erasure_leaves_nothing_that_opens_the_stored_ciphertext(logging_s
     account = stack.new_account("logs-shred")
     await opt_in(account)
     secret = f"shred-{secrets.token_hex(8)}"
-    async with account.http() as client:
-        response = await client.post(
-            "/chat/completions",
-            json={"model": MODEL, "messages": [{"role": "user", "content": secret}]},
-        )
+    response = await ask(account, secret)
     generation_id = response.headers["x-generation-id"]
     await logged_content(account, generation_id)
     [row] = sql(
@@ -310,16 +288,8 @@ async def test_no_content_of_either_kind_in_plaintext_at_rest(logging_stack):
             canaries += [prompt_canary, completion_canary]
             await sim.reset()
             await sim.add(provider="*", reply_text=completion_canary)
-            async with account.http() as client:
-                response = await client.post(
-                    "/chat/completions",
-                    json={
-                        "model": MODEL,
-                        "messages": [{"role": "user", "content": prompt_canary}],
-                        "stream": streamed,
-                    },
-                )
-                assert completion_canary in response.text
+            response = await ask(account, prompt_canary, stream=streamed)
+            assert completion_canary in response.text
             if account is logged:
                 record = await logged_content(logged, response.headers["x-generation-id"])
                 assert prompt_canary in json.dumps(record)

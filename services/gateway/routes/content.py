@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from veil.gateway.auth import Caller
 from veil.gateway.responses import data, json_response
 from veil.gateway.routes.reports import ask_metrics
-from veil.gateway.state import CallerDep, StateDep
+from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.schemas import subjects
 from veil.schemas.content import ContentListQuery, ContentQuery
 from veil.schemas.errors import VeilError
@@ -23,12 +23,25 @@ from veil.schemas.errors import VeilError
 router = APIRouter()
 
 
-def _owner(who: Caller, account_id: str | None) -> str:
+async def _owner(who: Caller, state: GatewayState, account_id: str | None) -> str:
     if who.kind == "inference":
         raise VeilError(
             403, "The prompt log is read with the account's management key, not an inference key"
         )
-    return who.account_for(account_id)
+    return await state.account_for(who, account_id)
+
+
+async def _one_record(
+    who: Caller, state: GatewayState, generation_id: str, account_id: str | None, subject: str
+) -> dict:
+    """Ask metrics about one record of the caller's account (read it, or delete it)."""
+    query = ContentQuery(
+        account_id=await _owner(who, state, account_id), generation_id=generation_id
+    )
+    result = await ask_metrics(state.broker, query, subject)
+    if not result.rows:
+        raise VeilError(404, f"No logged content for generation {generation_id}")
+    return result.rows[0]
 
 
 def content_view(record: dict) -> dict:
@@ -64,12 +77,8 @@ async def read_content(
     id: Annotated[str, Query(min_length=1)],
     account_id: str | None = None,
 ) -> Response:
-    account = _owner(who, account_id)
-    query = ContentQuery(account_id=account, generation_id=id)
-    result = await ask_metrics(state.broker, query, subjects.QUERY_CONTENT)
-    if not result.rows:
-        raise VeilError(404, f"No logged content for generation {id}")
-    return data(content_view(result.rows[0]))
+    record = await _one_record(who, state, id, account_id, subjects.QUERY_CONTENT)
+    return data(content_view(record))
 
 
 @router.delete("/generation/content")
@@ -79,11 +88,7 @@ async def delete_content(
     id: Annotated[str, Query(min_length=1)],
     account_id: str | None = None,
 ) -> Response:
-    account = _owner(who, account_id)
-    query = ContentQuery(account_id=account, generation_id=id)
-    result = await ask_metrics(state.broker, query, subjects.QUERY_CONTENT_DELETE)
-    if not result.rows:
-        raise VeilError(404, f"No logged content for generation {id}")
+    await _one_record(who, state, id, account_id, subjects.QUERY_CONTENT_DELETE)
     return Response(status_code=204)
 
 
@@ -110,7 +115,7 @@ async def list_content(
     account_id: str | None = None,
 ) -> Response:
     """The account's records, newest first, metadata only; `next_cursor` continues."""
-    account = _owner(who, account_id)
+    account = await _owner(who, state, account_id)
     query = ContentListQuery(
         account_id=account, limit=limit, before=_after(cursor) if cursor else None
     )
