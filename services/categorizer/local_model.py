@@ -143,7 +143,7 @@ class LocalClassifier:
         arrays["coef"] = self._coef.T.astype(np.float16)
         arrays["intercept"] = self._intercept
         with path.open("wb") as file:
-            np.savez_compressed(file, **arrays)
+            np.savez_compressed(file, **arrays)  # type: ignore[arg-type]  # (numpy stubs)
 
     @classmethod
     def load(cls, path: Path = ARTIFACT) -> "LocalClassifier":

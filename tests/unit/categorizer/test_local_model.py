@@ -1,9 +1,9 @@
 """The local classifier, trained on the shipped corpus and measured on its held-out split.
 
-The floor: 85% of the held-out prompts, each category above 65%. The model measured
-86% when written (`veil categorizer train` prints the confusion matrix); training is
+The floor: 85% of the held-out prompts, each category above 75%. The model measured
+86.6% when written (`veil categorizer train` prints the confusion matrix); training is
 deterministic, so this fails on a change to the features, the model or the corpus that
-costs more than about one point, not at random. The keyword list it replaced got 38%
+costs more than about a point and a half, not at random. The keyword list it replaced got 38%
 on everyday prompts.
 """
 
@@ -25,7 +25,7 @@ from veil.categorizer.train import evaluate, train_from_corpus
 from veil.schemas.categories import CATEGORIES
 
 ACCURACY_FLOOR = 0.85
-RECALL_FLOOR = 0.65
+RECALL_FLOOR = 0.75
 
 
 @pytest.fixture(scope="module")
