@@ -5,6 +5,7 @@ from typing import Any
 import orjson
 
 from veil.metrics.store import ClickHouseStore
+from veil.schemas.categories import CATEGORIZER_ACCOUNT
 
 GENERATION = """
 SELECT generation_id AS id, created_at, model, provider, upstream_model, upstream_id,
@@ -36,6 +37,7 @@ SELECT model, sum(tokens_prompt + tokens_completion) AS tokens, count() AS reque
 FROM generations FINAL
 WHERE created_at >= toStartOfHour(now64(3)) - INTERVAL {days:UInt16} DAY
   AND created_at < toStartOfHour(now64(3)) AND status = 'ok'
+  AND account_id != {internal:String}
 GROUP BY model
 HAVING uniqExact(account_id) >= {k:UInt32}
 ORDER BY tokens DESC, model
@@ -72,7 +74,9 @@ async def rankings(
 ) -> list[dict[str, Any]]:
     days = PERIOD_DAYS[period]
     if category is None:
-        _, rows = await store.query(RANKINGS, {"days": days, "k": k})
+        # veil's own categorizer account is not a user: it neither ranks nor counts to k
+        parameters = {"days": days, "k": k, "internal": CATEGORIZER_ACCOUNT}
+        _, rows = await store.query(RANKINGS, parameters)
     else:
         _, rows = await store.query(CATEGORY_RANKINGS, {"category": category, "days": days, "k": k})
     return rows

@@ -12,6 +12,7 @@ import pytest
 from tests.integration.harness import run_cli
 from veil.schemas import subjects
 from veil.schemas.bus import CategoryObservation, GenerationEvent
+from veil.schemas.categories import CATEGORIZER_ACCOUNT
 
 MODEL = "meta-llama/llama-3.1-8b-instruct"
 K = 5
@@ -201,6 +202,7 @@ async def test_overall_rankings_need_k_accounts_and_show_no_open_hour(sampling_s
 
     events = [used(MODEL, f"acct-{n}", 0) for n in range(K)]  # K accounts: ranked
     events += [used(other, f"acct-{n}", 0) for n in range(K - 1)]  # K-1: suppressed
+    events += [used(other, CATEGORIZER_ACCOUNT, 0)]  # veil's own account counts for no one
     events += [used(MODEL, "acct-now", 1) for _ in range(3)]  # the open hour: not yet
     await publish_metadata(stack, subjects.GENERATION, events)
 
@@ -211,6 +213,9 @@ async def test_overall_rankings_need_k_accounts_and_show_no_open_hour(sampling_s
     assert await rankings(account, period="week") == [
         {"model": MODEL, "tokens": 15 * K, "requests": K}
     ]
+    async with account.http() as http:
+        unknown = await http.get("/rankings", params={"category": "gossip"})
+    assert unknown.status_code == 400 and "programming" in unknown.json()["error"]["message"]
 
 
 async def _at_least(samples: list[bytes], n: int) -> bool:

@@ -14,6 +14,7 @@ from veil.gateway.inbox import SETTLING_SECONDS
 from veil.gateway.responses import data
 from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.schemas import subjects
+from veil.schemas.categories import CATEGORIES
 from veil.schemas.errors import VeilError
 from veil.schemas.queries import (
     ActivityQuery,
@@ -84,6 +85,8 @@ async def rankings(
     period: Annotated[str, Query(pattern="^(day|week)$")] = "day",
     category: str | None = None,
 ) -> Response:
+    if category is not None and category not in CATEGORIES:
+        raise VeilError(400, f"category: not one of {', '.join(CATEGORIES)}")
     result = await ask_metrics(
         state.broker,
         RankingsQuery(period=period, category=category),  # type: ignore[arg-type]
