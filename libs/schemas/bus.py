@@ -1,11 +1,18 @@
 """Messages on the bus, one model per message."""
 
+import functools
+import importlib.metadata
+import os
+import socket
+import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from veil.schemas.chat import RoutingSummary
 from veil.schemas.errors import ErrorBody
+
+PROCESS_STARTED = time.time()  # about when this process imported its contracts
 
 
 class Content(BaseModel):
@@ -162,10 +169,31 @@ class CategoryObservation(BaseModel):
     category: str
 
 
+def this_replica() -> str:
+    """Which process answers: host and pid, unique among a deployment's replicas."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@functools.cache
+def veil_version() -> str:
+    try:
+        return importlib.metadata.version("veil")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 class HealthReply(BaseModel):
+    """service -> whoever asks on `veil.health.<service>`: every replica answers (no
+    queue group), so one request with a reply inbox gathers them all (`veil status`)."""
+
     service: str
     ok: bool = True
     detail: dict[str, Any] = Field(default_factory=dict)
+    replica: str = Field(default_factory=this_replica, description="host:pid of the replica")
+    version: str = Field(default_factory=veil_version)
+    started_at: float = Field(
+        default_factory=lambda: PROCESS_STARTED, description="unix time the process started"
+    )
 
 
 class CancelGeneration(BaseModel):

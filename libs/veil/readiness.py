@@ -1,6 +1,7 @@
 """Waiting until a stack serves requests: every service answers on the bus."""
 
 import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import Callable
@@ -9,6 +10,7 @@ import httpx
 import nats
 
 from veil.bus import server_urls
+from veil.schemas.bus import HealthReply
 from veil.schemas.subjects import SERVICES, health_subject
 
 
@@ -81,3 +83,24 @@ def accepting(
         except OSError:
             time.sleep(0.02)
     return False
+
+
+async def replicas_answering(client, wait: float = 0.5) -> list[HealthReply]:
+    """Every replica of every service that answers its health subject within `wait`
+    (each replica answers: health subjects have no queue group)."""
+    inbox = client.new_inbox()
+    replies: list[HealthReply] = []
+
+    async def collect(msg) -> None:
+        with contextlib.suppress(ValueError):
+            replies.append(HealthReply.model_validate_json(msg.data))
+
+    subscription = await client.subscribe(inbox, cb=collect)
+    try:
+        for service in SERVICES:
+            await client.publish(health_subject(service), b"", reply=inbox)
+        await client.flush()
+        await asyncio.sleep(wait)
+    finally:
+        await subscription.unsubscribe()
+    return replies

@@ -107,19 +107,39 @@ def nats_server_binary() -> str:
 
 
 def nats_server_argv(
-    host: str, port: int, data_dir: Path, max_body_bytes: int, server_name: str | None = None
+    host: str,
+    port: int,
+    data_dir: Path,
+    max_body_bytes: int,
+    server_name: str | None = None,
+    cluster_port: int | None = None,
+    routes: Iterable[str] = (),
+    monitor_port: int | None = None,
 ) -> list[str]:
     """The embedded nats-server: JetStream under the data directory, and a max_payload
     that carries the largest body the gateway accepts (NATS's default is 1 MiB; its
-    command line has no flag for it, hence the config file)."""
+    command line has no flag for it, hence the config file).
+
+    With `cluster_port`, one node of a cluster named "veil" that routes to `routes`
+    (the other nodes' nats-route:// URLs); each node needs its own data directory and
+    server name. `monitor_port`: NATS's HTTP monitoring (/varz, /jsz: the meta leader)."""
     config = data_dir / "nats-server.conf"
-    config.write_text(f"max_payload: {max_body_bytes + BUS_OVERHEAD}\n")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lines = [f"max_payload: {max_body_bytes + BUS_OVERHEAD}"]
+    if cluster_port is not None:
+        route_list = ", ".join(routes)
+        lines.append(
+            f"cluster {{ name: veil, listen: {host}:{cluster_port}, routes: [{route_list}] }}"
+        )
+    config.write_text("\n".join(lines) + "\n")
     argv = [
         nats_server_binary(), "-c", str(config), "-a", host, "-p", str(port),
         "-js", "-sd", str(data_dir / "nats"),
     ]  # fmt: skip
     if server_name:
         argv += ["--server_name", server_name]
+    if monitor_port is not None:
+        argv += ["-m", str(monitor_port)]
     return argv
 
 

@@ -1,28 +1,43 @@
 """A real veil stack for tests: nats-server, simulator and the five services, as processes.
 
 Everything talks over real sockets on free loopback ports; each stack has its own
-data directory, so stacks never share state.
+data directory, so stacks never share state. `RunningStack(..., nats_nodes=3)` runs the
+bus as a 3-node nats-server cluster (JetStream replicated on all three) instead of one
+server; `start_replica` adds another process of a service.
 """
 
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import nats
 import openai
 
+from veil.bus import server_urls
 from veil.gateway.config import GatewaySettings
-from veil.readiness import services_answering
+from veil.readiness import replicas_answering, services_answering
+from veil.schemas.bus import HealthReply
 from veil.schemas.subjects import SERVICES
 from veil.simulator.control import SimulatorControl
 from veil.supervisor import Child, free_port, nats_server_argv
 
 ADMIN_KEY = "sk-veil-admin-test-" + "0" * 16
+
+
+@dataclass
+class NatsNode:
+    name: str  # the child's name: "nats-server" alone, "nats-1".."nats-N" in a cluster
+    port: int
+    cluster_port: int | None = None
+    monitor_port: int | None = None
 
 
 def run_blocking(coro):
@@ -36,14 +51,24 @@ def run_blocking(coro):
 
 
 class RunningStack:
-    def __init__(self, data_dir: Path, extra_env: dict[str, str] | None = None):
+    def __init__(
+        self, data_dir: Path, extra_env: dict[str, str] | None = None, nats_nodes: int = 1
+    ):
         self.data_dir = data_dir
         self.logs = data_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.nats_port = free_port()
+        if nats_nodes == 1:
+            self.nats = [NatsNode("nats-server", free_port())]
+        else:
+            self.nats = [
+                NatsNode(f"nats-{i}", free_port(), free_port(), free_port())
+                for i in range(1, nats_nodes + 1)
+            ]
+        self.nats_port = self.nats[0].port
         self.http_port = free_port()
         self.sim_port = free_port()
-        self.nats_url = f"nats://127.0.0.1:{self.nats_port}"
+        # A cluster's clients get every node: they fail over between them.
+        self.nats_url = ",".join(f"nats://127.0.0.1:{node.port}" for node in self.nats)
         self.url = f"http://127.0.0.1:{self.http_port}"
         self.api = f"{self.url}/api/v1"
         self.sim_url = f"http://127.0.0.1:{self.sim_port}"
@@ -58,16 +83,27 @@ class RunningStack:
             "VEIL_UPSTREAMS": "simulated",
             "VEIL_SIMULATOR_URL": self.sim_url,
             "VEIL_SAMPLE_RATE": "0",
+            **({"VEIL_JETSTREAM_REPLICAS": str(min(nats_nodes, 3))} if nats_nodes > 1 else {}),
             **(extra_env or {}),
         }
         self.children: dict[str, Child] = {}
 
     # processes -----------------------------------------------------------------
 
+    def _nats_argv(self, node: NatsNode) -> list[str]:
+        body_limit = int(self.env.get("VEIL_MAX_BODY_BYTES") or GatewaySettings().max_body_bytes)
+        if node.cluster_port is None:
+            return nats_server_argv("127.0.0.1", node.port, self.data_dir, body_limit)
+        routes = [f"nats-route://127.0.0.1:{n.cluster_port}" for n in self.nats if n is not node]
+        return nats_server_argv(
+            "127.0.0.1", node.port, self.data_dir / node.name, body_limit, node.name,
+            cluster_port=node.cluster_port, routes=routes, monitor_port=node.monitor_port,
+        )  # fmt: skip
+
     def _child(self, name: str) -> Child:
-        if name == "nats-server":
-            body_limit = self.env.get("VEIL_MAX_BODY_BYTES") or GatewaySettings().max_body_bytes
-            argv = nats_server_argv("127.0.0.1", self.nats_port, self.data_dir, int(body_limit))
+        node = next((n for n in self.nats if n.name == name), None)
+        if node is not None:
+            argv = self._nats_argv(node)
         elif name == "simulator":
             argv = [sys.executable, "-m", "veil.simulator", "--port", str(self.sim_port)]
         else:
@@ -80,7 +116,10 @@ class RunningStack:
         child.start()
 
     def start(self, services=SERVICES, timeout: float = 60) -> "RunningStack":
-        self.start_process("nats-server")
+        for node in self.nats:
+            self.start_process(node.name)
+        if len(self.nats) > 1:
+            self.wait_meta_leader(timeout)
         self.start_process("simulator")
         for service in services:
             self.start_process(service)
@@ -129,6 +168,71 @@ class RunningStack:
             time.sleep(0.1)
         raise RuntimeError(f"{name} not ready: {self.log(name)[-3000:]}")
 
+    def start_replica(self, service: str, name: str, timeout: float = 60, **env: str) -> None:
+        """Another process of `service` (not the gateway: see start_extra_gateway) on this
+        stack's bus, with `env` on top of the stack's settings; returns once it answers
+        on the bus alongside the others."""
+        argv = [sys.executable, "-m", "veil", "run", service]
+        self.children[name] = Child(name, argv, {**self.env, **env}, self.logs / f"{name}.log")
+        self.children[name].start()
+        # Ready once this very process answers its service's health subject (every
+        # replica answers; each names itself host:pid).
+        process = self.children[name].process
+        assert process is not None
+        replica = f"{socket.gethostname()}:{process.pid}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited: {self.log(name)[-3000:]}")
+            if replica in {r.replica for r in self.replicas() if r.service == service}:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{name} not ready: {self.log(name)[-3000:]}")
+
+    def replicas(self, wait: float = 0.5) -> list[HealthReply]:
+        """Every replica of every service answering on the bus now."""
+
+        async def ask() -> list[HealthReply]:
+            client = await nats.connect(server_urls(self.nats_url), connect_timeout=2)
+            try:
+                return await replicas_answering(client, wait)
+            finally:
+                await client.close()
+
+        return run_blocking(ask())
+
+    # the NATS cluster -------------------------------------------------------------
+
+    def jsz(self, node: NatsNode) -> dict:
+        """A node's JetStream monitoring page (its view of the meta group, streams)."""
+        response = httpx.get(f"http://127.0.0.1:{node.monitor_port}/jsz", timeout=2)
+        return response.json()
+
+    def meta_leader(self) -> str | None:
+        """The child name of the node that leads JetStream's meta group now, as the
+        running nodes see it (None while they are electing)."""
+        for node in self.nats:
+            child = self.children.get(node.name)
+            if child is None or not child.running():
+                continue
+            try:
+                leader = (self.jsz(node).get("meta_cluster") or {}).get("leader")
+            except (httpx.HTTPError, ValueError):
+                continue
+            # Until they notice, the others still name a node that is gone.
+            if leader and self.children[leader].running():
+                return leader
+        return None
+
+    def wait_meta_leader(self, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            leader = self.meta_leader()
+            if leader:
+                return leader
+            time.sleep(0.2)
+        raise RuntimeError("the NATS cluster elected no JetStream leader")
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         process = self.children[name].process
         assert process is not None
@@ -140,7 +244,8 @@ class RunningStack:
         self.start_process(name)
 
     def stop(self) -> None:
-        names = [n for n in self.children if n != "nats-server"] + ["nats-server"]
+        bus = [node.name for node in self.nats]
+        names = [n for n in self.children if n not in bus] + bus
         for name in names:
             child = self.children.get(name)
             if child:
