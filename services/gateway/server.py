@@ -175,9 +175,10 @@ def guarded_protocol(settings: GatewaySettings) -> type[GuardedHttpToolsProtocol
 
 def serve(settings: GatewaySettings) -> None:
     from veil.gateway.app import build_app  # the routes import this module's scope keys
+    from veil.gateway.fastpath import with_fast_chat
 
     uvicorn.run(
-        build_app(settings),
+        with_fast_chat(build_app(settings)),
         host=settings.http_host,
         port=settings.http_port,
         loop="uvloop",
@@ -186,6 +187,9 @@ def serve(settings: GatewaySettings) -> None:
         # Closes a connection idle between two requests (not one slow within a request).
         timeout_keep_alive=5,
         access_log=False,
+        # veil keeps no client address (it is never recorded nor passed on), so there
+        # is nothing for X-Forwarded-For to correct: skip the middleware per request.
+        proxy_headers=False,
         log_level="warning",
         timeout_graceful_shutdown=10,
     )
