@@ -1,6 +1,7 @@
 """Connecting to NATS and declaring what lives on JetStream."""
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -15,7 +16,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import BadRequestError, ServiceUnavailableError
+from nats.js.errors import BadRequestError, NotFoundError, ServiceUnavailableError
 from pydantic import BaseModel, ValidationError
 
 from veil.schemas import subjects
@@ -90,20 +91,42 @@ def make_broker(nats_url: str, service: str) -> NatsBroker:
     )
 
 
-async def ensure_streams(broker: NatsBroker, replicas: int = 1) -> None:
+# What JetStream answers while a cluster elects a leader, for itself or for a stream
+# (a few seconds after its nodes start, or after one is lost).
+ELECTING = (NatsTimeoutError, NoRespondersError, ServiceUnavailableError)
+
+
+async def ensure_streams(broker: NatsBroker, replicas: int = 1, within: float = 60.0) -> None:
     """Create the JetStream streams and KV buckets with `replicas` copies each, or bring
-    existing ones to it (a changed replica count included); safe from every replica."""
+    existing ones to it (a changed replica count included); safe from every replica.
+    Returns once each has a leader: opening a bucket asks its stream's."""
     js = broker.connection.jetstream()
-    await jetstream_ready(js)
+    deadline = time.monotonic() + within
+
+    async def answered(operation: Callable[[], Awaitable[object]]) -> None:
+        while True:
+            try:
+                await operation()
+                return
+            except ELECTING:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+
+    async def has_leader(stream: str) -> None:
+        with contextlib.suppress(NotFoundError):  # the keyring's, before anyone made it
+            await js.stream_info(stream)
+
+    await answered(js.account_info)
     for config in (GENERATIONS_STREAM, CONTENT_STREAM):
-        await declare_stream(js, replace(config, num_replicas=replicas))
+        await answered(lambda c=config: declare_stream(js, replace(c, num_replicas=replicas)))
     for bucket in KV_BUCKETS:
-        try:
-            await js.create_key_value(bucket=bucket, replicas=replicas)
-        except BadRequestError:  # it exists, configured otherwise: only replicas change
-            info = await js.stream_info(f"KV_{bucket}")
-            if info.config.num_replicas != replicas:
-                await js.update_stream(replace(info.config, num_replicas=replicas))
+        await answered(lambda b=bucket: declare_bucket(js, b, replicas))
+    streams = [GENERATIONS_STREAM.name, CONTENT_STREAM.name]
+    for bucket in (*KV_BUCKETS, subjects.KV_KEYRING):
+        streams.append(f"KV_{bucket}")
+    for stream in streams:
+        await answered(lambda s=stream: has_leader(s))
 
 
 async def declare_stream(js: JetStreamContext, config: StreamConfig) -> None:
@@ -114,18 +137,13 @@ async def declare_stream(js: JetStreamContext, config: StreamConfig) -> None:
         await js.update_stream(config)
 
 
-async def jetstream_ready(js: JetStreamContext, within: float = 60.0) -> None:
-    """Wait until JetStream answers: a cluster's does only once it has elected its meta
-    leader, a few seconds after its nodes start (they may start with the services)."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            await js.account_info()
-            return
-        except (NatsTimeoutError, NoRespondersError, ServiceUnavailableError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.5)
+async def declare_bucket(js: JetStreamContext, bucket: str, replicas: int) -> None:
+    try:
+        await js.create_key_value(bucket=bucket, replicas=replicas)
+    except BadRequestError:  # it exists, configured otherwise: only replicas change
+        info = await js.stream_info(f"KV_{bucket}")
+        if info.config.num_replicas != replicas:
+            await js.update_stream(replace(info.config, num_replicas=replicas))
 
 
 # The hot path (requests, routed requests, replies) bypasses FastStream's consume and

@@ -27,6 +27,7 @@ class KVCache(Generic[M]):
         self.revisions: dict[str, int] = {}
         self._ready = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._watcher = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._watch(), name=f"kv-watch-{self.kv._name}")
@@ -37,6 +38,15 @@ class KVCache(Generic[M]):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._unsubscribe()
+
+    async def _unsubscribe(self) -> None:
+        # A watcher's subscription left open holds the connection's drain at shutdown
+        # until its timeout (30 s) as soon as an update or heartbeat waits unread in it.
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            with contextlib.suppress(Exception):
+                await watcher.stop()
 
     def get(self, key: str) -> M | None:
         return self.values.get(key)
@@ -72,7 +82,7 @@ class KVCache(Generic[M]):
     async def _watch(self) -> None:
         while True:
             try:
-                watcher = await self.kv.watchall()
+                self._watcher = watcher = await self.kv.watchall()
                 async for entry in watcher:
                     if entry is None:  # the initial values have all arrived
                         self._ready.set()
@@ -83,4 +93,5 @@ class KVCache(Generic[M]):
                 raise
             except Exception:
                 log.exception("watch on %s failed; restarting it", self.kv._name)
+                await self._unsubscribe()
                 await asyncio.sleep(1)

@@ -57,6 +57,11 @@ async def consume(
                 if task is not None and task.cancelling():
                     raise asyncio.CancelledError from exc
                 log.warning("consumer %s: %s; retrying", durable, type(exc).__name__)
+                # Not just dropped: a pull subscription left open holds the connection's
+                # drain for its whole timeout at shutdown (see below).
+                if subscription is not None:
+                    with contextlib.suppress(Exception):
+                        await subscription.unsubscribe()
                 subscription = None
                 await asyncio.sleep(1)
                 continue
