@@ -16,6 +16,9 @@ UNDELIVERED_PREFIX = "veil.undelivered.v1"  # + ".<publisher>.<gateway>.<generat
 # core NATS, metadata, never persisted: every gateway's recent request counts per key,
 # broadcast to the other gateways so that rate limits hold across replicas
 REQUEST_COUNTS = "veil.ratelimit.counts.v1"
+# core NATS, metadata: "have you applied revision N of this bucket?", asked of every
+# replica's mirror of it after a write (veil.kvcache), answered once it has
+KV_APPLIED_PREFIX = "veil.kv.applied.v1"  # + ".<bucket>"
 
 # JetStream, metadata only
 GENERATION = "veil.generation.v1"

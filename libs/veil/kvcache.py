@@ -3,17 +3,23 @@
 Services read accounts, keys and settings on every request; a local dict makes that
 free, and the watcher applies changes made by any replica within milliseconds.
 `refresh` reads one key straight from the bucket when a caller needs a revision the
-watcher has not delivered yet.
+watcher has not delivered yet; `applied_everywhere` waits, after a write, until every
+replica's mirror of the bucket has applied it.
 """
 
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Generic, TypeVar
 
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 from pydantic import BaseModel
+
+from veil.schemas import subjects
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger(__name__)
@@ -28,12 +34,28 @@ class KVCache(Generic[M]):
         self._ready = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._watcher = None
+        # The last revision the watcher applied: its updates come in the bucket's order,
+        # so every earlier change is applied too.
+        self.watched = 0
+        self._advanced = asyncio.Event()
+        self._asked: Subscription | None = None
+        self._answering: set[asyncio.Task] = set()
+
+    @property
+    def _applied_subject(self) -> str:
+        return f"{subjects.KV_APPLIED_PREFIX}.{self.kv._name}"
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._watch(), name=f"kv-watch-{self.kv._name}")
         await asyncio.wait_for(self._ready.wait(), timeout=30)
+        self._asked = await self.kv._js._nc.subscribe(self._applied_subject, cb=self._on_asked)
 
     async def stop(self) -> None:
+        if self._asked is not None:
+            with contextlib.suppress(Exception):
+                await self._asked.unsubscribe()
+        for task in list(self._answering):
+            task.cancel()
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -75,6 +97,60 @@ class KVCache(Generic[M]):
         self.apply(key, encoded, revision, False)
         return revision
 
+    async def applied_everywhere(self, revision: int, within: float = 1.0) -> bool:
+        """After a write: wait until every replica's mirror of this bucket (a gateway's,
+        a policy's) has applied `revision`, so the change holds for the next request
+        whichever replica serves it. The mirrors are the bucket stream's watchers, so
+        JetStream says how many answers to wait for. False if some had not answered
+        within `within` seconds (a frozen process, say): the write stands regardless."""
+        nc = self.kv._js._nc
+        consumers = await self.kv._js.consumers_info(self.kv._stream)
+        expected = sum(1 for c in consumers if c.push_bound)
+        answered = 0
+        done = asyncio.Event()
+
+        async def count(_msg: Msg) -> None:
+            nonlocal answered
+            answered += 1
+            if answered >= expected:
+                done.set()
+
+        inbox = nc.new_inbox()
+        subscription = await nc.subscribe(inbox, cb=count)
+        try:
+            await nc.publish(self._applied_subject, str(revision).encode(), reply=inbox)
+            if expected:
+                await asyncio.wait_for(done.wait(), within)
+            return True
+        except TimeoutError:
+            log.warning(
+                "%s: %d of %d mirrors applied revision %d within %g s",
+                self.kv._name, answered, expected, revision, within,
+            )  # fmt: skip
+            return False
+        finally:
+            await subscription.unsubscribe()
+
+    async def _on_asked(self, msg: Msg) -> None:
+        # Answered from a task: waiting here would hold this subscription's queue.
+        task = asyncio.create_task(self._answer(msg))
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
+
+    async def _answer(self, msg: Msg) -> None:
+        try:
+            revision = int(msg.data)
+        except ValueError:
+            return
+        deadline = time.monotonic() + 2.0
+        while self.watched < revision and time.monotonic() < deadline:
+            self._advanced.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._advanced.wait(), deadline - time.monotonic())
+        if self.watched >= revision:
+            with contextlib.suppress(Exception):
+                await msg.respond(b"")
+
     async def delete(self, key: str) -> None:
         await self.kv.delete(key)
         self.values.pop(key, None)
@@ -89,6 +165,9 @@ class KVCache(Generic[M]):
                         continue
                     deleted = entry.operation in (KV_DEL, KV_PURGE)
                     self.apply(entry.key, entry.value, entry.revision or 0, deleted)
+                    if (entry.revision or 0) > self.watched:
+                        self.watched = entry.revision or 0
+                        self._advanced.set()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -53,7 +53,11 @@ async def patch_privacy(
     account = await state.account_for(who, account_id)
     current = await state.privacy.refresh(account) or PrivacySettings()
     updated = apply_privacy_patch(current, body, who, state.index)
-    await state.privacy.put(account, updated)
+    revision = await state.privacy.put(account, updated)
+    # Answered once every gateway and policy replica has applied the change: the next
+    # request applies it whichever gateway and policy it reaches (a few ms, on PATCH
+    # only: no request pays for it).
+    await state.privacy.applied_everywhere(revision)
     if current.enable_prompt_logging and not updated.enable_prompt_logging:
         await erase_prompt_log(state, account)
     return data(updated.model_dump())
