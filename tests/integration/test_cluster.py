@@ -16,10 +16,12 @@ from collections import Counter
 from dataclasses import dataclass
 
 import httpx
+import nats
 import pytest
 
-from tests.integration.harness import RunningStack, TestAccount, run_cli
+from tests.integration.harness import RunningStack, TestAccount, run_blocking, run_cli
 from tests.integration.test_metrics import eventually
+from veil.bus import server_urls
 
 pytestmark = pytest.mark.slow
 MODEL = "deepseek/deepseek-chat-v3-0324"  # served by several providers
@@ -320,3 +322,41 @@ async def test_the_cluster_loses_a_node_a_policy_and_a_dispatcher_under_load(clu
     # After all of it, through every gateway still running: the state is whole.
     for api in (stack.api, gateway_2, gateway_3):
         await kv_state_holds(api, settings_account, ignored, load_account.key)
+
+
+def stream_replicas(stack: RunningStack) -> dict[str, int]:
+    async def ask() -> dict[str, int]:
+        client = await nats.connect(server_urls(stack.nats_url))
+        try:
+            js = client.jetstream()
+            return {info.config.name: info.config.num_replicas for info in await js.streams_info()}
+        finally:
+            await client.close()
+
+    return run_blocking(ask())
+
+
+@pytest.mark.timeout(180)
+def test_a_changed_replica_count_is_applied_to_existing_streams_and_buckets(tmp_path):
+    stack = RunningStack(tmp_path, {"VEIL_JETSTREAM_REPLICAS": "1"}, nats_nodes=3)
+    try:
+        stack.start(services=("gateway",))
+        account = stack.new_account("before")
+        before = stream_replicas(stack)
+        assert set(before.values()) == {1}
+        assert {"VEIL_GENERATIONS", "VEIL_CONTENT", "KV_veil_accounts", "KV_veil_keyring"} <= set(
+            before
+        )
+        stack.kill("gateway", signal.SIGTERM)
+        stack.env["VEIL_JETSTREAM_REPLICAS"] = "3"  # the gateway's child shares this dict
+        stack.start_process("gateway")
+        stack.wait_ready(("gateway",))
+        after = stream_replicas(stack)
+        assert after == dict.fromkeys(before, 3)
+        # the data moved with them: the account's key still authenticates
+        response = httpx.get(
+            f"{stack.api}/key", headers={"authorization": f"Bearer {account.key}"}, timeout=10
+        )
+        assert response.status_code == 200, response.text
+    finally:
+        stack.stop()
