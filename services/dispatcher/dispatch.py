@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 
-import httpx
+import aiohttp
 import orjson
 from faststream.nats import NatsBroker
 
@@ -45,15 +45,14 @@ from veil.schemas.errors import ErrorBody
 log = logging.getLogger(__name__)
 
 
-def failure_kind(exc: httpx.HTTPError) -> str:
-    """'timeout' or 'connection_error'. The aiohttp transport reports a refused
-    connection as httpx.ConnectTimeout, so the underlying cause decides."""
-    cause = exc.__cause__
-    if isinstance(cause, TimeoutError):  # aiohttp's timeouts are asyncio.TimeoutError
-        return "timeout"
-    if cause is None and isinstance(exc, httpx.TimeoutException):
-        return "timeout"
-    return "connection_error"
+# What a failed upstream call raises: aiohttp's errors, and its timeouts, which are
+# TimeoutError (a refused connection is ClientConnectorError, not a timeout).
+TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
+
+
+def failure_kind(exc: BaseException) -> str:
+    """'timeout' or 'connection_error', as recorded for the attempt."""
+    return "timeout" if isinstance(exc, TimeoutError) else "connection_error"
 
 
 class Dispatcher:
@@ -69,7 +68,7 @@ class Dispatcher:
     ):
         self.index = index
         self.targets = targets
-        self.http: httpx.AsyncClient  # set by the app's lifespan: one pooled client
+        self.http: aiohttp.ClientSession  # set by the app's lifespan: one pooled session
         self.broker = broker
         self.settings = settings
         self.publish_event = publish_event
@@ -189,7 +188,7 @@ class Dispatcher:
                     )
                     await self._error_reply(gen, subject, error)
                     return
-            except httpx.HTTPError as exc:
+            except TRANSPORT_ERRORS as exc:
                 status, kind = None, failure_kind(exc)
                 gen.last_failure = (routed_endpoint.provider, None)
                 message = (
@@ -236,41 +235,38 @@ class Dispatcher:
         adapter = adapter_for(provider.api)
         stream = gen.routed.envelope.routing.stream
         wire = adapter.build_request(gen.body, endpoint, target, stream)
-        request = self.http.build_request(
-            "POST",
+        # Leaving the block releases the connection to the pool, or closes it when the
+        # body was not read to its end (a failure, a cancellation): the upstream sees
+        # the client leave.
+        async with self.http.post(
             wire.url,
-            content=orjson.dumps(wire.body),
+            data=orjson.dumps(wire.body),
             params=wire.params or None,
             headers={**wire.headers, "content-type": "application/json"},
             timeout=self._timeout(gen, stream),
-        )
-        response = await self.http.send(request, stream=True)
-        try:
-            if response.status_code >= 400:
+            allow_redirects=False,
+        ) as response:
+            if response.status >= 400:
                 raise error_from_status(
-                    response.status_code, await response.aread(),
-                    response.headers.get("retry-after"),
-                )  # fmt: skip
+                    response.status, await response.read(), response.headers.get("retry-after")
+                )
             if stream:
                 await self._stream(gen, response, adapter, endpoint, provider, routed_endpoint)
             else:
                 await self._complete(gen, response, adapter, endpoint, provider, routed_endpoint)
-        finally:
-            await response.aclose()
-        gen.attempts.append(
-            self._attempt_record(routed_endpoint, response.status_code, None, began)
-        )
+        gen.attempts.append(self._attempt_record(routed_endpoint, response.status, None, began))
 
-    def _timeout(self, gen: Generation, stream: bool) -> httpx.Timeout:
-        """Streams may be silent at most first_token_timeout between reads; a whole
-        non-streaming answer may take what is left of the deadline."""
+    def _timeout(self, gen: Generation, stream: bool) -> aiohttp.ClientTimeout:
+        """Connecting (a free pooled connection or a new one) takes at most
+        connect_timeout; a stream may be silent at most first_token_timeout, before its
+        first byte and between reads; a whole non-streaming answer may take what is
+        left of the deadline."""
         settings = self.settings
         left = max(0.1, settings.deadline - (time.time() - gen.started))
         read = min(settings.first_token_timeout, left) if stream else left
-        return httpx.Timeout(
-            connect=settings.connect_timeout, read=read, write=settings.connect_timeout,
-            pool=settings.connect_timeout,
-        )  # fmt: skip
+        return aiohttp.ClientTimeout(
+            connect=settings.connect_timeout, sock_connect=settings.connect_timeout, sock_read=read
+        )
 
     @staticmethod
     def _estimated_usage(gen: Generation) -> Usage:
@@ -281,7 +277,7 @@ class Dispatcher:
         )
 
     async def _complete(self, gen, response, adapter, endpoint, provider, routed_endpoint):
-        data = adapter.parse_response(parse_json(await response.aread()))
+        data = adapter.parse_response(parse_json(await response.read()))
         gen.first_token_at = gen.generating_since = time.time()
         usage = usage_from(data.get("usage"))
         if usage is None:
@@ -335,7 +331,7 @@ class Dispatcher:
         )
         gen.stream_started = True
         seq = 0
-        async for event, data in sse_events(response):
+        async for event, data in sse_events(response.content.iter_any()):
             for chunk in translator.feed(event, data):
                 if gen.upstream_id is None and isinstance(chunk.get("id"), str):
                     gen.upstream_id = chunk["id"]

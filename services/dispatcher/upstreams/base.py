@@ -1,10 +1,9 @@
-"""What every upstream API style shares: the target, the errors, sending with httpx."""
+"""What every upstream API style shares: the target, the errors, reading the answer."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import orjson
 
 
@@ -108,19 +107,40 @@ def parse_json(body: bytes) -> Any:
         raise UpstreamMalformed(str(exc)) from exc
 
 
-async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str | None, bytes]]:
-    """Yield (event name, data) from a server-sent-events body, as the bytes arrive."""
+async def sse_events(body: AsyncIterable[bytes]) -> AsyncIterator[tuple[str | None, bytes]]:
+    """Yield (event name, data) from a server-sent-events body, as the bytes arrive.
+
+    `body` is the raw body in whatever pieces the socket delivered. Lines stay bytes
+    (the data is JSON, which orjson reads from bytes): nothing is decoded and encoded
+    again per line, and a line may be any length.
+    """
     event: str | None = None
     data: list[bytes] = []
-    async for line in response.aiter_lines():
-        if not line:
-            if data:
-                yield event, b"\n".join(data)
-            event, data = None, []
-        elif line.startswith("data:"):
-            data.append(line[5:].lstrip().encode())
-        elif line.startswith("event:"):
-            event = line[6:].strip()
-        # comment lines (":") and unknown fields are ignored, as the SSE spec says
+    pending: list[bytes] = []  # the start of a line that has not ended yet
+    async for piece in body:
+        if b"\n" not in piece:
+            pending.append(piece)
+            continue
+        if pending:
+            pending.append(piece)
+            piece = b"".join(pending)
+        lines = piece.split(b"\n")
+        last = lines.pop()
+        pending = [last] if last else []
+        for line in lines:
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if not line:
+                if data:
+                    yield event, b"\n".join(data)
+                event, data = None, []
+            elif line.startswith(b"data:"):
+                data.append(line[5:].lstrip())
+            elif line.startswith(b"event:"):
+                event = line[6:].strip().decode(errors="replace")
+            # comment lines (":") and unknown fields are ignored, as the SSE spec says
+    last = b"".join(pending).rstrip(b"\r")
+    if last.startswith(b"data:"):
+        data.append(last[5:].lstrip())
     if data:
         yield event, b"\n".join(data)

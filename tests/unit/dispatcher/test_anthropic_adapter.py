@@ -6,11 +6,12 @@ Messages endpoint over a real socket.
 
 import copy
 import json
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 import pytest
 
@@ -69,10 +70,16 @@ def recorded_message(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text())
 
 
-async def recorded_events(name: str) -> list[tuple[str | None, bytes]]:
+async def pieces(data: bytes, size: int) -> AsyncIterator[bytes]:
+    """A body as the socket might deliver it: in pieces that split lines anywhere."""
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def recorded_events(name: str, size: int = 1 << 16) -> list[tuple[str | None, bytes]]:
     """The fixture's events, split by the same SSE reader the dispatcher uses."""
-    response = httpx.Response(200, content=(FIXTURES / name).read_bytes())
-    return [event async for event in sse_events(response)]
+    body = (FIXTURES / name).read_bytes()
+    return [event async for event in sse_events(pieces(body, size))]
 
 
 def translate(events: list[tuple[str | None, bytes]]) -> tuple[list[dict], bool]:
@@ -681,18 +688,14 @@ SIM_PROMPT_TOKENS = 6
 SIM_COMPLETION_TOKENS = 12  # the simulator's default reply length
 
 
-async def send(wire: WireRequest, http: httpx.AsyncClient, stream: bool) -> Any:
-    request = http.build_request(
-        "POST", wire.url, content=orjson.dumps(wire.body), headers=wire.headers
-    )
-    response = await http.send(request, stream=True)
-    try:
-        assert response.status_code == 200, await response.aread()
+async def send(wire: WireRequest, http: aiohttp.ClientSession, stream: bool) -> Any:
+    """The request as the dispatcher sends it, and the answer as it reads it."""
+    headers = {**wire.headers, "content-type": "application/json"}
+    async with http.post(wire.url, data=orjson.dumps(wire.body), headers=headers) as response:
+        assert response.status == 200, await response.read()
         if not stream:
-            return orjson.loads(await response.aread())
-        return [event async for event in sse_events(response)]
-    finally:
-        await response.aclose()
+            return orjson.loads(await response.read())
+        return [event async for event in sse_events(response.content.iter_any())]
 
 
 async def call_simulator(
@@ -703,7 +706,7 @@ async def call_simulator(
     endpoint = index.endpoints[("anthropic/claude-3.5-haiku", "anthropic")]
     target = upstream_targets(index.catalog, "simulated", sim_url, {})["anthropic"]
     wire = anthropic.build_request(body, endpoint, target, stream)
-    async with httpx.AsyncClient(timeout=10.0) as http:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
         return await send(wire, http, stream), wire
 
 
