@@ -4,6 +4,8 @@ The set is OpenRouter's (its rankings' categories), plus `other` for what fits n
 docs/analysts.md defines each with examples.
 """
 
+from veil.schemas.chat import ChatRequest
+
 OTHER = "other"
 CATEGORIES: tuple[str, ...] = (
     "programming",
@@ -31,3 +33,28 @@ CATEGORIZER_KEY = "key-veil-categorizer"
 # The most of a prompt that is sampled and classified: the start of the last user turn
 # says what it is about; more only costs time (and leaves more text in flight).
 SAMPLE_MAX_CHARS = 1000
+
+
+def prompt_text(request: ChatRequest) -> str:
+    """What the categorizer gets of a request: text the user wrote, nothing else.
+
+    The last user turn first (what the request is about now), then the earlier ones,
+    newest first, up to SAMPLE_MAX_CHARS. Left out: system and developer prompts (the
+    application's, not the user's), the assistant's turns, tool results, and parts that
+    are not text (images, audio, files). "" when nothing is left: an empty or tool-only
+    request is not sampled."""
+    parts: list[str] = []
+    room = SAMPLE_MAX_CHARS
+    for message in reversed(request.messages):
+        if message.role != "user" or not message.content:
+            continue
+        if isinstance(message.content, str):
+            texts = [message.content]
+        else:
+            texts = [b.get("text") for b in message.content if b.get("type") == "text"]
+        for text in texts:
+            text = text.strip() if isinstance(text, str) else ""
+            if text and room > 0:
+                parts.append(text[:room])
+                room -= len(parts[-1]) + 1
+    return "\n".join(parts)

@@ -26,35 +26,10 @@ from veil.schemas.bus import (
     RoutedEndpoint,
     RoutedRequest,
 )
-from veil.schemas.categories import CATEGORIZER_ACCOUNT, SAMPLE_MAX_CHARS
+from veil.schemas.categories import CATEGORIZER_ACCOUNT, prompt_text
 from veil.schemas.chat import ChatRequest
 from veil.schemas.errors import VeilError, service_missing
 from veil.schemas.queries import ExplainQuery, ExplainResult, QueryResult, UserModelsQuery
-
-
-def prompt_text(request: ChatRequest) -> str:
-    """What the categorizer gets of a request: text the user wrote, nothing else.
-
-    The last user turn first (what the request is about now), then the earlier ones,
-    newest first, up to SAMPLE_MAX_CHARS. Left out: system and developer prompts (the
-    application's, not the user's), the assistant's turns, tool results, and parts that
-    are not text (images, audio, files). "" when nothing is left: an empty or tool-only
-    request is not sampled."""
-    parts: list[str] = []
-    room = SAMPLE_MAX_CHARS
-    for message in reversed(request.messages):
-        if message.role != "user" or not message.content:
-            continue
-        if isinstance(message.content, str):
-            texts = [message.content]
-        else:
-            texts = [b.get("text") for b in message.content if b.get("type") == "text"]
-        for text in texts:
-            text = text.strip() if isinstance(text, str) else ""
-            if text and room > 0:
-                parts.append(text[:room])
-                room -= len(parts[-1]) + 1
-    return "\n".join(parts)
 
 
 def request_handler(state: PolicyState, connection: Client, instance: str):
@@ -73,6 +48,11 @@ def request_handler(state: PolicyState, connection: Client, instance: str):
             error = ReplyHeader(kind="error", generation_id=envelope.generation_id, error=exc.body)
             await publish_framed(connection, envelope.reply_subject, error)
             return
+        sampled = (
+            state.sample_rate > 0
+            and random.random() < state.sample_rate
+            and envelope.account_id != CATEGORIZER_ACCOUNT  # its own requests: never
+        )
         routed = RoutedRequest(
             envelope=envelope,
             log_content=ctx.settings.enable_prompt_logging,
@@ -81,18 +61,24 @@ def request_handler(state: PolicyState, connection: Client, instance: str):
                 for c in decision.eligible
             ],
         )
+        if envelope.body_held:
+            # A large body stayed at the gateway: the routing goes back there and the
+            # gateway forwards it with the body (and makes the sample), so policy's cost
+            # does not grow with the prompt.
+            if sampled:
+                routed.sample_model = decision.eligible[0].model.id
+            answer = ReplyHeader(kind="routed", generation_id=envelope.generation_id)
+            await publish_framed(
+                connection, envelope.reply_subject, answer, routed.model_dump_json().encode()
+            )
+            return
         # No dispatcher subscribed: NATS says so at once, and `dispatcher_missing` tells
         # the gateway (a 503 in milliseconds, not a timeout).
         undelivered = subjects.undelivered_subject(
             instance, envelope.reply_subject, envelope.generation_id
         )
         await publish_framed(connection, subjects.ROUTED, routed, body, reply=undelivered)
-        # The categorizer's own classification requests are never sampled.
-        if (
-            state.sample_rate > 0
-            and random.random() < state.sample_rate
-            and envelope.account_id != CATEGORIZER_ACCOUNT
-        ):
+        if sampled:
             text = prompt_text(ChatRequest.model_validate_json(body.tobytes()))
             if text:
                 sample = PromptSample(model=decision.eligible[0].model.id, text=text)

@@ -4,20 +4,28 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 
-from veil.bus import publish_framed
+from veil.bus import publish_framed, publish_model
 from veil.gateway.errors import error_response, validation_message
 from veil.gateway.inbox import Reply
 from veil.gateway.server import BODY_LATE, READS_OWN_BODY
 from veil.gateway.state import GatewayState
 from veil.schemas import subjects
-from veil.schemas.bus import CancelGeneration, GenerationVerdict, ReplyHeader, RequestEnvelope
+from veil.schemas.bus import (
+    CancelGeneration,
+    GenerationVerdict,
+    PromptSample,
+    ReplyHeader,
+    RequestEnvelope,
+    RoutedRequest,
+)
+from veil.schemas.categories import prompt_text
 from veil.schemas.chat import ChatRequest, split_routing_suffix
 from veil.schemas.completions import error_chunk
 from veil.schemas.errors import ErrorBody, VeilError
@@ -186,6 +194,7 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
         received_at=time.time(),
         settings_revision=state.privacy.revisions.get(who.account_id, 0),  # type: ignore[arg-type]
         routing=chat.routing_summary(),
+        body_held=len(body) > state.settings.body_bypass_bytes,
     )
     queue = state.inbox.open(generation_id)
     try:
@@ -196,7 +205,7 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
                 state.broker.connection,
                 subjects.REQUEST,
                 envelope,
-                body,
+                b"" if envelope.body_held else body,
                 reply=subjects.undelivered_subject(
                     state.inbox.instance, state.inbox.subject, generation_id
                 ),
@@ -204,7 +213,12 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
         except Exception as exc:  # disconnected from NATS, or over its max_payload
             raise VeilError(503, "veil's message bus is unavailable; try again shortly") from exc
         # Until the response starts, a disconnect is only seen by watching for it.
-        waiting = _first_reply(queue, state) if chat.stream else _final_reply(queue, state)
+        forward = _forwarder(state, envelope, chat, body) if envelope.body_held else None
+        waiting = (
+            _first_reply(queue, state, forward)
+            if chat.stream
+            else _final_reply(queue, state, forward)
+        )
         first = await _unless_client_leaves(request, waiting)
         if first is None:
             await _cancel(state, generation_id)
@@ -232,9 +246,41 @@ def _error_of(header: ReplyHeader) -> ErrorBody:
     return header.error or ErrorBody(code=502, message="Internal error: an error without a body")
 
 
-async def _final_reply(queue: asyncio.Queue[Reply], state: GatewayState) -> Reply:
+Forward = Callable[[bytes], Awaitable[None]]
+
+
+def _forwarder(
+    state: GatewayState, envelope: RequestEnvelope, chat: ChatRequest, body: bytes
+) -> Forward:
+    """For a body held here: on policy's routing, send it with the body to the
+    dispatchers, and make the categorizer's sample if policy drew this request."""
+
+    async def forward(routed_json: bytes) -> None:
+        routed = RoutedRequest.model_validate_json(routed_json)
+        connection = state.broker.connection
+        await publish_framed(
+            connection,
+            subjects.ROUTED,
+            routed,
+            body,
+            reply=subjects.undelivered_subject(
+                state.inbox.dispatch_instance, state.inbox.subject, envelope.generation_id
+            ),
+        )
+        if routed.sample_model is not None:
+            text = prompt_text(chat)
+            if text:
+                sample = PromptSample(model=routed.sample_model, text=text)
+                await publish_model(connection, subjects.SAMPLE, sample)
+
+    return forward
+
+
+async def _final_reply(
+    queue: asyncio.Queue[Reply], state: GatewayState, forward: Forward | None
+) -> Reply:
     """Non-streaming: the final completion or the error."""
-    reply = await _first_reply(queue, state)
+    reply = await _first_reply(queue, state, forward)
     while reply[0].kind not in ("final", "error"):
         reply = await _next(queue, state.settings.idle_timeout)
     return reply
@@ -267,7 +313,9 @@ async def _cancel(state: GatewayState, generation_id: str) -> None:
         await state.broker.publish(CancelGeneration(generation_id=generation_id), subjects.CANCEL)
 
 
-async def _first_reply(queue: asyncio.Queue[Reply], state: GatewayState) -> Reply:
+async def _first_reply(
+    queue: asyncio.Queue[Reply], state: GatewayState, forward: Forward | None
+) -> Reply:
     """Wait for a dispatcher to take the request, or for an error.
 
     A missing policy or dispatcher is answered at once by NATS ("no responders", turned
@@ -280,7 +328,9 @@ async def _first_reply(queue: asyncio.Queue[Reply], state: GatewayState) -> Repl
         raise Lost() from None
     # Heartbeats ("accepted") mean a dispatcher is still on it: keep waiting, up to
     # idle_timeout between two of them, for the final (or the stream to start).
-    while first[0].kind == "accepted":
+    while first[0].kind in ("accepted", "routed"):
+        if first[0].kind == "routed" and forward is not None:
+            await forward(first[1])  # policy routed a body held here
         first = await _next(queue, state.settings.idle_timeout)
     return first
 

@@ -1,6 +1,7 @@
-"""What a sample holds of a request (policy's `prompt_text`): the user's own words."""
+"""What a sample holds of a request (`prompt_text`, used by policy, and by a gateway
+holding a large body): the user's own words."""
 
-from veil.policy.handlers import prompt_text
+from veil.schemas.categories import prompt_text
 from veil.schemas.categories import SAMPLE_MAX_CHARS
 from veil.schemas.chat import ChatRequest
 
