@@ -11,9 +11,11 @@ work as everything else the dispatcher does per request.
 """
 
 import asyncio
+import ssl
 from contextlib import asynccontextmanager
 
 import aiohttp
+import certifi
 from faststream import FastStream
 
 from veil.bus import ensure_streams, make_broker, publish_durably
@@ -29,6 +31,15 @@ from veil.schemas.bus import GenerationEvent
 from veil.schemas.content import ContentRecord
 
 
+def tls_context() -> ssl.SSLContext:
+    """Certificates verified against the system's roots (and SSL_CERT_FILE/SSL_CERT_DIR)
+    plus certifi's bundle, which httpx trusted: a provider reachable before is still
+    trusted on a host without a system CA store."""
+    context = ssl.create_default_context()
+    context.load_verify_locations(certifi.where())
+    return context
+
+
 def http_client(settings: DispatcherSettings) -> aiohttp.ClientSession:
     """One pooled aiohttp session per process (timeouts are set per request).
 
@@ -36,7 +47,7 @@ def http_client(settings: DispatcherSettings) -> aiohttp.ClientSession:
     request, and parsing them was pure cost.
     """
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=settings.max_connections),
+        connector=aiohttp.TCPConnector(limit=settings.max_connections, ssl=tls_context()),
         timeout=aiohttp.ClientTimeout(
             connect=settings.connect_timeout,
             sock_connect=settings.connect_timeout,
