@@ -1,13 +1,14 @@
 """The dispatcher service: broker, pooled HTTP session, upstream targets.
 
 Upstreams are called with aiohttp directly, not with httpx as the project guide
-suggests. Measured A/B, back to back on the same 2-core machine (CPU seconds of the
-dispatcher process per request, 32 connections, default simulator answer; two runs
-each): non-streaming 647 and 683 us with httpx's API over aiohttp's engine
-(httpx-aiohttp) against 370 and 370 us with aiohttp alone (-44%); streaming 1220 and
-1267 us against 827 and 780 us (-35%). httpx's layer (request building, URL parsing,
-header merging, cookie extraction, response wrapping, line decoding) was about as much
-work as everything else the dispatcher does per request.
+suggests. Measured A/B, the two versions alternating in fresh stacks on the same 2-core
+machine (CPU time of the dispatcher process per request from /proc, 3000 requests over
+32 connections, the simulator's default answer): non-streaming, httpx's API over
+aiohttp's engine (httpx-aiohttp) 647, 683 us and later 720, 707, 743 us; aiohttp alone
+370, 370 us and 377, 410, 380 us (-47% by the medians). Streaming (1500 requests):
+1220, 1267 us against 827, 780 us (-35%). httpx's layer (request building, URL
+parsing, header merging, cookie extraction, response wrapping, line decoding) cost
+about as much as everything else the dispatcher does per request.
 """
 
 import asyncio
