@@ -1,4 +1,4 @@
-"""The `veil` command: up, run SERVICE, sql, categorizer train."""
+"""The `veil` command: up, run SERVICE, status, sql, categorizer train."""
 
 import argparse
 import asyncio
@@ -35,6 +35,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--output", type=Path, default=None, help="default: the shipped model")
 
+    status = commands.add_parser(
+        "status", help="every service's replicas, health and version, and consumer lag"
+    )
+    status.add_argument("--format", choices=["table", "json"], default="table")
+    status.add_argument(
+        "--wait", type=float, default=0.5, help="seconds to wait for replicas to answer"
+    )
+
     sql = commands.add_parser("sql", help="read-only SQL on the metrics store")
     sql.add_argument("query")
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
@@ -56,6 +64,10 @@ def main(argv: list[str] | None = None) -> None:
         from veil.categorizer.train import main as train
 
         sys.exit(train(args.output) if args.output else train())
+    if args.command == "status":
+        from veil.status import run_status
+
+        sys.exit(asyncio.run(run_status(args.format, args.wait)))
     if args.command == "sql":
         from veil.sqlcli import run_sql
 

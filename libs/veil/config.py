@@ -23,6 +23,12 @@ class CommonSettings(BaseSettings):
     upstreams: Literal["simulated", "live"] = "simulated"
     simulator_url: str | None = None  # `veil up` starts one and sets this
     log_level: str = "INFO"
+    # "json": one JSON object per line (service, replica, generation id; never content)
+    log_format: Literal["text", "json"] = "text"
+    # Prometheus /metrics of services without HTTP of their own (the gateway serves it
+    # on its HTTP port); unset, they serve none.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "0.0.0.0"
     # Prompt logging's master key (32 bytes, base64). Only the dispatcher and metrics
     # use it; unset, one is generated into <data-dir>/master.key (mode 0600).
     master_key: str | None = None

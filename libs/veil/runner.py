@@ -3,8 +3,12 @@
 import asyncio
 import importlib
 
+from faststream import FastStream
+
+from veil import telemetry
 from veil.config import CommonSettings
 from veil.logs import setup_process
+from veil.schemas.bus import this_replica, veil_version
 
 
 def _event_loop() -> None:
@@ -17,13 +21,34 @@ def _event_loop() -> None:
 
 
 def run_service(service: str) -> None:
-    setup_process(service, CommonSettings().log_level)
+    settings = CommonSettings()
+    log = setup_process(service, settings.log_level, settings.log_format)
+    log.info("%s %s starting (veil %s)", service, this_replica(), veil_version())
+    telemetry.describe_process(service)
     if service == "gateway":
         from veil.gateway.config import GatewaySettings
         from veil.gateway.server import serve
 
-        serve(GatewaySettings())
+        serve(GatewaySettings())  # /metrics on its own HTTP port
         return
+    if settings.metrics_port is not None:
+        telemetry.serve_metrics(settings.metrics_port, settings.metrics_host)
     _event_loop()
     module = importlib.import_module(f"veil.{service}.app")
-    asyncio.run(module.build_app().run())
+    app = module.build_app()
+    watch_the_bus(app)
+    asyncio.run(app.run())
+
+
+def watch_the_bus(app: FastStream) -> None:
+    """The bus gauges of /metrics, from start to shutdown."""
+    tasks: list[asyncio.Task] = []
+
+    @app.after_startup
+    async def start_watching() -> None:
+        tasks.append(asyncio.create_task(telemetry.watch_bus(app.broker.connection)))
+
+    @app.on_shutdown
+    async def stop_watching() -> None:
+        for task in tasks:
+            task.cancel()

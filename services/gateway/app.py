@@ -1,5 +1,6 @@
 """The gateway: a FastAPI app with a NATS broker and this instance's reply inbox."""
 
+import asyncio
 import logging
 import secrets
 from contextlib import asynccontextmanager
@@ -7,9 +8,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import Response
 
+from veil import telemetry
 from veil.bus import BUS_OVERHEAD, ensure_streams, make_broker
 from veil.catalog import CatalogIndex
-from veil.gateway import errors, openapi
+from veil.gateway import errors, openapi, operator
 from veil.gateway.auth import Authenticator
 from veil.gateway.config import GatewaySettings, resolve_admin_key
 from veil.gateway.inbox import Inbox
@@ -102,7 +104,12 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         await broker.start()
         await inbox.start(broker.connection)
         await rate_limits.start(broker.connection)
+        watching = asyncio.create_task(telemetry.watch_bus(broker.connection))
+        log.info(
+            "gateway %s serving on %s:%d", inbox.instance, settings.http_host, settings.http_port
+        )
         yield
+        watching.cancel()
         await rate_limits.stop()
         await keyring.stop()
         for cache in caches:
@@ -118,6 +125,8 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     errors.install(app)
     openapi.install(app)
+    operator.install(app)
+    telemetry.IN_FLIGHT.set_function(lambda: len(inbox.pending))
     # routing before catalog: /models/user must win over /models/{author}/{slug}/...
     for module in (chat, routing, catalog, accounts, keys, content, reports):
         app.include_router(module.router, prefix=API)

@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 from veil.gateway.errors import error_response
 from veil.gateway.routes.chat import chat_completions
 from veil.schemas.errors import ErrorBody
+from veil.telemetry import count_request
 
 CHAT_PATH = "/api/v1/chat/completions"
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ def with_fast_chat(app: FastAPI):
         except Exception:  # what FastAPI's error middleware would have caught
             log.exception("the chat route failed")
             response = error_response(ErrorBody(code=500, message="Internal error"))
+        count_request(response.status_code, response.headers.get("x-veil-provider", ""))
         await response(scope, receive, send)
 
     return asgi

@@ -191,5 +191,6 @@ def serve(settings: GatewaySettings) -> None:
         # is nothing for X-Forwarded-For to correct: skip the middleware per request.
         proxy_headers=False,
         log_level="warning",
+        log_config=None,  # the process's own (veil.logs: text or JSON lines)
         timeout_graceful_shutdown=10,
     )

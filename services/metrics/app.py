@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from faststream import FastStream
 
+from veil import telemetry
 from veil.bus import METADATA_STREAM, ensure_streams, make_broker
 from veil.keyring import Keyring
 from veil.metrics import endpoint_stats
@@ -48,6 +49,7 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
         events = verdicts.apply(events)  # what the client was told wins
         await store.insert_generations(events)
         usage.note(events)  # these keys' spend changed: republished for their limits
+        telemetry.observe_generations(events)
 
     feeds = [
         (subjects.GENERATION, subjects.METRICS_DURABLE, GenerationEvent, insert_generations),
@@ -58,12 +60,19 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
     ]  # fmt: skip
 
     tasks: list[asyncio.Task] = []
+    consumers: list[asyncio.Task] = []
+    stopping = asyncio.Event()
 
     async def stop_tasks() -> None:
-        # Before the broker drains its connection: an open JetStream pull subscription
-        # holds that drain for its whole timeout (30 s), and `veil up` would kill us.
-        while tasks:
-            task = tasks.pop()
+        # A graceful stop: each consumer finishes the batch it is writing (written and
+        # acknowledged, so no other replica writes it again) and takes no other.
+        stopping.set()
+        if consumers:
+            await asyncio.wait(consumers, timeout=settings.drain_timeout)
+        # Then, before the broker drains its connection: an open JetStream pull
+        # subscription holds that drain for its whole timeout (30 s).
+        while tasks or consumers:
+            task = (tasks or consumers).pop()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -79,16 +88,18 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
             (subjects.STREAM_CONTENT, subjects.CONTENT, subjects.CONTENT_DURABLE,
              ContentRecord, prompt_log.insert),
         ]  # fmt: skip
-        tasks[:] = [
+        consumers[:] = [
             asyncio.create_task(
                 consume(
                     js, stream, subject, durable,
                     functools.partial(ingestor.ingest, model=model, insert=insert),
-                    settings.batch_size, settings.batch_timeout,
+                    settings.batch_size, settings.batch_timeout, stopping=stopping,
                 )
             )
             for stream, subject, durable, model, insert in streams
         ]  # fmt: skip
+        lags = [(stream, durable) for stream, _, durable, _, _ in streams]
+        tasks.append(asyncio.create_task(telemetry.watch_consumers(js, lags)))
         usage_kv = await broker.key_value(subjects.KV_KEY_USAGE, declare=False)
         tasks.append(asyncio.create_task(usage.run(usage_kv)))
         stats_kv = await broker.key_value(subjects.KV_ENDPOINT_STATS, declare=False)

@@ -6,6 +6,9 @@ class MetricsSettings(CommonSettings):
     batch_size: int = 1000
     batch_timeout: float = 0.2  # a quiet system still writes within a second
     retry_delay: float = 2.0  # redelivery delay while ClickHouse is unavailable
+    # On SIGTERM, how long the batch being written may take to finish before the
+    # process exits anyway (its events are then redelivered, and replace their rows).
+    drain_timeout: float = 2.0
     stats_interval: float = 60.0
     stats_window_minutes: int = 30
     k_anonymity: int = 10

@@ -29,9 +29,12 @@ async def consume(
     batch_size: int,
     batch_timeout: float,
     ack_wait: float = 10.0,
+    stopping: asyncio.Event | None = None,
 ) -> None:
     """Hand batches of up to batch_size messages (or what arrived within batch_timeout of
-    the first) to `handle`, forever."""
+    the first) to `handle`, until `stopping` is set: then the batch being handled is
+    finished, and no other is fetched."""
+    stopping = stopping or asyncio.Event()
     config = ConsumerConfig(
         durable_name=durable,
         ack_policy=AckPolicy.EXPLICIT,
@@ -41,13 +44,17 @@ async def consume(
     )
     subscription = None
     try:
-        while True:
+        while not stopping.is_set():
             try:
                 if subscription is None:
                     subscription = await js.pull_subscribe(
                         subject, durable=durable, stream=stream, config=config
                     )
-                messages = await _collect(subscription, batch_size, batch_timeout)
+                messages = await _unless_stopped(
+                    _collect(subscription, batch_size, batch_timeout), stopping
+                )
+                if messages is None:
+                    break  # messages fetched and not handled come back after ack_wait
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # NATS restarting, consumer being created elsewhere...
@@ -73,6 +80,25 @@ async def consume(
         if subscription is not None:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+
+
+async def _unless_stopped(fetching, stopping: asyncio.Event) -> list[Msg] | None:
+    """The fetched batch, or None (the fetch cancelled) as soon as `stopping` is set."""
+    fetch = asyncio.ensure_future(fetching)
+    stopped = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({fetch, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        fetch.cancel()
+        raise
+    finally:
+        stopped.cancel()
+    if fetch.done():
+        return fetch.result()
+    fetch.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await fetch
+    return None
 
 
 async def _collect(subscription, batch_size: int, batch_timeout: float) -> list[Msg]:

@@ -19,6 +19,8 @@ from clickhouse_connect.driver.exceptions import DataError, ProgrammingError
 from nats.aio.msg import Msg
 from pydantic import BaseModel, ValidationError
 
+from veil import telemetry
+
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=BaseModel)
 # Raised while serializing values, before the engine is involved: the data's fault.
@@ -38,6 +40,7 @@ class Ingestor:
         await self.dead_letter(msg.data, reason)
         await msg.term()
         self.dead_lettered += 1
+        telemetry.DEAD_LETTERS.inc()
 
     async def ingest(
         self,
@@ -64,6 +67,7 @@ class Ingestor:
         for msg, _ in decoded:
             await msg.ack()
         self.written += len(decoded)
+        telemetry.INSERT_ROWS.labels(model.__name__).observe(len(decoded))
 
     async def _wait(self, decoded: list[tuple[Msg, E]], exc: Exception) -> None:
         """The store is unavailable: leave the events in JetStream, redelivered later."""

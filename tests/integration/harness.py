@@ -87,6 +87,8 @@ class RunningStack:
             **(extra_env or {}),
         }
         self.children: dict[str, Child] = {}
+        # Settings of one process only (a metrics port each, say): name -> variables.
+        self.service_env: dict[str, dict[str, str]] = {}
 
     # processes -----------------------------------------------------------------
 
@@ -108,7 +110,9 @@ class RunningStack:
             argv = [sys.executable, "-m", "veil.simulator", "--port", str(self.sim_port)]
         else:
             argv = [sys.executable, "-m", "veil", "run", name]
-        return Child(name, argv, self.env, self.logs / f"{name}.log")
+        own = self.service_env.get(name)
+        env = {**self.env, **own} if own else self.env
+        return Child(name, argv, env, self.logs / f"{name}.log")
 
     def start_process(self, name: str) -> None:
         child = self.children.get(name) or self._child(name)
