@@ -236,6 +236,14 @@ async def test_the_cluster_loses_a_node_a_policy_and_a_dispatcher_under_load(clu
     await asyncio.sleep(max(0.0, events[-1].at + FAULT_WINDOW - time.monotonic()))
     await asyncio.to_thread(stack.start_process, leader)  # it rejoins and catches up
 
+    # A rolling restart: SIGTERM drains (in-flight requests finish, new ones go to the
+    # other replica), so clients see nothing.
+    events.append(Fault("rolling restart (SIGTERM policy-2, dispatcher-2)", time.monotonic()))
+    for service in ("policy", "dispatcher"):
+        await asyncio.to_thread(stack.kill, f"{service}-2", signal.SIGTERM)
+        await asyncio.to_thread(stack.start_replica, service, f"{service}-2")
+    await asyncio.sleep(2)
+
     events.append(Fault("policy SIGKILL", time.monotonic()))
     await asyncio.to_thread(stack.kill, "policy")
     await asyncio.sleep(FAULT_WINDOW)
@@ -314,6 +322,7 @@ async def test_the_cluster_loses_a_node_a_policy_and_a_dispatcher_under_load(clu
     assert len(second) > 0 and len(rows) > len(second)  # both took a share
     assert phases["baseline"]["errors"] == 0, phases["baseline"]
     assert phases["metrics-2 drained (SIGTERM)"]["errors"] == 0
+    assert phases["rolling restart (SIGTERM policy-2, dispatcher-2)"]["errors"] == 0
     for name, phase in phases.items():
         assert phase["requests"] > 0, (name, phase)
         assert phase["errors"] <= MAX_ERRORS_PER_FAULT, (name, phase)
