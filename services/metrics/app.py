@@ -27,7 +27,7 @@ from veil.schemas.content import ContentErasure, ContentRecord
 def build_app(settings: MetricsSettings | None = None) -> FastStream:
     settings = settings or MetricsSettings()
     broker = make_broker(settings.nats_url, "metrics")
-    store = ClickHouseStore(settings.dsn)
+    store = ClickHouseStore(settings.dsn, settings.clickhouse_cluster)
     dead_letters = broker.publisher(
         subjects.DEAD_LETTER,
         stream=METADATA_STREAM,

@@ -3,6 +3,9 @@ from veil.config import CommonSettings
 
 class MetricsSettings(CommonSettings):
     clickhouse_dsn: str | None = None  # default: chdb://<data-dir>/clickhouse
+    # A ClickHouse cluster (its name in the servers' remote_servers): migrations create
+    # Replicated tables ON CLUSTER with a Distributed table in front of each.
+    clickhouse_cluster: str | None = None
     batch_size: int = 1000
     batch_timeout: float = 0.2  # a quiet system still writes within a second
     retry_delay: float = 2.0  # redelivery delay while ClickHouse is unavailable

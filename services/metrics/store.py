@@ -13,6 +13,7 @@ from typing import Any
 import clickhouse_connect
 import orjson
 
+from veil.metrics.cluster_ddl import INSERT_SETTINGS, mutable_table
 from veil.metrics.migrations import migrate
 from veil.schemas.bus import CategoryObservation, GenerationEvent
 from veil.schemas.content import ContentRecord
@@ -83,8 +84,13 @@ def _jsonable(value: Any) -> Any:
 
 
 class ClickHouseStore:
-    def __init__(self, dsn: str):
+    def __init__(self, dsn: str, cluster: str | None = None):
+        """`cluster`: a ClickHouse cluster's name; tables are then replicated and
+        sharded over it, and written through Distributed tables (cluster_ddl)."""
+        if cluster and dsn.startswith("chdb://"):
+            raise ValueError("VEIL_CLICKHOUSE_CLUSTER needs a ClickHouse server DSN, not chDB")
         self.dsn = dsn
+        self.cluster = cluster
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
         self._client = None
 
@@ -94,14 +100,15 @@ class ClickHouseStore:
                 path = self.dsn.removeprefix("chdb://")
                 if path and not path.startswith("/") and path != "memory":
                     self.dsn = "chdb:///" + path  # relative data dir: make the DSN absolute
-            self._client = clickhouse_connect.get_client(dsn=self.dsn)
+            settings = INSERT_SETTINGS if self.cluster else None
+            self._client = clickhouse_connect.get_client(dsn=self.dsn, settings=settings)
         return self._client
 
     async def _run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def start(self) -> list[str]:
-        return await self._run(lambda: migrate(self._connect()))
+        return await self._run(lambda: migrate(self._connect(), self.cluster))
 
     async def close(self) -> None:
         def _close():
@@ -170,9 +177,11 @@ class ClickHouseStore:
         if generation_id is not None:
             where += " AND generation_id = {generation:String}"
             parameters["generation"] = generation_id
+        # A Distributed table takes no DELETE: on a cluster, every shard's local table.
+        table = mutable_table("content_records", self.cluster)
         await self._run(
             lambda: self._connect().command(
-                f"DELETE FROM content_records WHERE {where}", parameters=parameters
+                f"DELETE FROM {table} WHERE {where}", parameters=parameters
             )
         )
 

@@ -28,16 +28,22 @@ def available() -> list[tuple[int, str, list[str]]]:
     return sorted(found)
 
 
-def migrate(client) -> list[str]:
-    """Apply every migration not yet recorded, in order; return the names applied."""
-    client.command(LEDGER)
+def migrate(client, cluster: str | None = None) -> list[str]:
+    """Apply every migration not yet recorded, in order; return the names applied.
+
+    With `cluster`, each statement in its replicated and sharded form on that
+    ClickHouse cluster (veil.metrics.cluster_ddl)."""
+    from veil.metrics.cluster_ddl import clustered, ledger
+
+    client.command(ledger(cluster) if cluster else LEDGER)
     done = {row[0] for row in client.query("SELECT version FROM schema_migrations").result_rows}
     applied = []
     for version, name, statements in available():
         if version in done:
             continue
         for statement in statements:
-            client.command(statement)
+            for command in clustered(statement, cluster) if cluster else [statement]:
+                client.command(command)
         client.insert("schema_migrations", [[version, name]], column_names=["version", "name"])
         log.info("applied migration %s", name)
         applied.append(name)
