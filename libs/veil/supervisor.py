@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from veil.bus import BUS_OVERHEAD
+from veil.bus import BUS_OVERHEAD, server_urls
 from veil.catalog import CatalogError, load_catalog
 from veil.config import CommonSettings
 from veil.gateway.config import ADMIN_KEY_FILE, GatewaySettings, resolve_admin_key
@@ -249,7 +249,8 @@ class Stack:
 
 
 def _nats_listen(url: str) -> tuple[str, int]:
-    parsed = urlparse(url)
+    """Where the embedded nats-server listens: the first (with it, the only) URL."""
+    parsed = urlparse(server_urls(url)[0])
     return parsed.hostname or "127.0.0.1", parsed.port or 4222
 
 
