@@ -1,8 +1,7 @@
 """What a sample holds of a request (`prompt_text`, used by policy, and by a gateway
 holding a large body): the user's own words."""
 
-from veil.schemas.categories import prompt_text
-from veil.schemas.categories import SAMPLE_MAX_CHARS
+from veil.schemas.categories import SAMPLE_MAX_CHARS, prompt_text
 from veil.schemas.chat import ChatRequest
 
 
