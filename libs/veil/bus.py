@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -119,14 +120,16 @@ async def ensure_streams(broker: NatsBroker, replicas: int = 1, within: float = 
 
     await answered(js.account_info)
     for config in (GENERATIONS_STREAM, CONTENT_STREAM):
-        await answered(lambda c=config: declare_stream(js, replace(c, num_replicas=replicas)))
+        await answered(
+            functools.partial(declare_stream, js, replace(config, num_replicas=replicas))
+        )
     for bucket in KV_BUCKETS:
-        await answered(lambda b=bucket: declare_bucket(js, b, replicas))
-    streams = [GENERATIONS_STREAM.name, CONTENT_STREAM.name]
+        await answered(functools.partial(declare_bucket, js, bucket, replicas))
+    streams = [subjects.STREAM_GENERATIONS, subjects.STREAM_CONTENT]
     for bucket in (*KV_BUCKETS, subjects.KV_KEYRING):
         streams.append(f"KV_{bucket}")
     for stream in streams:
-        await answered(lambda s=stream: has_leader(s))
+        await answered(functools.partial(has_leader, stream))
 
 
 async def declare_stream(js: JetStreamContext, config: StreamConfig) -> None:

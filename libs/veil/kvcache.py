@@ -33,7 +33,7 @@ class KVCache(Generic[M]):
         self.revisions: dict[str, int] = {}
         self._ready = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._watcher = None
+        self._watcher: KeyValue.KeyWatcher | None = None
         # The last revision the watcher applied: its updates come in the bucket's order,
         # so every earlier change is applied too.
         self.watched = 0
