@@ -19,7 +19,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import aiohttp
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.overhead import BODY, concurrent, sequential
+from benchmarks.overhead import BODY, bench_stack, concurrent, sequential
 from tests.integration.harness import RunningStack
 from veil.supervisor import free_port
 
@@ -159,14 +158,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     litellm_binary()  # install before timing anything
-    with tempfile.TemporaryDirectory(prefix="veil-bench-") as tmp:
-        env = {"VEIL_LOG_LEVEL": "WARNING", "VEIL_RATE_LIMIT_DEFAULT": "1000000000"}
-        stack = RunningStack(Path(tmp), env).start()
-        try:
-            account = stack.new_account("bench")
-            asyncio.run(measure(stack, account.key, Path(tmp), args))
-        finally:
-            stack.stop()
+    with bench_stack() as (stack, key, workdir):
+        asyncio.run(measure(stack, key, workdir, args))
 
 
 if __name__ == "__main__":

@@ -11,10 +11,12 @@ Both sides use the same aiohttp client, so the difference is veil's own cost.
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -135,24 +137,31 @@ async def measure(stack: RunningStack, key: str, n: int, concurrency: int) -> No
         )
 
 
+@contextlib.contextmanager
+def bench_stack(**env: str) -> Iterator[tuple[RunningStack, str, Path]]:
+    """A private stack on free ports, an account's key, and the stack's directory.
+
+    One key sends thousands of requests a second in a benchmark: a default rate limit
+    this high never refuses one, yet every request still goes through the check."""
+    with tempfile.TemporaryDirectory(prefix="veil-bench-") as tmp:
+        settings = {"VEIL_LOG_LEVEL": "WARNING", "VEIL_RATE_LIMIT_DEFAULT": "1000000000", **env}
+        stack = RunningStack(Path(tmp), settings)
+        began = time.perf_counter()
+        stack.start()
+        print(f"stack ready in {time.perf_counter() - began:.1f}s")
+        try:
+            yield stack, stack.new_account("bench").key, Path(tmp)
+        finally:
+            stack.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="veil-bench-") as tmp:
-        # One key sends thousands of requests a second here: a default rate limit this
-        # high never refuses one, yet every request still goes through the check.
-        env = {"VEIL_LOG_LEVEL": "WARNING", "VEIL_RATE_LIMIT_DEFAULT": "1000000000"}
-        stack = RunningStack(Path(tmp), env)
-        began = time.perf_counter()
-        stack.start()
-        print(f"stack ready in {time.perf_counter() - began:.1f}s")
-        try:
-            account = stack.new_account("bench")
-            asyncio.run(measure(stack, account.key, args.requests, args.concurrency))
-        finally:
-            stack.stop()
+    with bench_stack() as (stack, key, _):
+        asyncio.run(measure(stack, key, args.requests, args.concurrency))
 
 
 if __name__ == "__main__":

@@ -18,8 +18,6 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import aiohttp
@@ -27,7 +25,7 @@ import nats
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.overhead import MODEL, concurrent
+from benchmarks.overhead import MODEL, bench_stack, concurrent
 from tests.integration.harness import RunningStack
 
 SMALL = {"model": MODEL, "messages": [{"role": "user", "content": "a short benchmark prompt"}]}
@@ -143,21 +141,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100_000, help="bytes of the long body")
     parser.add_argument("--sample-rate", default="0.01", help="VEIL_SAMPLE_RATE of the stack")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="veil-bench-") as tmp:
-        env = {
-            "VEIL_LOG_LEVEL": "WARNING",
-            "VEIL_RATE_LIMIT_DEFAULT": "1000000000",
-            "VEIL_SAMPLE_RATE": args.sample_rate,
-        }
-        stack = RunningStack(Path(tmp), env)
-        began = time.perf_counter()
-        stack.start()
-        print(f"stack ready in {time.perf_counter() - began:.1f}s")
-        try:
-            account = stack.new_account("bench")
-            asyncio.run(measure(stack, account.key, args.requests, args.concurrency, args.size))
-        finally:
-            stack.stop()
+    with bench_stack(VEIL_SAMPLE_RATE=args.sample_rate) as (stack, key, _):
+        asyncio.run(measure(stack, key, args.requests, args.concurrency, args.size))
 
 
 if __name__ == "__main__":

@@ -318,3 +318,13 @@ def run_cli(stack: RunningStack, *args: str, timeout: float = 60) -> subprocess.
         text=True,
         timeout=timeout,
     )
+
+
+async def wait_for(predicate, limit: float = 20) -> None:
+    """Poll an async predicate every 0.2 s until it is true; fail after `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError("condition not met in time")

@@ -10,7 +10,7 @@ import time
 import nats
 import pytest
 
-from tests.integration.harness import RunningStack, run_cli
+from tests.integration.harness import RunningStack, run_cli, wait_for
 from veil.bus import unpack
 from veil.catalog import CatalogIndex
 from veil.categorizer.model_client import SYSTEM_PROMPT
@@ -34,15 +34,6 @@ LABELLED = {
     "Translate 'the invoice is attached' into German and Italian": "translation",
     "should I put my savings into an index fund or pay off my car loan first": "finance",
 }
-
-
-async def wait_for(predicate, limit: float = 20):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def observations(stack: RunningStack) -> dict[str, int]:

@@ -9,7 +9,7 @@ import time
 import nats
 import pytest
 
-from tests.integration.harness import run_cli
+from tests.integration.harness import run_cli, wait_for
 from veil.schemas import subjects
 from veil.schemas.bus import CategoryObservation, GenerationEvent
 from veil.schemas.categories import CATEGORIZER_ACCOUNT
@@ -21,15 +21,6 @@ K = 5
 @pytest.fixture
 def sampling_stack(make_stack):
     return make_stack(VEIL_SAMPLE_RATE="1", VEIL_K_ANONYMITY=str(K))
-
-
-async def wait_for(predicate, limit: float = 15):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 async def test_no_content_at_rest_and_samples_carry_no_identifiers(sampling_stack):
