@@ -33,12 +33,17 @@ def quick_stack(make_stack):
     )
 
 
+RECEIVED = time.time() - 3  # when "the gateway received" the generations below
+
+
 def verdict(generation_id: str, account: str, code: int = 502) -> GenerationVerdict:
+    # A verdict and its generation's event name the same receipt time, as the gateway's
+    # and the dispatcher's do (it is in the table's sorting key).
     return GenerationVerdict(
         generation_id=generation_id,
         account_id=account,
         key_id="key-direct",
-        created_at=time.time() - 3,
+        created_at=RECEIVED,
         model=MODEL,
         provider="groq",
         error_code=code,
@@ -66,7 +71,9 @@ def stored(stack, account: str) -> dict[str, tuple]:
     rows = {}
     for line in result.stdout.splitlines()[1:]:
         generation_id, status, code, finish, tokens = line.split(",")
-        rows[generation_id.strip('"')] = (
+        generation_id = generation_id.strip('"')
+        assert generation_id not in rows, f"{generation_id} is recorded twice"
+        rows[generation_id] = (
             status.strip('"'),
             None if code in ("", "\\N") else int(code),
             finish.strip('"'),
@@ -78,7 +85,10 @@ def stored(stack, account: str) -> dict[str, tuple]:
 async def test_a_verdict_corrects_the_event_in_either_order_or_stands_alone(quick_stack):
     stack, account = quick_stack, "acct-verdicts"
     # the dispatcher's event first, then the verdict
-    await publish(stack, (subjects.GENERATION, event("gen-ev-first", account), "gen-ev-first"))
+    await publish(
+        stack,
+        (subjects.GENERATION, event("gen-ev-first", account, created_at=RECEIVED), "gen-ev-first"),
+    )
     assert await eventually(lambda: "gen-ev-first" in stored(stack, account))
     await publish(
         stack, (subjects.VERDICT, verdict("gen-ev-first", account), "gen-ev-first:verdict")
@@ -90,7 +100,10 @@ async def test_a_verdict_corrects_the_event_in_either_order_or_stands_alone(quic
         (subjects.VERDICT, verdict("gen-alone", account), "gen-alone:verdict"),
     )
     await asyncio.sleep(1)
-    await publish(stack, (subjects.GENERATION, event("gen-v-first", account), "gen-v-first"))
+    await publish(
+        stack,
+        (subjects.GENERATION, event("gen-v-first", account, created_at=RECEIVED), "gen-v-first"),
+    )
 
     def settled():
         rows = stored(stack, account)
