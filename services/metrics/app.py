@@ -41,7 +41,7 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
     keyring = Keyring(settings.resolved_master_key())
     prompt_log = PromptLog(store, keyring, settings.prompt_log_retention_days * 86400)
     broker.include_router(build_router(store, ingestor, settings, prompt_log))
-    usage = KeyUsagePublisher(store)
+    usage = KeyUsagePublisher(store, settings.key_usage_interval)
 
     verdicts = Verdicts(store)
 

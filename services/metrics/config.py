@@ -12,6 +12,9 @@ class MetricsSettings(CommonSettings):
     # On SIGTERM, how long the batch being written may take to finish before the
     # process exits anyway (its events are then redelivered, and replace their rows).
     drain_timeout: float = 2.0
+    # The longest a key's spend lags what is stored (see spend.py): at most one usage
+    # query per interval, whatever the request rate.
+    key_usage_interval: float = 1.0
     stats_interval: float = 60.0
     stats_window_minutes: int = 30
     k_anonymity: int = 10

@@ -1,10 +1,17 @@
 """Recorded spend: per-key usage for key limits, and an account's total for /credits.
 
-After each batch of generations is stored, the keys in it get their spend recomputed
+After batches of generations are stored, the keys in them get their spend recomputed
 (all time, today, this week, this month, UTC) with one aggregate query and written to
 the KV bucket `veil_key_usage`. The gateway mirrors that bucket in memory, so its
-limit check on the chat path costs no I/O; the price is that usage lags the last
-batch, and a key can overshoot its limit by the requests in flight meanwhile.
+limit check on the chat path costs no I/O; the price is that usage lags the stored
+batches by up to one refresh interval, and a key can overshoot its limit by the
+requests served meanwhile.
+
+The query reads every row of a key's month, so its cost grows with the key's traffic:
+it runs at most once per interval (one second by default) for all the keys whose
+spend changed, not once per batch (five a second under load). An exact query rather
+than counters kept in memory, because every metrics replica sees only its share of
+the events, and a redelivered event must not count twice.
 """
 
 import asyncio
@@ -90,12 +97,13 @@ async def account_credits(store: ClickHouseStore, account: str) -> list[dict]:
 class KeyUsagePublisher:
     """Republishes the usage of the keys in each stored batch, off the ingest path.
 
-    Batches stored while a query runs are coalesced into the next one, so a busy
-    system runs at most one usage query per batch, usually fewer.
+    Batches stored while a query runs, or within `interval` of the last one, are
+    coalesced into the next query.
     """
 
-    def __init__(self, store: ClickHouseStore):
+    def __init__(self, store: ClickHouseStore, interval: float = 1.0):
         self.store = store
+        self.interval = interval
         self.pending: set[tuple[str, str]] = set()
         self._wake = asyncio.Event()
         self.published = 0
@@ -110,6 +118,7 @@ class KeyUsagePublisher:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            began = time.monotonic()
             keys, self.pending = self.pending, set()
             try:
                 for usage in await key_usage(self.store, keys):
@@ -122,3 +131,4 @@ class KeyUsagePublisher:
                 self.pending |= keys
                 self._wake.set()
                 await asyncio.sleep(1)
+            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - began)))
