@@ -12,7 +12,9 @@ account, a key, a generation id or anything a client wrote.
 """
 
 import asyncio
+import collections
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Iterable
@@ -96,17 +98,29 @@ async def watch_bus(connection: Client, every: float = 10.0) -> None:
 
 
 def observe_generations(events: Iterable[GenerationEvent]) -> None:
-    """Count a stored batch of generations (once per event, as it is written)."""
+    """Count a stored batch of generations (once per event, as it is written): counters
+    once per label set, histograms per event through a labelled child made once."""
+    counts: collections.Counter[tuple[str, str]] = collections.Counter()
+    fallbacks: collections.Counter[str] = collections.Counter()
     for event in events:
         provider = event.provider or ""
-        GENERATIONS.labels(event.status, provider).inc()
+        counts[event.status, provider] += 1
         if event.provider is None:
             continue
-        UPSTREAM_LATENCY.labels(provider).observe(event.latency_ms / 1000)
+        _child(UPSTREAM_LATENCY, provider).observe(event.latency_ms / 1000)
         if event.time_to_first_token_ms is not None and event.streamed:
-            FIRST_TOKEN.labels(provider).observe(event.time_to_first_token_ms / 1000)
+            _child(FIRST_TOKEN, provider).observe(event.time_to_first_token_ms / 1000)
         if len(event.attempts) > 1:
-            FALLBACKS.labels(provider).inc()
+            fallbacks[provider] += 1
+    for (status, provider), n in counts.items():
+        GENERATIONS.labels(status, provider).inc(n)
+    for provider, n in fallbacks.items():
+        FALLBACKS.labels(provider).inc(n)
+
+
+@functools.cache
+def _child(metric, *labels: str):
+    return metric.labels(*labels)
 
 
 # The gateway's hot path counts each answer: a dict lookup and an increment, with the

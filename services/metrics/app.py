@@ -91,7 +91,7 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
         consumers[:] = [
             asyncio.create_task(
                 consume(
-                    js, stream, subject, durable,
+                    broker.connection, js, stream, subject, durable,
                     functools.partial(ingestor.ingest, model=model, insert=insert),
                     settings.batch_size, settings.batch_timeout, stopping=stopping,
                 )

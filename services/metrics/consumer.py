@@ -4,6 +4,11 @@ This loop is written on nats-py directly rather than as a FastStream batch
 subscriber: FastStream 0.7's pull loop does not catch the plain asyncio timeout
 that nats-py raises from an idle fetch, and restarts its task with an error log
 every few seconds. Owning the loop also keeps the ack-after-insert rule in one place.
+
+Batches are pulled over an inbox subscription of our own (JetStream's documented
+`CONSUMER.MSG.NEXT` request) rather than with nats-py's `fetch()`: fetch waits for each
+message of a batch under its own timer (a task per message), which cost more than
+decoding and storing the event; here one callback appends each message to the batch.
 """
 
 import asyncio
@@ -12,15 +17,22 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-import nats.errors
+import orjson
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.errors import NotFoundError
 
 log = logging.getLogger(__name__)
 
+# Statuses that end a pull request: no messages (404), its expiry (408), and the
+# consumer's own refusals (409: deleted, max waiting, ...); 100 is a heartbeat.
+ENDS_PULL = {"404", "408", "409"}
+
 
 async def consume(
+    nc: Client,
     js: JetStreamContext,
     stream: str,
     subject: str,
@@ -42,17 +54,14 @@ async def consume(
         max_ack_pending=max(20_000, batch_size * 4),
         filter_subject=subject,
     )
-    subscription = None
+    puller: Puller | None = None
     try:
         while not stopping.is_set():
             try:
-                if subscription is None:
-                    subscription = await js.pull_subscribe(
-                        subject, durable=durable, stream=stream, config=config
-                    )
-                messages = await _unless_stopped(
-                    _collect(subscription, batch_size, batch_timeout), stopping
-                )
+                if puller is None:
+                    await _bind(js, stream, durable, config)
+                    puller = await Puller.open(nc, stream, durable)
+                messages = await _unless_stopped(puller.batch(batch_size, batch_timeout), stopping)
                 if messages is None:
                     break  # messages fetched and not handled come back after ack_wait
             except asyncio.CancelledError:
@@ -64,22 +73,20 @@ async def consume(
                 if task is not None and task.cancelling():
                     raise asyncio.CancelledError from exc
                 log.warning("consumer %s: %s; retrying", durable, type(exc).__name__)
-                # Not just dropped: a pull subscription left open holds the connection's
-                # drain for its whole timeout at shutdown (see below).
-                if subscription is not None:
-                    with contextlib.suppress(Exception):
-                        await subscription.unsubscribe()
-                subscription = None
+                # Not just dropped: a subscription left open holds the connection's
+                # drain at shutdown (see below).
+                if puller is not None:
+                    await puller.close()
+                puller = None
                 await asyncio.sleep(1)
                 continue
             if messages:
                 await handle(messages)
     finally:
-        # A pull subscription left open holds the connection's drain until its timeout
+        # A subscription left open holds the connection's drain until its timeout
         # (a late "request expired" status stays unread in its queue).
-        if subscription is not None:
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
+        if puller is not None:
+            await puller.close()
 
 
 async def _unless_stopped(fetching, stopping: asyncio.Event) -> list[Msg] | None:
@@ -101,23 +108,82 @@ async def _unless_stopped(fetching, stopping: asyncio.Event) -> list[Msg] | None
     return None
 
 
-async def _collect(subscription, batch_size: int, batch_timeout: float) -> list[Msg]:
-    """Up to batch_size messages, waiting at most batch_timeout once the first arrived.
-
-    nats-py returns whatever is pending as soon as something is, so without this a
-    busy system would insert a handful of rows at a time.
-    """
+async def _bind(js: JetStreamContext, stream: str, durable: str, config: ConsumerConfig):
+    """The durable consumer, created when it does not exist yet (as pull_subscribe does:
+    an existing one keeps its configuration)."""
     try:
-        messages = await subscription.fetch(batch_size, timeout=max(batch_timeout, 1.0))
-    except (TimeoutError, nats.errors.TimeoutError):
-        return []
-    deadline = time.monotonic() + batch_timeout
-    while len(messages) < batch_size:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0.005:
-            break
-        try:
-            messages += await subscription.fetch(batch_size - len(messages), timeout=remaining)
-        except (TimeoutError, nats.errors.TimeoutError):
-            break
-    return messages
+        await js.consumer_info(stream, durable)
+    except NotFoundError:
+        await js.add_consumer(stream, config)
+
+
+class Puller:
+    """Batches of a durable pull consumer, over one inbox subscription.
+
+    Each batch asks for what it lacks with an expiring pull request; the server sends
+    the messages to the inbox, and a status message when a request ends with fewer
+    (none left, expired). A request still open when its batch was handed on keeps
+    delivering into the next batch, so nothing it brings is dropped; anything fetched
+    and never acknowledged comes back after the consumer's ack_wait.
+    """
+
+    def __init__(self, nc: Client, stream: str, durable: str):
+        self.nc = nc
+        self.next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self.inbox = nc.new_inbox()
+        self.messages: list[Msg] = []
+        self.arrived = asyncio.Event()  # a message or an ended request since last cleared
+        self.ended = False
+        self.subscription = None
+
+    @classmethod
+    async def open(cls, nc: Client, stream: str, durable: str) -> "Puller":
+        puller = cls(nc, stream, durable)
+        puller.subscription = await nc.subscribe(puller.inbox, cb=puller._on_message)
+        return puller
+
+    async def _on_message(self, msg: Msg) -> None:
+        status = msg.headers.get("Status") if msg.headers else None
+        if status is None:
+            self.messages.append(msg)
+        elif status in ENDS_PULL:
+            self.ended = True
+        elif status != "100":
+            log.warning("pull request on %s: status %s", self.next_subject, status)
+            self.ended = True
+        self.arrived.set()
+
+    async def _wait(self, seconds: float) -> None:
+        self.arrived.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.arrived.wait()
+
+    async def batch(self, size: int, linger: float, first_wait: float = 1.0) -> list[Msg]:
+        """Up to `size` messages: waits at most `first_wait` for the first, then at most
+        `linger` for the batch to fill, so a busy system writes large batches and a
+        quiet one writes within a second."""
+        if len(self.messages) < size:
+            self.ended = False
+            request = {"batch": size - len(self.messages), "expires": int(first_wait * 1e9)}
+            await self.nc.publish(self.next_subject, orjson.dumps(request), reply=self.inbox)
+            began = time.monotonic()
+            while not self.messages and not self.ended:
+                left = first_wait - (time.monotonic() - began)
+                if left <= 0:
+                    break
+                await self._wait(left)
+            deadline = time.monotonic() + linger
+            while self.messages and len(self.messages) < size and not self.ended:
+                left = deadline - time.monotonic()
+                if left <= 0.005:
+                    break
+                await self._wait(left)
+        batch, self.messages = self.messages[:size], self.messages[size:]
+        return batch
+
+    async def close(self) -> None:
+        if self.subscription is not None:
+            with contextlib.suppress(Exception):
+                await self.subscription.unsubscribe()
+            self.subscription = None
