@@ -1,13 +1,15 @@
-"""veil against LiteLLM's proxy, both in front of the same upstream, in the same run.
+"""veil, LiteLLM's proxy and the upstream itself, with the same load, in the same run.
 
-    .venv/bin/python -m benchmarks.litellm [--requests 2000] [--concurrency 32] [--runs 3]
+    .venv/bin/python -m benchmarks.compare [--seconds 5] [--concurrency 32] [--runs 3]
 
 Starts a private veil stack (real nats-server, five services, the simulator), and
 LiteLLM's proxy (2 workers, no callbacks, no database) pointed at the same simulator
 endpoint veil routes to. For each run it measures, interleaved so the machine's noise
-hits all alike: one connection (p50 latency), then N connections (requests/s and
-errors), straight to the upstream, through veil (full privacy routing, metadata,
-sampling, limits on), and through LiteLLM. Prints each run and the medians.
+hits all alike: one connection (p50 and p99 latency), then N connections (requests/s
+and errors), straight to the upstream, through veil (full privacy routing, metadata,
+sampling, key limits and rate limits on), and through LiteLLM. The load comes from
+`wrk` when it is installed, else from an aiohttp client (benchmarks/load.py). Prints
+each run, the medians, and one summary line with the ratios.
 
 LiteLLM is not a dependency of veil: the script installs it into its own environment
 (`.venv-litellm`, `pip install litellm[proxy]`) on first use.
@@ -26,7 +28,8 @@ import aiohttp
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.overhead import BODY, bench_stack, concurrent, sequential
+from benchmarks import load
+from benchmarks.overhead import BODY, bench_stack
 from tests.integration.harness import RunningStack
 from veil.supervisor import free_port
 
@@ -92,8 +95,7 @@ async def wait_http(session: aiohttp.ClientSession, url: str, headers, limit: fl
 
 
 async def measure(stack: RunningStack, key: str, workdir: Path, args) -> None:
-    connector = aiohttp.TCPConnector(limit=args.concurrency * 2)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession() as session:
         veil = (f"{stack.api}/chat/completions", {"authorization": f"Bearer {key}"}, BODY)
         async with session.post(veil[0], json=BODY, headers=veil[1]) as response:
             provider = response.headers["x-veil-provider"]
@@ -118,42 +120,50 @@ async def measure(stack: RunningStack, key: str, workdir: Path, args) -> None:
                 raise
             targets = {"direct": direct, "veil": veil, "litellm": proxy}
             for url, headers, body in targets.values():  # warm every path
-                await sequential(session, url, headers, body, 100)
+                await load.run(url, headers, body, args.concurrency, 1)
             results: dict[str, dict[str, list[float]]] = {
-                name: {"p50": [], "rps": [], "errors": []} for name in targets
+                name: {"p50": [], "p99": [], "rps": [], "errors": []} for name in targets
             }
-            for run in range(args.runs):
-                print(f"run {run + 1}:")
+            print(f"load from {load.tool()}; {args.seconds:g} s per measurement")
+            for number in range(args.runs):
+                print(f"run {number + 1}:")
                 for name, (url, headers, body) in targets.items():
-                    timings = await sequential(session, url, headers, body, 200)
-                    rps, errors = await concurrent(
-                        session, url, headers, body, args.requests, args.concurrency
-                    )
-                    p50 = statistics.median(timings)
-                    results[name]["p50"].append(p50)
-                    results[name]["rps"].append(rps)
-                    results[name]["errors"].append(errors)
-                    print(f"  {name:8s} p50 {p50:6.2f} ms   {rps:7.0f} req/s   errors {errors}")
+                    one = await load.run(url, headers, body, 1, args.seconds)
+                    many = await load.run(url, headers, body, args.concurrency, args.seconds)
+                    for field, value in (
+                        ("p50", one.p50_ms), ("p99", one.p99_ms),
+                        ("rps", many.rps), ("errors", one.errors + many.errors),
+                    ):  # fmt: skip
+                        results[name][field].append(value)
+                    print(f"  {name:8s} {line(results[name], -1)}")
         finally:
             process.terminate()
             process.wait(timeout=30)
-    print(f"medians of {args.runs} runs ({args.concurrency} connections for req/s):")
     medians = {name: {k: statistics.median(v) for k, v in r.items()} for name, r in results.items()}
-    for name, m in medians.items():
-        print(
-            f"  {name:8s} p50 {m['p50']:6.2f} ms   {m['rps']:7.0f} req/s   errors {m['errors']:.0f}"
-        )
-    veil, litellm = medians["veil"], medians["litellm"]
+    print(f"medians of {args.runs} runs (1 connection for latency, {args.concurrency} for req/s):")
+    for name, median in medians.items():
+        print(f"  {name:8s} {line({k: [v] for k, v in median.items()}, 0)}")
+    direct_m, veil_m, litellm_m = medians["direct"], medians["veil"], medians["litellm"]
     print(
-        f"veil overhead p50 {veil['p50'] - medians['direct']['p50']:.2f} ms, "
-        f"LiteLLM overhead p50 {litellm['p50'] - medians['direct']['p50']:.2f} ms; "
-        f"veil serves {veil['rps'] / litellm['rps']:.1f}x LiteLLM's requests/s"
+        f"SUMMARY veil overhead p50 {veil_m['p50'] - direct_m['p50']:.2f} ms "
+        f"(p99 {veil_m['p99'] - direct_m['p99']:.2f}), {veil_m['rps']:.0f} req/s "
+        f"= {veil_m['rps'] / litellm_m['rps']:.1f}x LiteLLM ({litellm_m['rps']:.0f} req/s, "
+        f"overhead p50 {litellm_m['p50'] - direct_m['p50']:.2f} ms) "
+        f"= {veil_m['rps'] / direct_m['rps']:.2f} of direct ({direct_m['rps']:.0f} req/s); "
+        f"errors veil {veil_m['errors']:.0f}, LiteLLM {litellm_m['errors']:.0f}"
+    )
+
+
+def line(result: dict[str, list[float]], index: int) -> str:
+    return (
+        f"p50 {result['p50'][index]:6.2f} ms  p99 {result['p99'][index]:6.2f} ms  "
+        f"{result['rps'][index]:7.0f} req/s  errors {result['errors'][index]:.0f}"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
