@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import account, stack  # noqa: F401 (fixtures)
+from tests.integration.conftest import account, sim, stack  # noqa: F401 (fixtures)
 from tests.integration.harness import RunningStack, TestAccount
 
 CHROMIUM = "/usr/bin/chromium"

@@ -12,7 +12,7 @@ MARGIN_TOP = 12
 
 def _number(value: float, unit: str) -> str:
     if unit == "$":
-        return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+        return f"${value:,.2f}" if value >= 1 else f"${value:.6f}".rstrip("0").rstrip(".")
     return f"{value:,.0f}"
 
 

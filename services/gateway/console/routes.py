@@ -2,6 +2,7 @@
 key (`Session.api`), renders a template, and posts forms back here."""
 
 import asyncio
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -280,7 +281,7 @@ async def activity_page(session: SessionDep, cursor: str | None = None) -> Respo
     rows, listing = await asyncio.gather(
         session.api.data("/activity"), session.api.get("/generations", limit=25, cursor=cursor)
     )
-    series = views.activity_series(rows)
+    series = views.activity_series(rows, dt.datetime.now(dt.UTC).date())
     days = series["days"]
     per_day = series["per_day"]
     models = series["models"][:12]

@@ -45,6 +45,18 @@ templates = Environment(
 )
 
 
+def _when(value: Any) -> str:
+    """An API timestamp (ISO 8601, UTC) as `2026-01-31 12:34:56`."""
+    return str(value or "").replace("T", " ")[:19]
+
+
+def _ms(value: Any) -> str:
+    return "—" if value is None else f"{float(value):,.0f} ms"
+
+
+templates.filters.update(when=_when, ms=_ms)
+
+
 class SignInRequired(Exception):
     """No key, or one the API no longer accepts: back to the sign-in page."""
 

@@ -5,6 +5,7 @@ Nothing here decides routing: which endpoints a setting excludes comes from
 that routes real requests. These functions only compare and group its answers.
 """
 
+import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -244,8 +245,12 @@ def provider_rows(
     return rows
 
 
-def activity_series(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """GET /activity's rows (day x model x provider) summed per day and per model."""
+def activity_series(
+    rows: list[dict[str, Any]], today: dt.date, days_shown: int = 14
+) -> dict[str, Any]:
+    """GET /activity's rows (day x model x provider) summed per day and per model; the
+    days run to `today` with no gaps (at least `days_shown` of them), so the charts read
+    as time."""
     days: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     models: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for row in rows:
@@ -254,10 +259,12 @@ def activity_series(rows: list[dict[str, Any]]) -> dict[str, Any]:
             bucket["usage"] += float(row.get("usage") or 0)
             bucket["requests"] += row.get("requests") or 0
             bucket["tokens"] += tokens
-    ordered_days = sorted(days)
+    first = min([today - dt.timedelta(days=days_shown - 1)]
+                + [dt.date.fromisoformat(d) for d in days])  # fmt: skip
+    ordered_days = [str(first + dt.timedelta(days=n)) for n in range((today - first).days + 1)]
     by_model = sorted(models.items(), key=lambda item: (-item[1]["usage"], item[0]))
     return {
-        "days": ordered_days,
+        "days": ordered_days,  # ISO dates
         "per_day": {m: [days[d][m] for d in ordered_days] for m in ("usage", "requests", "tokens")},
         "models": [(model, dict(values)) for model, values in by_model],
         "total_usage": sum(days[d]["usage"] for d in ordered_days),
