@@ -144,9 +144,13 @@ def _group(
     for model, provider in pairs:
         models[provider].add(model)
         why[provider].update(reason_text(r) for r in reasons.get((model, provider), []))
+
+    def name(slug: str) -> str:
+        return names.get(slug) or slug
+
     return [
-        ProviderChange(slug, names.get(slug, slug), sorted(models[slug]), sorted(why[slug]))
-        for slug in sorted(models, key=lambda s: names.get(s, s).lower())
+        ProviderChange(slug, name(slug), sorted(models[slug]), sorted(why[slug]))
+        for slug in sorted(models, key=lambda slug: name(slug).lower())
     ]
 
 
