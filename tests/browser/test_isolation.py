@@ -1,5 +1,7 @@
 """A page never shows another account's data; the admin key switches accounts explicitly."""
 
+import httpx
+
 from tests.browser.conftest import Console, chat
 
 
@@ -71,3 +73,21 @@ async def test_the_admin_key_switches_accounts_explicitly(console, stack):
     assert ours in content and theirs not in content
     assert stack.admin_key not in content
     await browser.screenshot("admin on bob")
+
+
+async def test_from_the_admin_key_to_a_new_account_and_its_first_key(console, stack):
+    browser: Console = await console()
+    await browser.sign_in(stack.admin_key)
+    page = browser.page
+    await page.fill("#create-account input[name=name]", "team-new")
+    await browser.submit("#create-account button")
+    assert page.url.endswith("/console/keys")
+    chosen = await page.locator("select[name=account_id] option[selected]").inner_text()
+    assert chosen.startswith("team-new (acct-")
+    await page.fill("#create-key input[name=name]", "first app")
+    await browser.submit("#create-key button[type=submit]")
+    secret = await page.inner_text("#new-key-secret")
+    async with httpx.AsyncClient(base_url=stack.api) as client:
+        me = await client.get("/key", headers={"authorization": f"Bearer {secret}"})
+    assert me.json()["data"]["account_id"] == chosen.split("(")[1].rstrip(")")
+    await browser.screenshot("new account's first key")

@@ -123,6 +123,16 @@ async def switch_account(request: Request, session: SessionDep) -> Response:
     return response
 
 
+@router.post(f"{PREFIX}/accounts")
+async def create_account(request: Request, session: SessionDep) -> Response:
+    """The admin key creates an account (POST /accounts) and switches to it."""
+    name = _first(await form_fields(request), "name").strip()
+    created = await session.api.call("POST", "/accounts", json={"name": name}, for_account=False)
+    response = redirect(f"{PREFIX}/keys")
+    set_cookie(request, response, ACCOUNT_COOKIE, created["data"]["id"])
+    return response
+
+
 # privacy -------------------------------------------------------------------
 
 
