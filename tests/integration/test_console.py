@@ -49,6 +49,7 @@ async def test_every_console_response_has_the_csp_and_no_external_reference(stac
         await anonymous.get("/console/sign-in"),
         await anonymous.post("/console/sign-in", data={"key": "wrong"}),
         await anonymous.get("/console/static/no-such-file"),
+        await anonymous.get("/console/no/such/page"),
         *[await client.get(f"/console/{page}") for page in PAGES],
         await client.get("/console/privacy/preview", params={"enforce_zdr": "on"}),
         await client.get(f"/console/generations/{generation}"),
@@ -72,7 +73,8 @@ async def test_every_console_response_has_the_csp_and_no_external_reference(stac
         assert "<script>" not in text and " style=" not in text and " on" + "click=" not in text
     assert [r.status_code for r in responses[:3]] == [303, 303, 303]
     assert responses[4].status_code == 401
-    pages = responses[6 : 6 + len(PAGES)]
+    assert [r.status_code for r in responses[5:7]] == [404, 404]
+    pages = responses[7 : 7 + len(PAGES)]
     assert all(r.status_code == 200 for r in pages), [r.status_code for r in pages]
     assert all(account.management_key not in r.text for r in responses)
 

@@ -385,3 +385,9 @@ async def playground_explain(request: Request, session: SessionDep) -> Response:
     for entry in result["eligible"]:
         entry["policy"] = views.policy_text(entry.get("data_policy"))
     return page("playground.html", session, section="playground", body=body, result=result)
+
+
+# Last: any other console path is a page of its own saying so (with the same headers).
+@router.get(f"{PREFIX}/{{unknown:path}}")
+async def not_found(unknown: str) -> Response:
+    raise VeilError(404, f"No such console page: /console/{unknown}")
