@@ -124,9 +124,17 @@ def set_cookie(request: Request, response: Response, name: str, value: str) -> N
     )
 
 
+MAX_FORM_BYTES = 1 << 20  # a pasted request body in the playground is the largest form
+
+
 async def form_fields(request: Request) -> dict[str, list[str]]:
     """An urlencoded form (the console's forms post nothing else)."""
-    return parse_qs((await request.body()).decode(), keep_blank_values=True)
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise VeilError(413, "This form is larger than the console accepts (1 MiB)")
+    return parse_qs(body.decode(errors="replace"), keep_blank_values=True)
 
 
 def same_origin(request: Request) -> bool:
