@@ -4,6 +4,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from veil.schemas.accounts import PrivacySettings
 from veil.schemas.chat import RoutingSummary
 from veil.schemas.errors import ErrorBody
 
@@ -11,6 +12,16 @@ from veil.schemas.errors import ErrorBody
 class GenerationQuery(BaseModel):
     generation_id: str
     account_id: str
+
+
+class GenerationListQuery(BaseModel):
+    """The account's latest generations, newest first, metadata only."""
+
+    account_id: str
+    limit: int = 20
+    before: tuple[str, str] | None = Field(
+        default=None, description="(created_at, generation id) of the last one already seen"
+    )
 
 
 class ActivityQuery(BaseModel):
@@ -47,6 +58,9 @@ class ExplainQuery(BaseModel):
     account_id: str
     settings_revision: int = 0
     request: RoutingSummary = Field(description="what routing reads of the chat request")
+    settings: PrivacySettings | None = Field(
+        default=None, description="route under these settings instead (a preview; no request)"
+    )
 
 
 class ExplainResult(BaseModel):
@@ -58,3 +72,6 @@ class ExplainResult(BaseModel):
 class UserModelsQuery(BaseModel):
     account_id: str
     settings_revision: int = 0
+    settings: PrivacySettings | None = Field(
+        default=None, description="the models these settings would reach instead (a preview)"
+    )

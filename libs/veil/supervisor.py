@@ -396,6 +396,7 @@ def _banner(
 veil is up in {seconds:.1f}s ({upstreams} upstreams, data in {data_dir})
 
   gateway    {url}/api/v1
+  console    {url}/ (sign in with the admin key, or an account's management key)
 {key_lines}
 
 Create an account and a key, then call it like OpenRouter:

@@ -14,6 +14,7 @@ from veil.catalog import CatalogIndex
 from veil.gateway import errors, openapi, operator
 from veil.gateway.auth import Authenticator
 from veil.gateway.config import GatewaySettings, resolve_admin_key
+from veil.gateway.console.routes import router as console
 from veil.gateway.inbox import Inbox
 from veil.gateway.limits import KeyLimits
 from veil.gateway.ratelimit import RateLimits
@@ -130,6 +131,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     # routing before catalog: /models/user must win over /models/{author}/{slug}/...
     for module in (chat, routing, catalog, accounts, keys, content, reports):
         app.include_router(module.router, prefix=API)
+    app.include_router(console)  # the web console, at / and /console (not in the schema)
 
     @app.get("/health")
     async def http_health() -> Response:

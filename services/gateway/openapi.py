@@ -124,7 +124,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body="ChatRequest",
     ),
     ("get", "/models"): Operation(PUBLIC, auth=False, schema=MODEL_PAGE),
-    ("get", "/models/user"): Operation((400, 401, 403, 503), schema=MODEL_PAGE),
+    ("get", "/models/user"): Operation(ASKS_A_SERVICE, schema=MODEL_PAGE),
     ("get", "/models/count"): Operation(
         PUBLIC,
         auth=False,
@@ -150,6 +150,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             }
         ),
     ),
+    ("get", "/accounts"): Operation((400, 401), schema=_data(LIST)),
     ("get", "/privacy"): Operation(
         ACCOUNT_READ, schema=_data({"$ref": REF.format(model="PrivacySettings")})
     ),
@@ -203,7 +204,15 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             "properties": {"data": LIST, "next_cursor": {"type": ["string", "null"]}},
         },
     ),
-    ("get", "/activity"): Operation((400, 401, 403, 503), schema=_data(LIST)),
+    ("get", "/generations"): Operation(
+        ASKS_A_SERVICE,
+        schema={
+            "type": "object",
+            "required": ["data"],
+            "properties": {"data": LIST, "next_cursor": {"type": ["string", "null"]}},
+        },
+    ),
+    ("get", "/activity"): Operation(ASKS_A_SERVICE, schema=_data(LIST)),
     ("get", "/rankings"): Operation((400, 401, 503), schema=_data(LIST)),
 }
 # Outside the API: the liveness probe answers 200 or nothing.

@@ -36,6 +36,23 @@ def loosened(before: PrivacySettings, after: PrivacySettings) -> list[str]:
 def apply_privacy_patch(
     current: PrivacySettings, patch: dict[str, Any], who: Caller, index: CatalogIndex
 ) -> PrivacySettings:
+    updated = patched_settings(current, patch, index)
+    if not who.can_manage:
+        loosening = loosened(current, updated)
+        if loosening:
+            raise VeilError(
+                403,
+                "An inference key cannot loosen privacy settings "
+                f"({', '.join(loosening)}); use a management key",
+            )
+    return updated
+
+
+def patched_settings(
+    current: PrivacySettings, patch: dict[str, Any], index: CatalogIndex
+) -> PrivacySettings:
+    """`current` with `patch` applied, validated, providers stored as slugs (400 naming
+    what is wrong). Whether the caller may apply it is `apply_privacy_patch`'s question."""
     unknown_fields = set(patch) - set(PrivacySettings.model_fields)
     if unknown_fields:
         raise VeilError(400, f"Unknown privacy setting(s): {', '.join(sorted(unknown_fields))}")
@@ -59,12 +76,4 @@ def apply_privacy_patch(
                 {"unknown_providers": unknown},
             )
         setattr(updated, field, sorted({slug for slug in slugs.values() if slug}))
-    if not who.can_manage:
-        loosening = loosened(current, updated)
-        if loosening:
-            raise VeilError(
-                403,
-                "An inference key cannot loosen privacy settings "
-                f"({', '.join(loosening)}); use a management key",
-            )
     return updated

@@ -14,6 +14,7 @@ from veil.schemas.errors import ErrorBody, VeilError
 from veil.schemas.queries import (
     ActivityQuery,
     CreditsQuery,
+    GenerationListQuery,
     GenerationQuery,
     QueryResult,
     RankingsQuery,
@@ -56,6 +57,12 @@ def build_router(
     @router.subscriber(subjects.QUERY_GENERATION, queue="metrics")
     async def generation(query: GenerationQuery) -> QueryResult:
         return await _answer(reports.generation(store, query.account_id, query.generation_id))
+
+    @router.subscriber(subjects.QUERY_GENERATIONS, queue="metrics")
+    async def generations(query: GenerationListQuery) -> QueryResult:
+        return await _answer(
+            reports.generations(store, query.account_id, query.limit, query.before)
+        )
 
     @router.subscriber(subjects.QUERY_ACTIVITY, queue="metrics")
     async def activity(query: ActivityQuery) -> QueryResult:

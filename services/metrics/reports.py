@@ -18,6 +18,11 @@ WHERE account_id = {account:String} AND generation_id = {generation:String}
 LIMIT 1
 """
 
+# GET /generations: the same columns, newest first, continuing after a (time, id) cursor.
+GENERATIONS = GENERATION.replace("AND generation_id = {generation:String}", "{before}").replace(
+    "LIMIT 1", "ORDER BY created_at DESC, generation_id DESC\nLIMIT {limit:UInt32}"
+)
+
 ACTIVITY = """
 SELECT toDate(created_at) AS date, model, provider, count() AS requests,
        sum(tokens_prompt) AS prompt_tokens, sum(tokens_completion) AS completion_tokens,
@@ -59,6 +64,23 @@ PERIOD_DAYS = {"day": 1, "week": 7}
 
 async def generation(store: ClickHouseStore, account: str, generation_id: str) -> list[dict]:
     _, rows = await store.query(GENERATION, {"account": account, "generation": generation_id})
+    for row in rows:
+        row["provider_responses"] = orjson.loads(row["provider_responses"] or "[]")
+    return rows
+
+
+async def generations(
+    store: ClickHouseStore, account: str, limit: int, before: tuple[str, str] | None
+) -> list[dict[str, Any]]:
+    parameters: dict[str, Any] = {"account": account, "limit": limit}
+    condition = ""
+    if before is not None:
+        condition = (
+            "AND (created_at, generation_id) < "
+            "(parseDateTime64BestEffort({before_at:String}, 3, 'UTC'), {before_id:String})"
+        )
+        parameters.update(before_at=before[0], before_id=before[1])
+    _, rows = await store.query(GENERATIONS.replace("{before}", condition), parameters)
     for row in rows:
         row["provider_responses"] = orjson.loads(row["provider_responses"] or "[]")
     return rows

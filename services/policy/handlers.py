@@ -8,13 +8,14 @@ FastDepends resolves a `Context` parameter on a worker thread, a thread hand-off
 message that cost more than the routing decision itself.
 """
 
+import dataclasses
 import random
 
 from faststream.nats import NatsRouter
 from nats.aio.client import Client
 
 from veil.bus import publish_framed, publish_model
-from veil.policy.eligibility import decide, no_endpoint_error
+from veil.policy.eligibility import RoutingContext, decide, no_endpoint_error
 from veil.policy.explain import explain, reachable_models
 from veil.policy.state import PolicyState
 from veil.schemas import subjects
@@ -102,9 +103,16 @@ def dispatcher_missing(connection: Client):
 def build_router(state: PolicyState) -> NatsRouter:
     router = NatsRouter()
 
+    async def context(query: ExplainQuery | UserModelsQuery) -> RoutingContext:
+        ctx = await state.context_for_account(query.account_id, query.settings_revision)
+        # A preview of other settings: the same decision, under the settings proposed.
+        if query.settings is not None:
+            ctx = dataclasses.replace(ctx, settings=query.settings)
+        return ctx
+
     @router.subscriber(subjects.EXPLAIN, queue="policy")
     async def explain_route(query: ExplainQuery) -> ExplainResult:
-        ctx = await state.context_for_account(query.account_id, query.settings_revision)
+        ctx = await context(query)
         try:
             return ExplainResult(**explain(decide(query.request, ctx)))
         except VeilError as exc:
@@ -112,7 +120,7 @@ def build_router(state: PolicyState) -> NatsRouter:
 
     @router.subscriber(subjects.USER_MODELS, queue="policy")
     async def user_models(query: UserModelsQuery) -> QueryResult:
-        ctx = await state.context_for_account(query.account_id, query.settings_revision)
+        ctx = await context(query)
         return QueryResult(rows=[{"id": model_id} for model_id in reachable_models(ctx)])
 
     @router.subscriber(subjects.health_subject("policy"))

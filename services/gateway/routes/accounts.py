@@ -32,6 +32,17 @@ async def create_account(body: NewAccount, who: CallerDep, state: StateDep) -> R
     return data({"id": account.id, "name": account.name}, 201)
 
 
+@router.get("/accounts")
+async def list_accounts(who: CallerDep, state: StateDep) -> Response:
+    """The admin key sees every account; an account's key only its own."""
+    if who.kind == "admin":
+        accounts = sorted(state.accounts.values.values(), key=lambda a: a.created_at)
+    else:
+        own = state.accounts.get(who.account_id or "")
+        accounts = [own] if own is not None else []
+    return data([{"id": a.id, "name": a.name, "created_at": a.created_at} for a in accounts])
+
+
 @router.get("/privacy")
 async def get_privacy(
     who: CallerDep,

@@ -6,7 +6,6 @@ one service that holds the master key besides the dispatcher, and cross the bus 
 answer this request only.
 """
 
-import base64
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -14,7 +13,7 @@ from fastapi.responses import Response
 
 from veil.gateway.auth import Caller
 from veil.gateway.responses import data, json_response
-from veil.gateway.routes.reports import ask_metrics
+from veil.gateway.routes.reports import ask_metrics, decode_cursor, encode_cursor
 from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.schemas import subjects
 from veil.schemas.content import ContentListQuery, ContentQuery
@@ -92,20 +91,6 @@ async def delete_content(
     return Response(status_code=204)
 
 
-def _cursor(row: dict) -> str:
-    return base64.urlsafe_b64encode(f"{row['created_at']}|{row['id']}".encode()).decode()
-
-
-def _after(cursor: str) -> tuple[str, str]:
-    try:
-        created_at, _, generation_id = base64.urlsafe_b64decode(cursor).decode().partition("|")
-    except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8 inside
-        raise VeilError(400, "cursor: not a cursor this API returned") from None
-    if not generation_id:
-        raise VeilError(400, "cursor: not a cursor this API returned")
-    return created_at, generation_id
-
-
 @router.get("/generation/content/list")
 async def list_content(
     who: CallerDep,
@@ -117,9 +102,9 @@ async def list_content(
     """The account's records, newest first, metadata only; `next_cursor` continues."""
     account = await _owner(who, state, account_id)
     query = ContentListQuery(
-        account_id=account, limit=limit, before=_after(cursor) if cursor else None
+        account_id=account, limit=limit, before=decode_cursor(cursor) if cursor else None
     )
     result = await ask_metrics(state.broker, query, subjects.QUERY_CONTENT_LIST)
     rows = result.rows
-    next_cursor = _cursor(rows[-1]) if len(rows) == limit else None
+    next_cursor = encode_cursor(rows[-1]) if len(rows) == limit else None
     return json_response({"data": rows, "next_cursor": next_cursor})

@@ -1,15 +1,24 @@
 """POST /routing/explain and GET /models/user: answered by the policy service, which
-computes them with the same function that routes requests."""
+computes them with the same function that routes requests.
 
-from fastapi import APIRouter, Request
+Both take `?privacy=` (a JSON object, PATCH /privacy's body): the answer is then what
+those changes to the account's settings would do, without making them. The console's
+privacy page previews a change with it; nothing is routed or stored.
+"""
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from veil.gateway.auth import Caller
+from veil.gateway.privacy import patched_settings
 from veil.gateway.responses import data
 from veil.gateway.routes.catalog import ModelListDep, model_list_response
 from veil.gateway.routes.chat import parse_chat_request, read_body
 from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.schemas import subjects
+from veil.schemas.accounts import PrivacySettings
 from veil.schemas.errors import VeilError
 from veil.schemas.queries import ExplainQuery, ExplainResult, QueryResult, UserModelsQuery
 
@@ -17,10 +26,28 @@ router = APIRouter()
 POLICY_TIMEOUT = 10.0
 
 
-def _account(who: Caller) -> str:
-    if who.account_id is None:
-        raise VeilError(403, "Routing is explained for an account: use one of its keys")
-    return who.account_id
+PreviewDep = Annotated[
+    str | None,
+    Query(
+        description="a JSON object of privacy settings to apply in this answer only, "
+        "as PATCH /privacy takes them: what the change would do, without making it"
+    ),
+]
+
+
+async def _preview(
+    state: GatewayState, account: str, privacy: str | None
+) -> PrivacySettings | None:
+    if privacy is None:
+        return None
+    try:
+        patch = orjson.loads(privacy)
+    except orjson.JSONDecodeError as exc:
+        raise VeilError(400, f"privacy: not valid JSON: {exc}") from exc
+    if not isinstance(patch, dict):
+        raise VeilError(400, "privacy: must be a JSON object of settings")
+    current = await state.privacy.refresh(account) or PrivacySettings()
+    return patched_settings(current, patch, state.index)
 
 
 async def _ask_policy(state: GatewayState, query, subject: str) -> bytes:
@@ -32,13 +59,20 @@ async def _ask_policy(state: GatewayState, query, subject: str) -> bytes:
 
 
 @router.post("/routing/explain")
-async def explain(request: Request, who: CallerDep, state: StateDep) -> Response:
-    account = _account(who)
+async def explain(
+    request: Request,
+    who: CallerDep,
+    state: StateDep,
+    privacy: PreviewDep = None,
+    account_id: str | None = None,
+) -> Response:
+    account = await state.account_for(who, account_id)
     chat = parse_chat_request(await read_body(request, state.body_limit))
     query = ExplainQuery(
         account_id=account,
         settings_revision=state.privacy.revisions.get(account, 0),
         request=chat.routing_summary(),  # what routing reads, as for a chat request
+        settings=await _preview(state, account, privacy),
     )
     result = ExplainResult.model_validate_json(await _ask_policy(state, query, subjects.EXPLAIN))
     if result.error is not None:
@@ -48,10 +82,18 @@ async def explain(request: Request, who: CallerDep, state: StateDep) -> Response
 
 
 @router.get("/models/user")
-async def user_models(who: CallerDep, state: StateDep, listing: ModelListDep) -> Response:
-    account = _account(who)
+async def user_models(
+    who: CallerDep,
+    state: StateDep,
+    listing: ModelListDep,
+    privacy: PreviewDep = None,
+    account_id: str | None = None,
+) -> Response:
+    account = await state.account_for(who, account_id)
     query = UserModelsQuery(
-        account_id=account, settings_revision=state.privacy.revisions.get(account, 0)
+        account_id=account,
+        settings_revision=state.privacy.revisions.get(account, 0),
+        settings=await _preview(state, account, privacy),
     )
     result = QueryResult.model_validate_json(await _ask_policy(state, query, subjects.USER_MODELS))
     reachable = {row["id"] for row in result.rows}

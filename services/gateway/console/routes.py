@@ -1,0 +1,393 @@
+"""The console's pages: each reads and writes through veil's HTTP API as the signed-in
+key (`Session.api`), renders a template, and posts forms back here."""
+
+import asyncio
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from veil.gateway.console import charts, views
+from veil.gateway.console.session import (
+    ACCOUNT_COOKIE,
+    KEY_COOKIE,
+    PREFIX,
+    ConsoleRoute,
+    Session,
+    SignInRequired,
+    current_session,
+    form_fields,
+    identify,
+    redirect,
+    render,
+    set_cookie,
+)
+from veil.schemas.categories import CATEGORIES
+from veil.schemas.errors import VeilError
+
+router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+SessionDep = Annotated[Session, Depends(current_session)]
+
+STATIC = {path.name: path.read_bytes() for path in (Path(__file__).parent / "static").iterdir()}
+STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
+
+PLAYGROUND_EXAMPLE = {
+    "model": "meta-llama/llama-3.1-8b-instruct",
+    "messages": [{"role": "user", "content": "Hello"}],
+    "provider": {"data_collection": "deny", "sort": "price"},
+}
+
+
+def _first(form: dict[str, list[str]], name: str, default: str = "") -> str:
+    return (form.get(name) or [default])[0]
+
+
+def page(name: str, session: Session | None, **context: Any) -> Response:
+    return render(name, session=session, **context)
+
+
+def choose_account(session: Session) -> Response | None:
+    """The admin key's pages are about the account it switched to: ask for one first."""
+    if session.account_id is None:
+        return page("choose.html", session, section="")
+    return None
+
+
+@router.get("/")
+async def root() -> Response:
+    return redirect(f"{PREFIX}/")
+
+
+@router.get(PREFIX)
+@router.get(f"{PREFIX}/")
+async def home() -> Response:
+    return redirect(f"{PREFIX}/privacy")
+
+
+@router.get(f"{PREFIX}/static/{{name}}")
+async def static(name: str) -> Response:
+    content = STATIC.get(name)
+    if content is None:
+        raise VeilError(404, f"No such console file: {name}")
+    media_type = STATIC_TYPES.get(Path(name).suffix, "application/octet-stream")
+    # Assets change only with veil's version: a short cache keeps pages fast.
+    return Response(content, media_type=media_type, headers={"Cache-Control": "max-age=300"})
+
+
+# sign-in -------------------------------------------------------------------
+
+
+@router.get(f"{PREFIX}/sign-in")
+async def sign_in_page() -> Response:
+    return page("sign_in.html", None, section="sign-in", error=None)
+
+
+@router.post(f"{PREFIX}/sign-in")
+async def sign_in(request: Request) -> Response:
+    key = _first(await form_fields(request), "key").strip()
+    try:
+        if not key:
+            raise SignInRequired("Paste a key")
+        session = await identify(request, key, None)
+    except (SignInRequired, VeilError) as exc:
+        message = str(exc) or "This key is not valid"
+        if isinstance(exc, VeilError):
+            message = exc.message
+        return render("sign_in.html", 401, session=None, section="sign-in", error=message)
+    response = redirect(f"{PREFIX}/privacy")
+    set_cookie(request, response, KEY_COOKIE, key)
+    if session.kind == "admin":
+        response.delete_cookie(ACCOUNT_COOKIE, path=PREFIX)
+    return response
+
+
+@router.post(f"{PREFIX}/sign-out")
+async def sign_out() -> Response:
+    response = redirect(f"{PREFIX}/sign-in")
+    response.delete_cookie(KEY_COOKIE, path=PREFIX)
+    response.delete_cookie(ACCOUNT_COOKIE, path=PREFIX)
+    return response
+
+
+@router.post(f"{PREFIX}/account")
+async def switch_account(request: Request, session: SessionDep) -> Response:
+    """The admin key switches the account its pages show (an account key has one)."""
+    chosen = _first(await form_fields(request), "account_id")
+    if session.kind != "admin" or chosen not in {a["id"] for a in session.accounts}:
+        raise VeilError(403, "Only the admin key switches accounts, to one that exists")
+    response = redirect(f"{PREFIX}/privacy")
+    set_cookie(request, response, ACCOUNT_COOKIE, chosen)
+    return response
+
+
+@router.post(f"{PREFIX}/accounts")
+async def create_account(request: Request, session: SessionDep) -> Response:
+    """The admin key creates an account (POST /accounts) and switches to it."""
+    name = _first(await form_fields(request), "name").strip()
+    created = await session.api.call("POST", "/accounts", json={"name": name}, for_account=False)
+    response = redirect(f"{PREFIX}/keys")
+    set_cookie(request, response, ACCOUNT_COOKIE, created["data"]["id"])
+    return response
+
+
+# privacy -------------------------------------------------------------------
+
+
+async def _catalog(session: Session) -> tuple[list[str], dict[str, str]]:
+    models, providers = await asyncio.gather(
+        session.api.data("/models"), session.api.data("/providers")
+    )
+    return [m["id"] for m in models], {p["slug"]: p["name"] for p in providers}
+
+
+async def _explain(
+    session: Session, model_ids: list[str], patch: dict[str, Any] | None
+) -> dict[str, Any]:
+    params = {"privacy": json.dumps(patch)} if patch is not None else None
+    answer = await session.api.call(
+        "POST", "/routing/explain", params, views.every_model_request(model_ids)
+    )
+    return answer["data"]
+
+
+async def _reachable(session: Session, patch: dict[str, Any] | None) -> list[str]:
+    params = {"privacy": json.dumps(patch)} if patch is not None else None
+    answer = await session.api.call("GET", "/models/user", params)
+    return [m["id"] for m in answer["data"]]
+
+
+@router.get(f"{PREFIX}/privacy")
+async def privacy_page(session: SessionDep, saved: bool = False) -> Response:
+    if (chosen := choose_account(session)) is not None:
+        return chosen
+    settings, (_, names) = await asyncio.gather(session.api.data("/privacy"), _catalog(session))
+    return page(
+        "privacy.html",
+        session,
+        section="privacy",
+        settings=settings,
+        switches=views.SETTINGS,
+        lists=views.LIST_SETTINGS,
+        providers=names,
+        saved=saved,
+    )
+
+
+@router.get(f"{PREFIX}/privacy/preview")
+async def privacy_preview(request: Request, session: SessionDep) -> Response:
+    """What the form's settings would change, as an HTML fragment the page swaps in."""
+    if (chosen := choose_account(session)) is not None:
+        return chosen
+    form: dict[str, list[str]] = {}
+    for name, value in request.query_params.multi_items():
+        form.setdefault(name, []).append(value)
+    patch = views.settings_patch(form)
+    model_ids, names = await _catalog(session)
+    now, proposed, models_now, models_proposed = await asyncio.gather(
+        _explain(session, model_ids, None),
+        _explain(session, model_ids, patch),
+        _reachable(session, None),
+        _reachable(session, patch),
+    )
+    result = views.preview(now, proposed, models_now, models_proposed, names)
+    return page("preview.html", session, preview=result)
+
+
+@router.post(f"{PREFIX}/privacy")
+async def privacy_save(request: Request, session: SessionDep) -> Response:
+    if (chosen := choose_account(session)) is not None:
+        return chosen
+    patch = views.settings_patch(await form_fields(request))
+    await session.api.call("PATCH", "/privacy", json=patch)
+    return redirect(f"{PREFIX}/privacy?saved=true")
+
+
+# providers -----------------------------------------------------------------
+
+
+@router.get(f"{PREFIX}/providers")
+async def providers_page(session: SessionDep, q: str = "", show: str = "all") -> Response:
+    if (chosen := choose_account(session)) is not None:
+        return chosen
+    providers, models = await asyncio.gather(
+        session.api.data("/providers"), session.api.data("/models")
+    )
+    explained = await _explain(session, [m["id"] for m in models], None)
+    rows = views.provider_rows(providers, explained, q, show)
+    return page(
+        "providers.html", session, section="providers", rows=rows, q=q, show=show,
+        total=len(providers),
+    )  # fmt: skip
+
+
+# keys ----------------------------------------------------------------------
+
+
+async def _keys_page(session: Session, created: dict | None = None, status: int = 200):
+    keys = await session.api.data("/keys", include_disabled="true", include_expired="true")
+    response = page("keys.html", session, section="keys", keys=keys, created=created)
+    response.status_code = status
+    return response
+
+
+@router.get(f"{PREFIX}/keys")
+async def keys_page(session: SessionDep) -> Response:
+    return choose_account(session) or await _keys_page(session)
+
+
+def _limit(form: dict[str, list[str]]) -> dict[str, Any]:
+    raw = _first(form, "limit").strip()
+    reset = _first(form, "limit_reset") or None
+    try:
+        limit = float(raw) if raw else None
+    except ValueError:
+        raise VeilError(400, f"limit: not a number of USD: {raw!r}") from None
+    return {"limit": limit, "limit_reset": reset if limit is not None else None}
+
+
+@router.post(f"{PREFIX}/keys")
+async def create_key(request: Request, session: SessionDep) -> Response:
+    if (chosen := choose_account(session)) is not None:
+        return chosen
+    form = await form_fields(request)
+    body = {
+        "name": _first(form, "name").strip() or "default",
+        "kind": _first(form, "kind", "inference"),
+        **_limit(form),
+    }
+    created = await session.api.call("POST", "/keys", json=body)
+    # The secret is in this one response only (rendered, never stored, never cached).
+    return await _keys_page(session, created=created, status=201)
+
+
+@router.post(f"{PREFIX}/keys/{{key_hash}}")
+async def change_key(key_hash: str, request: Request, session: SessionDep) -> Response:
+    form = await form_fields(request)
+    action = _first(form, "action")
+    path = f"/keys/{key_hash}"
+    if action == "delete":
+        await session.api.call("DELETE", path, for_account=False)
+    elif action in ("disable", "enable"):
+        await session.api.call("PATCH", path, json={"disabled": action == "disable"},
+                               for_account=False)  # fmt: skip
+    elif action == "update":
+        body = {"name": _first(form, "name").strip() or "default", **_limit(form)}
+        await session.api.call("PATCH", path, json=body, for_account=False)
+    else:
+        raise VeilError(400, f"Unknown key action: {action!r}")
+    return redirect(f"{PREFIX}/keys")
+
+
+# activity ------------------------------------------------------------------
+
+
+@router.get(f"{PREFIX}/activity")
+async def activity_page(session: SessionDep, cursor: str | None = None) -> Response:
+    if (chosen := choose_account(session)) is not None:
+        return chosen
+    rows, listing = await asyncio.gather(
+        session.api.data("/activity"), session.api.get("/generations", limit=25, cursor=cursor)
+    )
+    series = views.activity_series(rows, dt.datetime.now(dt.UTC).date())
+    days = series["days"]
+    per_day = series["per_day"]
+    models = series["models"][:12]
+    chart_svgs = {
+        "Spend per day (USD)": charts.bar_chart("Spend per day", days, per_day["usage"], "$"),
+        "Requests per day": charts.bar_chart("Requests per day", days, per_day["requests"]),
+        "Tokens per day": charts.bar_chart("Tokens per day", days, per_day["tokens"]),
+        "Spend per model (USD)": charts.bar_chart(
+            "Spend per model", [m for m, _ in models], [v["usage"] for _, v in models], "$"
+        ),
+        "Tokens per model": charts.bar_chart(
+            "Tokens per model", [m for m, _ in models], [v["tokens"] for _, v in models]
+        ),
+    }
+    generations = [{**g, "receipt": views.receipt(g)} for g in listing["data"]]
+    return page(
+        "activity.html", session, section="activity", series=series, charts=chart_svgs,
+        generations=generations, next_cursor=listing["next_cursor"],
+    )  # fmt: skip
+
+
+@router.get(f"{PREFIX}/generations/{{generation_id}}")
+async def generation_page(generation_id: str, session: SessionDep) -> Response:
+    if (chosen := choose_account(session)) is not None:
+        return chosen
+    generation = await session.api.data("/generation", id=generation_id)
+    content = None
+    if generation.get("logged"):
+        try:
+            content = await session.api.data("/generation/content", id=generation_id)
+        except VeilError as exc:
+            if exc.code != 404:  # logged, then erased (logging turned off, or expired)
+                raise
+    return page(
+        "generation.html", session, section="activity", generation=generation,
+        policy=views.policy_text(generation.get("data_policy")),
+        receipt=views.receipt(generation), content=content,
+    )  # fmt: skip
+
+
+# rankings ------------------------------------------------------------------
+
+
+@router.get(f"{PREFIX}/rankings")
+async def rankings_page(session: SessionDep, period: str = "day", category: str = "") -> Response:
+    if period not in ("day", "week"):
+        period = "day"
+    if category and category not in CATEGORIES:
+        category = ""
+    rows = await session.api.call(
+        "GET", "/rankings", {"period": period, "category": category or None}, for_account=False
+    )
+    top = max((row.get("tokens") or row.get("observations") or 0 for row in rows["data"]),
+              default=0)  # fmt: skip
+    return page(
+        "rankings.html", session, section="rankings", rows=rows["data"], period=period,
+        category=category, categories=CATEGORIES, top=top or 1,
+    )  # fmt: skip
+
+
+# playground ----------------------------------------------------------------
+
+
+@router.get(f"{PREFIX}/playground")
+async def playground_page(session: SessionDep) -> Response:
+    if (chosen := choose_account(session)) is not None:
+        return chosen
+    body = json.dumps(PLAYGROUND_EXAMPLE, indent=2)
+    return page("playground.html", session, section="playground", body=body, result=None)
+
+
+@router.post(f"{PREFIX}/playground")
+async def playground_explain(request: Request, session: SessionDep) -> Response:
+    if (chosen := choose_account(session)) is not None:
+        return chosen
+    body = _first(await form_fields(request), "body")
+    try:
+        request_body = json.loads(body)
+    except json.JSONDecodeError as exc:
+        return page("playground.html", session, section="playground", body=body, result=None,
+                    error=f"Not valid JSON: {exc}")  # fmt: skip
+    try:
+        result = (await session.api.call("POST", "/routing/explain", json=request_body))["data"]
+    except VeilError as exc:
+        if exc.code >= 500:
+            raise
+        return page("playground.html", session, section="playground", body=body, result=None,
+                    error=exc.message)  # fmt: skip
+    for entry in result["excluded"]:
+        entry["why"] = [views.reason_text(r) for r in entry["excluded_by"]]
+    for entry in result["eligible"]:
+        entry["policy"] = views.policy_text(entry.get("data_policy"))
+    return page("playground.html", session, section="playground", body=body, result=result)
+
+
+# Last: any other console path is a page of its own saying so (with the same headers).
+@router.get(f"{PREFIX}/{{unknown:path}}")
+async def not_found(unknown: str) -> Response:
+    raise VeilError(404, f"No such console page: /console/{unknown}")

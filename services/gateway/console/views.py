@@ -1,0 +1,284 @@
+"""What the console's pages show, shaped from API answers by plain functions (no I/O).
+
+Nothing here decides routing: which endpoints a setting excludes comes from
+`/routing/explain` and `/models/user`, computed by the policy service with the function
+that routes real requests. These functions only compare and group its answers.
+"""
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+# One line per setting, from OpenRouter's privacy page and docs/privacy.md.
+SETTINGS: list[tuple[str, str, str]] = [
+    (
+        "enable_paid_model_training",
+        "Allow providers that may train on prompts (paid models)",
+        "Off: paid models are never routed to a provider whose terms let it train on "
+        "your prompts, or whose policy is unknown (invariant 2).",
+    ),
+    (
+        "enable_free_model_training",
+        "Allow providers that may train on prompts (free models)",
+        "Off: the same for free (:free) models, which are often free because the "
+        "provider trains on what it is sent.",
+    ),
+    (
+        "enforce_zdr",
+        "Zero data retention only",
+        "On: only providers that keep nothing and train on nothing are used, for every "
+        "request of the account; an unknown policy counts as retaining (invariant 3).",
+    ),
+    (
+        "enable_prompt_logging",
+        "Keep my prompts and completions (prompt logging)",
+        "On: veil keeps each request and completion encrypted under this account's own "
+        "key, readable only by this account; turning it off destroys that key and every "
+        "record at once. Off: veil stores metadata only, never content (invariant 1).",
+    ),
+]
+LIST_SETTINGS: list[tuple[str, str, str]] = [
+    (
+        "ignored_providers",
+        "Ignored providers",
+        "Never routed to, whatever a request asks (a request can add to this list, "
+        "never remove from it).",
+    ),
+    (
+        "allowed_providers",
+        "Allowed providers only",
+        "When set, nothing outside this list is used; empty: no allow-list.",
+    ),
+]
+
+# Each completes "excluded, because it ...".
+REASONS = {
+    "data_policy:training": "may train on prompts (or its policy is unknown)",
+    "data_policy:zdr": "keeps prompts (not zero retention)",
+    "ignored_providers": "is on the account's ignored list",
+    "allowed_providers": "is not on the account's allowed list",
+    "ignore": "is ignored by the request",
+    "only": "is not in the request's `only`",
+    "unconfigured": "is not configured on this gateway",
+    "unknown_model": "is not in the catalog",
+    "max_price": "costs more than the request's max_price",
+    "quantization": "is not of a requested quantization",
+    "require_parameters": "does not support every parameter sent",
+    "allow_fallbacks": "is a fallback, and the request allows none",
+    "distillable_text": "has unknown distillation terms",
+}
+
+
+def reason_text(reason: str) -> str:
+    if reason.startswith("unsupported:"):
+        return f"does not support {reason.removeprefix('unsupported:')}"
+    return REASONS.get(reason, reason)
+
+
+def settings_patch(form: dict[str, list[str]]) -> dict[str, Any]:
+    """PATCH /privacy's body from the privacy form (an unchecked box is absent)."""
+    patch: dict[str, Any] = {name: name in form for name, _, _ in SETTINGS}
+    for name, _, _ in LIST_SETTINGS:
+        raw = (form.get(name) or [""])[0]
+        names = [part.strip() for part in raw.replace("\n", ",").split(",") if part.strip()]
+        patch[name] = names
+    if not patch["allowed_providers"]:
+        patch["allowed_providers"] = None  # empty means no allow-list
+    return patch
+
+
+def every_model_request(model_ids: list[str]) -> dict[str, Any]:
+    """A request naming every catalog model, so one explanation covers every endpoint."""
+    return {
+        "model": model_ids[0],
+        "models": model_ids[1:],
+        "messages": [{"role": "user", "content": "(routing preview)"}],
+    }
+
+
+def _eligible_pairs(explained: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(e["model"], e["provider"]) for e in explained["eligible"]}
+
+
+def _excluded_reasons(explained: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
+    reasons: dict[tuple[str, str], list[str]] = {}
+    for entry in explained["excluded"]:
+        if entry["provider"] is not None:
+            key = (entry["model"], entry["provider"])
+            reasons[key] = sorted({*reasons.get(key, []), *entry["excluded_by"]})
+    return reasons
+
+
+@dataclass
+class ProviderChange:
+    provider: str
+    provider_name: str
+    models: list[str]
+    reasons: list[str]
+
+
+@dataclass
+class Preview:
+    """What a settings change does, from two explanations (now, and with the change)."""
+
+    excluded: list[ProviderChange] = field(default_factory=list)  # newly excluded
+    allowed: list[ProviderChange] = field(default_factory=list)  # newly eligible
+    models_before: int = 0
+    models_after: int = 0
+    models_lost: list[str] = field(default_factory=list)
+    models_gained: list[str] = field(default_factory=list)
+
+    @property
+    def unchanged(self) -> bool:
+        return not (self.excluded or self.allowed or self.models_lost or self.models_gained)
+
+
+def _group(
+    pairs: set[tuple[str, str]],
+    reasons: dict[tuple[str, str], list[str]],
+    names: dict[str, str],
+) -> list[ProviderChange]:
+    models: dict[str, set[str]] = defaultdict(set)
+    why: dict[str, set[str]] = defaultdict(set)
+    for model, provider in pairs:
+        models[provider].add(model)
+        why[provider].update(reason_text(r) for r in reasons.get((model, provider), []))
+
+    def name(slug: str) -> str:
+        return names.get(slug) or slug
+
+    return [
+        ProviderChange(slug, name(slug), sorted(models[slug]), sorted(why[slug]))
+        for slug in sorted(models, key=lambda slug: name(slug).lower())
+    ]
+
+
+def preview(
+    now: dict[str, Any],
+    proposed: dict[str, Any],
+    models_now: list[str],
+    models_proposed: list[str],
+    provider_names: dict[str, str],
+) -> Preview:
+    before, after = _eligible_pairs(now), _eligible_pairs(proposed)
+    return Preview(
+        excluded=_group(before - after, _excluded_reasons(proposed), provider_names),
+        allowed=_group(after - before, _excluded_reasons(now), provider_names),
+        models_before=len(models_now),
+        models_after=len(models_proposed),
+        models_lost=sorted(set(models_now) - set(models_proposed)),
+        models_gained=sorted(set(models_proposed) - set(models_now)),
+    )
+
+
+def policy_text(policy: dict[str, Any] | None) -> dict[str, str]:
+    """A data policy in words: training, retention, and whether it is zero retention."""
+    if policy is None:
+        return {"training": "unknown", "retention": "unknown", "zdr": "no"}
+    training = {True: "may train", False: "does not train", None: "unknown"}[policy["training"]]
+    if policy["retains_prompts"] is False:
+        retention = "zero retention"
+    elif policy["retains_prompts"] is None:
+        retention = "unknown"
+    elif policy.get("retention_days"):
+        retention = f"{policy['retention_days']} days"
+    else:
+        retention = "retained, period unknown"
+    zdr = "yes" if policy["retains_prompts"] is False and policy["training"] is False else "no"
+    return {"training": training, "retention": retention, "zdr": zdr}
+
+
+@dataclass
+class ProviderRow:
+    slug: str
+    name: str
+    training: str
+    retention: str
+    zdr: str
+    endpoints: int
+    excluded: int  # endpoints the account's current settings exclude
+    reasons: list[str]
+    privacy_policy_url: str | None
+
+
+def provider_rows(
+    providers: list[dict[str, Any]],
+    explained: dict[str, Any],
+    query: str = "",
+    show: str = "all",
+) -> list[ProviderRow]:
+    """Every provider with its data policy and how many of its endpoints the account's
+    settings exclude now; `query` searches names, `show` is all|excluded|zdr|training."""
+    endpoints: dict[str, int] = defaultdict(int)
+    excluded: dict[str, int] = defaultdict(int)
+    reasons: dict[str, set[str]] = defaultdict(set)
+    for entry in explained["eligible"]:
+        endpoints[entry["provider"]] += 1
+    for entry in explained["excluded"]:
+        if entry["provider"] is None:
+            continue
+        endpoints[entry["provider"]] += 1
+        excluded[entry["provider"]] += 1
+        reasons[entry["provider"]].update(reason_text(r) for r in entry["excluded_by"])
+    rows = []
+    needle = query.strip().lower()
+    for provider in providers:
+        slug = provider["slug"]
+        words = policy_text(provider.get("data_policy"))
+        row = ProviderRow(
+            slug=slug,
+            name=provider["name"],
+            training=words["training"],
+            retention=words["retention"],
+            zdr=words["zdr"],
+            endpoints=endpoints[slug],
+            excluded=excluded[slug],
+            reasons=sorted(reasons[slug]),
+            privacy_policy_url=provider.get("privacy_policy_url"),
+        )
+        if needle and needle not in slug.lower() and needle not in row.name.lower():
+            continue
+        if show == "excluded" and not row.excluded:
+            continue
+        if show == "zdr" and row.zdr != "yes":
+            continue
+        if show == "training" and row.training == "does not train":
+            continue
+        rows.append(row)
+    return rows
+
+
+def activity_series(
+    rows: list[dict[str, Any]], today: dt.date, days_shown: int = 14
+) -> dict[str, Any]:
+    """GET /activity's rows (day x model x provider) summed per day and per model; the
+    days run to `today` with no gaps (at least `days_shown` of them), so the charts read
+    as time."""
+    days: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    models: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for row in rows:
+        tokens = (row.get("prompt_tokens") or 0) + (row.get("completion_tokens") or 0)
+        for bucket in (days[str(row["date"])], models[row["model"]]):
+            bucket["usage"] += float(row.get("usage") or 0)
+            bucket["requests"] += row.get("requests") or 0
+            bucket["tokens"] += tokens
+    first = min([today - dt.timedelta(days=days_shown - 1)]
+                + [dt.date.fromisoformat(d) for d in days])  # fmt: skip
+    ordered_days = [str(first + dt.timedelta(days=n)) for n in range((today - first).days + 1)]
+    by_model = sorted(models.items(), key=lambda item: (-item[1]["usage"], item[0]))
+    return {
+        "days": ordered_days,  # ISO dates
+        "per_day": {m: [days[d][m] for d in ordered_days] for m in ("usage", "requests", "tokens")},
+        "models": [(model, dict(values)) for model, values in by_model],
+        "total_usage": sum(days[d]["usage"] for d in ordered_days),
+        "total_requests": int(sum(days[d]["requests"] for d in ordered_days)),
+        "total_tokens": int(sum(days[d]["tokens"] for d in ordered_days)),
+    }
+
+
+def receipt(generation: dict[str, Any]) -> str:
+    """The privacy receipt of one generation, as the X-Veil-* headers told its caller."""
+    words = policy_text(generation.get("data_policy"))
+    kept = "content kept (prompt logging)" if generation.get("logged") else "content not kept"
+    return f"{words['training']}; retention: {words['retention']}; {kept}"

@@ -1,0 +1,161 @@
+"""The web console over plain HTTP (the browser tier drives it in Chromium), and the API
+additions it reads: previews of privacy changes, the generations list, accounts."""
+
+import json
+import re
+
+import httpx
+import pytest
+
+MODEL = "meta-llama/llama-3.1-8b-instruct"
+PAGES = ["privacy", "providers", "keys", "activity", "rankings", "playground"]
+# src, href, action and url(...) values: each must stay on this gateway.
+REFERENCE = re.compile(r"""(?:src|href|action)\s*=\s*["']([^"']*)["']|url\(([^)]*)\)""")
+
+
+async def signed_in(stack, key: str) -> httpx.AsyncClient:
+    client = httpx.AsyncClient(base_url=stack.url, timeout=30)
+    response = await client.post("/console/sign-in", data={"key": key})
+    assert response.status_code == 303, response.text
+    return client
+
+
+def admin_client(stack) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=stack.api, timeout=30, headers={"authorization": f"Bearer {stack.admin_key}"}
+    )
+
+
+async def chat(account) -> str:
+    async with account.http() as client:
+        response = await client.post(
+            "/chat/completions",
+            json={"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]},
+        )
+    assert response.status_code == 200, response.text
+    return response.headers["x-generation-id"]
+
+
+async def test_every_console_response_has_the_csp_and_no_external_reference(stack):
+    account = stack.new_account("csp")
+    generation = await chat(account)
+    await account.generation(generation)
+    anonymous = httpx.AsyncClient(base_url=stack.url, timeout=30)
+    client = await signed_in(stack, account.management_key)
+    responses = [
+        await anonymous.get("/"),
+        await anonymous.get("/console/"),
+        await anonymous.get("/console/privacy"),
+        await anonymous.get("/console/sign-in"),
+        await anonymous.post("/console/sign-in", data={"key": "wrong"}),
+        await anonymous.get("/console/static/no-such-file"),
+        await anonymous.get("/console/no/such/page"),
+        *[await client.get(f"/console/{page}") for page in PAGES],
+        await client.get("/console/privacy/preview", params={"enforce_zdr": "on"}),
+        await client.get(f"/console/generations/{generation}"),
+        await client.get("/console/generations/gen-0-nothing"),
+        await client.post("/console/playground", data={"body": json.dumps({"model": MODEL})}),
+        await client.get("/console/static/console.css"),
+        await client.get("/console/static/console.js"),
+    ]
+    await anonymous.aclose()
+    await client.aclose()
+    for response in responses:
+        policy = response.headers.get("content-security-policy", "")
+        assert "default-src 'self'" in policy and "script-src 'self'" in policy, response.url
+        assert "frame-ancestors 'none'" in policy, response.url
+        assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+        assert response.headers["x-content-type-options"] == "nosniff"
+        text = response.text
+        for match in REFERENCE.finditer(text):
+            target = (match.group(1) or match.group(2) or "").strip("'\" ")
+            assert not re.match(r"^(?:[a-z]+:)?//", target, re.I), (response.url, target)
+        assert "<script>" not in text and " style=" not in text and " on" + "click=" not in text
+    assert [r.status_code for r in responses[:3]] == [303, 303, 303]
+    assert responses[4].status_code == 401
+    assert [r.status_code for r in responses[5:7]] == [404, 404]
+    pages = responses[7 : 7 + len(PAGES)]
+    assert all(r.status_code == 200 for r in pages), [r.status_code for r in pages]
+    assert all(account.management_key not in r.text for r in responses)
+
+
+async def test_a_form_post_from_another_origin_is_refused(stack):
+    account = stack.new_account("origin")
+    client = await signed_in(stack, account.management_key)
+    response = await client.post(
+        "/console/privacy",
+        data={"enable_paid_model_training": "on"},
+        headers={"origin": "https://evil.example"},
+    )
+    await client.aclose()
+    assert response.status_code == 403
+    async with account.http() as api:
+        settings = (await api.get("/privacy")).json()["data"]
+    assert settings["enable_paid_model_training"] is False
+
+
+async def test_privacy_preview_answers_for_the_proposed_settings_and_saves_nothing(stack):
+    account = stack.new_account("preview")
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "x"}]}
+    async with account.http() as client:
+        now = (await client.post("/routing/explain", json=body)).json()["data"]
+        zdr = {"privacy": json.dumps({"enforce_zdr": True})}
+        proposed = await client.post("/routing/explain", json=body, params=zdr)
+        models_now = (await client.get("/models/user")).json()["data"]
+        models_zdr = (await client.get("/models/user", params=zdr)).json()["data"]
+        settings = (await client.get("/privacy")).json()["data"]
+        bad_json = await client.get("/models/user", params={"privacy": "{"})
+        unknown = await client.get("/models/user", params={"privacy": '{"nope": true}'})
+    assert proposed.status_code == 200
+    eligible = proposed.json()["data"]["eligible"]
+    assert eligible and len(eligible) < len(now["eligible"])
+    assert all(e["data_policy"]["retains_prompts"] is False for e in eligible)
+    assert any("data_policy:zdr" in e["excluded_by"] for e in proposed.json()["data"]["excluded"])
+    assert 0 < len(models_zdr) < len(models_now)
+    assert settings["enforce_zdr"] is False  # a preview changes nothing
+    assert bad_json.status_code == 400 and unknown.status_code == 400
+    assert "nope" in unknown.json()["error"]["message"]
+
+
+async def test_generations_list_is_the_accounts_own_newest_first(stack):
+    alice, bob = stack.new_account("list-a"), stack.new_account("list-b")
+    mine = [await chat(alice) for _ in range(3)]
+    theirs = await chat(bob)
+    for generation in [*mine, theirs]:
+        await (alice if generation in mine else bob).generation(generation)
+    async with alice.http(management=True) as client:
+        first = (await client.get("/generations", params={"limit": 2})).json()
+        rest = await client.get("/generations", params={"limit": 2, "cursor": first["next_cursor"]})
+        bad = await client.get("/generations", params={"cursor": "not-a-cursor"})
+        other = await client.get("/generations", params={"account_id": bob.id})
+    listed = [g["id"] for g in first["data"]] + [g["id"] for g in rest.json()["data"]]
+    assert listed == list(reversed(mine))
+    assert rest.json()["next_cursor"] is None
+    row = first["data"][0]
+    assert row["status"] == "ok" and row["data_policy"] is not None and row["provider_name"]
+    assert bad.status_code == 400
+    assert other.status_code == 403  # a key acts on its own account only
+    async with admin_client(stack) as admin:
+        as_admin = (await admin.get("/generations", params={"account_id": bob.id})).json()
+        without = await admin.get("/generations")
+    assert [g["id"] for g in as_admin["data"]] == [theirs]
+    assert without.status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/activity", "/generations"])
+async def test_the_admin_key_reads_an_accounts_activity_by_naming_it(stack, account, path):
+    async with admin_client(stack) as admin:
+        named = await admin.get(path, params={"account_id": account.id})
+        unknown = await admin.get(path, params={"account_id": "acct-000000"})
+    assert named.status_code == 200
+    assert unknown.status_code == 404
+
+
+async def test_accounts_list_shows_the_admin_every_account_and_a_key_its_own(stack):
+    alice, bob = stack.new_account("acc-a"), stack.new_account("acc-b")
+    async with admin_client(stack) as admin:
+        every = {a["id"] for a in (await admin.get("/accounts")).json()["data"]}
+    async with alice.http() as client:
+        own = (await client.get("/accounts")).json()["data"]
+    assert {alice.id, bob.id} <= every
+    assert [a["id"] for a in own] == [alice.id] and own[0]["name"] == "acc-a"
