@@ -69,7 +69,8 @@ def _wrk(url: str, headers: dict, body: dict, connections: int, seconds: float) 
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as file:
         file.write(script)
         file.flush()
-        command = [WRK, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", file.name, url]
+        duration = f"-d{max(1, round(seconds))}s"  # wrk takes whole seconds
+        command = [WRK, "-t1", f"-c{connections}", duration, "-s", file.name, url]
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     result = json.loads(output.split("RESULT ", 1)[1].splitlines()[0])
     return Load(

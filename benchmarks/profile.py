@@ -57,7 +57,8 @@ async def measure(stack, key: str, args) -> None:
         pid = str(stack.children[service].process.pid)
         command = [py_spy(), "record", "-p", pid, "-d", str(round(args.seconds)), "-r", "200"]
         command += ["-f", args.format, "-o", str(output), "--nonblocking"]
-        spies[service] = (subprocess.Popen(command, stdout=subprocess.DEVNULL), output)
+        spy = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: ASYNC220 (runs beside the load)
+        spies[service] = (spy, output)
     result = await load.run(url, headers, BODY, args.concurrency, args.seconds)
     print(f"{result.rps:.0f} req/s under {load.tool()}, errors {result.errors}")
     for service, (spy, output) in spies.items():
