@@ -10,12 +10,16 @@ import time
 from typing import Any
 
 
+def native_finish_reason(choice: dict[str, Any]) -> Any:
+    """The upstream's own reason (Anthropic's "end_turn"...) when the adapter kept it;
+    for OpenAI-style upstreams the reason is already native."""
+    return choice.get("native_finish_reason", choice.get("finish_reason"))
+
+
 def fill_choice(choice: dict[str, Any]) -> None:
     """The fields OpenRouter's SDK requires on a choice, null when the upstream left them out."""
     choice.setdefault("logprobs", None)
-    # The upstream's own reason (Anthropic's "end_turn"...) when the adapter kept it;
-    # for OpenAI-style upstreams the reason is already native.
-    choice.setdefault("native_finish_reason", choice.get("finish_reason"))
+    choice.setdefault("native_finish_reason", native_finish_reason(choice))
 
 
 def completion_body(

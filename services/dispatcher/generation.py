@@ -14,6 +14,7 @@ from veil.dispatcher.cost import usage_body as priced_usage
 from veil.schemas.bus import GenerationEvent, ProviderAttempt, RoutedRequest
 from veil.schemas.catalog import Endpoint, Provider
 from veil.schemas.chunks import Chunk
+from veil.schemas.completions import native_finish_reason as native_reason
 from veil.schemas.errors import ErrorBody
 
 
@@ -80,7 +81,7 @@ class Generation:
         choices = completion["choices"]
         if choices:
             self.finish_reason = choices[0].get("finish_reason")
-            self.native_finish_reason = choices[0].get("native_finish_reason")
+            self.native_finish_reason = native_reason(choices[0])
         if self.log is not None:
             self.log.response(completion)
         usage = usage_from(completion.get("usage"))
@@ -108,7 +109,7 @@ class Generation:
                 self.completion_chars += len(delta.get("content") or "")
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
-                self.native_finish_reason = choice.get("native_finish_reason")
+                self.native_finish_reason = native_reason(choice)  # type: ignore[arg-type]
         usage = usage_from(chunk.get("usage"))
         if usage is None:
             return None

@@ -81,6 +81,12 @@ def test_the_finish_reason_and_the_native_one_come_from_the_chunk_that_ends_it()
     assert (gen.finish_reason, gen.native_finish_reason) == ("stop", "end_turn")
 
 
+def test_an_openai_style_finish_reason_is_its_own_native_one():
+    gen = served()
+    gen.take_chunk(chunk(None, "length"), RECEIVED + 0.3)
+    assert (gen.finish_reason, gen.native_finish_reason) == ("length", "length")
+
+
 def test_a_usage_chunk_is_priced_by_the_serving_endpoint():
     gen = served()
     usage = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
@@ -116,6 +122,7 @@ def test_a_whole_completion_gives_usage_finish_reason_and_upstream_id():
 
     assert body["completion_tokens"] == 2 and body["cost"] == gen.cost == 0.000014
     assert (gen.upstream_id, gen.finish_reason) == ("chatcmpl-up-9", "length")
+    assert gen.native_finish_reason == "length"
     assert gen.first_token_at == gen.finished_at == RECEIVED + 0.4
 
 
