@@ -2,7 +2,7 @@
 request, the errors, reading the answer."""
 
 from collections.abc import AsyncIterable, AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -147,30 +147,50 @@ def error_from_status(status: int, body: bytes, retry_after: str | None = None) 
     )
 
 
-@asynccontextmanager
-async def send(
+def send(
     http: aiohttp.ClientSession, wire: WireRequest, timeouts: aiohttp.ClientTimeout
-) -> AsyncIterator[aiohttp.ClientResponse]:
-    """POST the request; the response, once its status says it succeeded (an error status
-    raises UpstreamError). aiohttp, not httpx: measured, see `veil.dispatcher.app`.
+) -> "Sending":
+    """POST the request: `async with send(...) as response` gives the response once its
+    status says it succeeded (an error status raises UpstreamError). aiohttp, not httpx:
+    measured, see `veil.dispatcher.app`.
 
     Leaving the block releases the connection to the pool, or closes it when the body
     was not read to its end (a failure, a cancellation): the upstream sees the client
     leave.
     """
-    async with http.post(
-        wire.url,
-        data=orjson.dumps(wire.body),
-        params=wire.params or None,
-        headers={**wire.headers, "content-type": "application/json"},
-        timeout=timeouts,
-        allow_redirects=False,
-    ) as response:
-        if response.status >= 400:
-            raise error_from_status(
-                response.status, await response.read(), response.headers.get("retry-after")
-            )
-        yield response
+    return Sending(
+        http.post(
+            wire.url,
+            data=orjson.dumps(wire.body),
+            params=wire.params or None,
+            headers={**wire.headers, "content-type": "application/json"},
+            timeout=timeouts,
+            allow_redirects=False,
+        )
+    )
+
+
+class Sending:
+    """`send`'s context manager. A small class rather than `asynccontextmanager`, whose
+    generator measured 2-5 us more per request."""
+
+    __slots__ = ("_request",)
+
+    def __init__(self, request: AbstractAsyncContextManager[aiohttp.ClientResponse]):
+        self._request = request
+
+    async def __aenter__(self) -> aiohttp.ClientResponse:
+        response = await self._request.__aenter__()
+        if response.status < 400:
+            return response
+        try:
+            body = await response.read()
+        finally:
+            await self._request.__aexit__(None, None, None)
+        raise error_from_status(response.status, body, response.headers.get("retry-after"))
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self._request.__aexit__(*exc_info)
 
 
 def parse_json(body: bytes) -> Any:
