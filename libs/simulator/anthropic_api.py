@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from veil.simulator.api import StreamParts
 from veil.simulator.content import prompt_tokens, reply_pieces, split_in_two, token_cap
 from veil.simulator.scenarios import Scenario
 from veil.simulator.state import SimState
-from veil.simulator.streaming import json_response, malformed_response, serve_recorded, stream
+from veil.simulator.streaming import json_response
+
+API = "anthropic"
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -32,12 +34,7 @@ def error_response(status: int, message: str, retry_after: int | None = None) ->
     return json_response(payload, status, retry_after)
 
 
-async def handle(request: web.Request, state: SimState, provider: str) -> web.StreamResponse:
-    """Serve one Messages request according to the matching scenario."""
-    return await serve_recorded(request, state, "anthropic", provider, _respond)
-
-
-def _invalid(request: web.Request, body: dict[str, Any] | None, model: str | None) -> str | None:
+def invalid(request: web.Request, body: dict[str, Any] | None, model: str | None) -> str | None:
     """Why the request would be rejected by the real API, or None."""
     if "anthropic-version" not in request.headers:
         return "anthropic-version: header is required"
@@ -52,25 +49,10 @@ def _invalid(request: web.Request, body: dict[str, Any] | None, model: str | Non
     return None
 
 
-async def _respond(
-    request: web.Request,
-    state: SimState,
-    rec: dict[str, Any],
-    provider: str,
-    body: dict[str, Any] | None,
-) -> web.StreamResponse:
-    model = rec["model"]
-    problem = _invalid(request, body, model)
-    if problem is not None or body is None:
-        rec["completed"] = True
-        return error_response(400, problem or "invalid request")
-    scenario = state.pick(provider, model)
-    if scenario.latency_ms:
-        await asyncio.sleep(scenario.latency_ms / 1000)
-    if scenario.status is not None:
-        rec["completed"] = True
-        return error_response(scenario.status, scenario.error_message, scenario.retry_after)
-    prompt = prompt_tokens(body["messages"], body.get("system"))
+def _message(
+    state: SimState, scenario: Scenario, provider: str, model: str, body: dict[str, Any]
+) -> tuple[dict[str, Any], list[str], int]:
+    """The Message answering the request, the reply's text pieces, and its output tokens."""
     tool = scenario.tool_call or _forced_tool_call(body)
     if tool is not None:
         block: dict[str, Any] = {
@@ -94,14 +76,20 @@ async def _respond(
         "stop_reason": stop,
         "stop_sequence": None,
     }
-    if rec["stream"]:
-        return await _stream(request, rec, scenario, message, pieces, prompt, completion)
-    rec["completed"] = True
-    if scenario.malformed:
-        return malformed_response()
+    return message, pieces, completion
+
+
+def _prompt(body: dict[str, Any]) -> int:
+    return prompt_tokens(body["messages"], body.get("system"))
+
+
+def completion(
+    state: SimState, scenario: Scenario, provider: str, model: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    message, _, completion_tokens = _message(state, scenario, provider, model, body)
     if not scenario.no_usage:
-        message["usage"] = {"input_tokens": prompt, "output_tokens": completion}
-    return json_response(message)
+        message["usage"] = {"input_tokens": _prompt(body), "output_tokens": completion_tokens}
+    return message
 
 
 def _forced_tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
@@ -151,19 +139,14 @@ def _event(kind: str, data: dict[str, Any]) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
-async def _stream(
-    request: web.Request,
-    rec: dict[str, Any],
-    scenario: Scenario,
-    message: dict[str, Any],
-    pieces: list[str],
-    prompt: int,
-    completion: int,
-) -> web.StreamResponse:
+def stream_parts(
+    state: SimState, scenario: Scenario, provider: str, model: str, body: dict[str, Any]
+) -> StreamParts:
+    message, pieces, completion_tokens = _message(state, scenario, provider, model, body)
     block = message["content"][0]
     start = {**message, "content": [], "stop_reason": None}
     if not scenario.no_usage:
-        start["usage"] = {"input_tokens": prompt, "output_tokens": 1}
+        start["usage"] = {"input_tokens": _prompt(body), "output_tokens": 1}
     if block["type"] == "tool_use":
         opening = {**block, "input": {}}
         deltas = [
@@ -190,11 +173,11 @@ async def _stream(
         "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
     }
     if not scenario.no_usage:
-        final["usage"] = {"output_tokens": completion}
+        final["usage"] = {"output_tokens": completion_tokens}
     tail = [
         _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
         _event("message_delta", final),
         _event("message_stop", {"type": "message_stop"}),
     ]
     broken = b'event: content_block_delta\ndata: {"type": "content_block_delta", "delta": {\n\n'
-    return await stream(request, rec, scenario, head, content, tail, broken)
+    return StreamParts(head, content, tail, broken)

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from veil.simulator.api import StreamParts
 from veil.simulator.content import prompt_tokens, reply_pieces, split_in_two, token_cap
 from veil.simulator.scenarios import Scenario
 from veil.simulator.state import SimState
-from veil.simulator.streaming import (
-    json_response,
-    malformed_response,
-    serve_recorded,
-    stream,
-)
+from veil.simulator.streaming import json_response
+
+API = "openai"
 
 _ERROR_TYPES = {
     400: ("invalid_request_error", None),
@@ -35,39 +32,22 @@ def error_response(status: int, message: str, retry_after: int | None = None) ->
     return json_response(payload, status, retry_after)
 
 
-async def handle(request: web.Request, state: SimState, provider: str) -> web.StreamResponse:
-    """Serve one chat-completions request according to the matching scenario."""
-    return await serve_recorded(request, state, "openai", provider, _respond)
-
-
-async def _respond(
-    request: web.Request,
-    state: SimState,
-    rec: dict[str, Any],
-    provider: str,
-    body: dict[str, Any] | None,
-) -> web.StreamResponse:
+def invalid(request: web.Request, body: dict[str, Any] | None, model: str | None) -> str | None:
+    """Why the request would be rejected by the real API, or None."""
     if body is None:
-        rec["completed"] = True
-        return error_response(400, "request body must be a JSON object")
-    messages = body.get("messages")
-    model = rec["model"]
-    if model is None or not isinstance(messages, list):
-        rec["completed"] = True
-        return error_response(400, "'model' and a 'messages' list are required")
-    scenario = state.pick(provider, model)
-    if scenario.latency_ms:
-        await asyncio.sleep(scenario.latency_ms / 1000)
-    if scenario.status is not None:
-        rec["completed"] = True
-        return error_response(scenario.status, scenario.error_message, scenario.retry_after)
-    prompt = prompt_tokens(messages)
-    cap = token_cap(body, "max_completion_tokens", "max_tokens")
-    if rec["stream"]:
-        return await _stream(request, state, rec, scenario, provider, body, prompt, cap)
-    rec["completed"] = True
-    if scenario.malformed:
-        return malformed_response()
+        return "request body must be a JSON object"
+    if model is None or not isinstance(body.get("messages"), list):
+        return "'model' and a 'messages' list are required"
+    return None
+
+
+def _cap(body: dict[str, Any]) -> int | None:
+    return token_cap(body, "max_completion_tokens", "max_tokens")
+
+
+def completion(
+    state: SimState, scenario: Scenario, provider: str, model: str, body: dict[str, Any]
+) -> dict[str, Any]:
     message: dict[str, Any]
     if scenario.tool_call is not None:
         message = {
@@ -75,11 +55,11 @@ async def _respond(
             "content": None,
             "tool_calls": [_tool_call(state, scenario.tool_call)],
         }
-        finish, completion = "tool_calls", scenario.completion_tokens
+        finish, completion_tokens = "tool_calls", scenario.completion_tokens
     else:
-        pieces, capped = reply_pieces(scenario, provider, cap)
+        pieces, capped = reply_pieces(scenario, provider, _cap(body))
         message = {"role": "assistant", "content": "".join(pieces)}
-        finish, completion = ("length" if capped else "stop"), len(pieces)
+        finish, completion_tokens = ("length" if capped else "stop"), len(pieces)
     payload: dict[str, Any] = {
         "id": state.next_id("chatcmpl-"),
         "object": "chat.completion",
@@ -88,8 +68,8 @@ async def _respond(
         "choices": [{"index": 0, "message": message, "finish_reason": finish}],
     }
     if not scenario.no_usage:
-        payload["usage"] = _usage(prompt, completion)
-    return json_response(payload)
+        payload["usage"] = _usage(prompt_tokens(body["messages"]), completion_tokens)
+    return payload
 
 
 def _usage(prompt: int, completion: int) -> dict[str, int]:
@@ -108,21 +88,14 @@ def _tool_call(state: SimState, tool: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _stream(
-    request: web.Request,
-    state: SimState,
-    rec: dict[str, Any],
-    scenario: Scenario,
-    provider: str,
-    body: dict[str, Any],
-    prompt: int,
-    cap: int | None,
-) -> web.StreamResponse:
+def stream_parts(
+    state: SimState, scenario: Scenario, provider: str, model: str, body: dict[str, Any]
+) -> StreamParts:
     base = {
         "id": state.next_id("chatcmpl-"),
         "object": "chat.completion.chunk",
         "created": int(time.time()),
-        "model": rec["model"],
+        "model": model,
     }
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -142,17 +115,17 @@ async def _stream(
             chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]})
             for part in split_in_two(arguments)
         ]
-        finish, completion = "tool_calls", scenario.completion_tokens
+        finish, completion_tokens = "tool_calls", scenario.completion_tokens
     else:
-        pieces, capped = reply_pieces(scenario, provider, cap)
+        pieces, capped = reply_pieces(scenario, provider, _cap(body))
         head = [chunk({"role": "assistant", "content": ""})]
         content = [chunk({"content": piece}) for piece in pieces]
-        finish, completion = ("length" if capped else "stop"), len(pieces)
+        finish, completion_tokens = ("length" if capped else "stop"), len(pieces)
     tail = [chunk({}, finish)]
     options = body.get("stream_options")
     if isinstance(options, dict) and options.get("include_usage") is True and not scenario.no_usage:
-        usage = {**base, "choices": [], "usage": _usage(prompt, completion)}
-        tail.append(b"data: " + orjson.dumps(usage) + b"\n\n")
+        usage = _usage(prompt_tokens(body["messages"]), completion_tokens)
+        tail.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n")
     tail.append(b"data: [DONE]\n\n")
     broken = b'data: {"id": "' + base["id"].encode() + b'", "choices": [{"delta": {"content\n\n'
-    return await stream(request, rec, scenario, head, content, tail, broken)
+    return StreamParts(head, content, tail, broken)

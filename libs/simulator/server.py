@@ -6,7 +6,7 @@ import orjson
 import pydantic
 from aiohttp import web
 
-from veil.simulator import anthropic_api, openai_api
+from veil.simulator import anthropic_api, api, openai_api
 from veil.simulator.scenarios import Scenario
 from veil.simulator.state import SimState
 from veil.simulator.streaming import json_response
@@ -14,14 +14,14 @@ from veil.simulator.streaming import json_response
 STATE_KEY = web.AppKey("sim_state", SimState)
 
 
-async def _chat_completions(request: web.Request) -> web.StreamResponse:
-    return await openai_api.handle(request, request.app[STATE_KEY], request.match_info["provider"])
+def _provider_api(wire: api.WireFormat):
+    """The route handler serving one wire format for every simulated provider."""
 
+    async def serve(request: web.Request) -> web.StreamResponse:
+        state, provider = request.app[STATE_KEY], request.match_info["provider"]
+        return await api.handle(request, state, provider, wire)
 
-async def _messages(request: web.Request) -> web.StreamResponse:
-    return await anthropic_api.handle(
-        request, request.app[STATE_KEY], request.match_info["provider"]
-    )
+    return serve
 
 
 async def _add_scenario(request: web.Request) -> web.Response:
@@ -72,8 +72,8 @@ def create_app() -> web.Application:
     app.router.add_get("/_sim/requests", _list_requests)
     app.router.add_delete("/_sim/requests", _clear_requests)
     app.router.add_get("/_sim/health", _health)
-    app.router.add_post("/{provider}/v1/chat/completions", _chat_completions)
-    app.router.add_post("/{provider}/v1/messages", _messages)
+    app.router.add_post("/{provider}/v1/chat/completions", _provider_api(openai_api))
+    app.router.add_post("/{provider}/v1/messages", _provider_api(anthropic_api))
     return app
 
 

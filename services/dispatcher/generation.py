@@ -1,13 +1,20 @@
-"""What one generation accumulates in the dispatcher, and the metadata event it becomes."""
+"""What one generation accumulates in the dispatcher, and the metadata event it becomes.
+
+The bookkeeping is here, as methods without I/O that take the time they happen at: the
+dispatcher calls them as answers and chunks arrive, and the tests call them directly.
+"""
 
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from veil.dispatcher.content import CompletionLog
-from veil.dispatcher.cost import Usage
+from veil.dispatcher.cost import Usage, cost_of, estimate_tokens, prompt_length, usage_from
+from veil.dispatcher.cost import usage_body as priced_usage
 from veil.schemas.bus import GenerationEvent, ProviderAttempt, RoutedRequest
 from veil.schemas.catalog import Endpoint, Provider
+from veil.schemas.chunks import Chunk
+from veil.schemas.completions import native_finish_reason as native_reason
 from veil.schemas.errors import ErrorBody
 
 
@@ -44,6 +51,99 @@ class Generation:
     def generation_id(self) -> str:
         return self.routed.envelope.generation_id
 
+    # --- how it ended: the two transitions away from "ok" ---------------------------------
+
+    def fail(self, code: int) -> None:
+        """It ended in an error; `code` is the one recorded for it."""
+        self.status, self.error_code = "error", code
+
+    def cancel(self) -> None:
+        """The client went away: what was produced so far is kept, its tokens estimated
+        when the upstream had not reported them yet."""
+        self.status, self.finish_reason = "cancelled", "cancelled"
+        if self.log is not None:
+            self.log.finish_reason = "cancelled"
+        if self.served_by is not None:
+            self.settle_usage()
+
+    # --- serving ---------------------------------------------------------------------------
+
+    def serve(self, endpoint: Endpoint, provider: Provider, model: str, now: float) -> None:
+        """An endpoint answered with success: from now on it generates this completion."""
+        self.served_by = (endpoint, provider, model)
+        self.generating_since = now
+
+    def take_completion(self, completion: dict[str, Any], now: float) -> dict[str, Any]:
+        """A whole (non-streamed) completion, in the canonical form, before veil rewrites its
+        id: what it says, and the usage body for it (estimated when the upstream gave none)."""
+        self.first_token_at = self.generating_since = now
+        self.upstream_id = _text(completion.get("id"))
+        choices = completion["choices"]
+        if choices:
+            self.finish_reason = choices[0].get("finish_reason")
+            self.native_finish_reason = native_reason(choices[0])
+        if self.log is not None:
+            self.log.response(completion)
+        usage = usage_from(completion.get("usage"))
+        if usage is None:
+            message_text = (
+                (choice.get("message") or {}).get("content") or "" for choice in choices
+            )
+            self.completion_chars = sum(len(text) for text in message_text)
+            usage = self.estimated_usage()
+        self.usage = usage
+        self.finished_at = now
+        return self.priced_usage()
+
+    def take_chunk(self, chunk: Chunk, now: float) -> dict[str, Any] | None:
+        """One streamed chunk, in the canonical form, before veil rewrites its id; the usage
+        body to put on it when it carries the upstream's usage."""
+        if self.upstream_id is None:
+            self.upstream_id = _text(chunk.get("id"))
+        if self.log is not None:
+            self.log.chunk(chunk)
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            if delta.get("content") or delta.get("tool_calls"):
+                self.first_token_at = self.first_token_at or now
+                self.completion_chars += len(delta.get("content") or "")
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+                self.native_finish_reason = native_reason(choice)  # type: ignore[arg-type]
+        usage = usage_from(chunk.get("usage"))
+        if usage is None:
+            return None
+        self.usage = usage
+        return self.priced_usage()
+
+    def stream_failed(self, error: ErrorBody) -> dict[str, Any]:
+        """The stream broke after it started: the usage body for its error chunk."""
+        self.finish_reason = "error"
+        if self.log is not None:
+            self.log.failed(error)
+        return self.settle_usage()
+
+    def settle_usage(self) -> dict[str, Any]:
+        """The usage body, estimated from what was seen when the upstream reported none."""
+        if self.usage is None:
+            self.usage = self.estimated_usage()
+        return self.priced_usage()
+
+    def estimated_usage(self) -> Usage:
+        return Usage(
+            estimate_tokens(prompt_length(self.body)),
+            estimate_tokens(self.completion_chars),
+            estimated=True,
+        )
+
+    def priced_usage(self) -> dict[str, Any]:
+        """OpenRouter's usage object for the client, priced by the serving endpoint; sets
+        the generation's cost to match."""
+        assert self.usage is not None and self.served_by is not None
+        pricing = self.served_by[0].pricing
+        self.cost = cost_of(self.usage, pricing)
+        return priced_usage(self.usage, pricing)
+
     def event(self) -> GenerationEvent:
         envelope = self.routed.envelope
         end = self.finished_at or time.time()
@@ -79,6 +179,10 @@ class Generation:
             logged=self.logged,
             attempts=self.attempts,
         )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def final_error(attempts: list[ProviderAttempt], retry_after: float | None = None) -> ErrorBody:

@@ -1,14 +1,12 @@
-"""Upstream adapters, one module per API style; the module name is the catalog's `api`."""
-
-from types import ModuleType
+"""Upstream adapters, one per API style; the module name is the catalog's `api`."""
 
 from veil.dispatcher.upstreams import anthropic, openai
-from veil.dispatcher.upstreams.base import UpstreamError
+from veil.dispatcher.upstreams.base import Adapter, UpstreamError
 
-ADAPTERS: dict[str, ModuleType] = {"openai": openai, "anthropic": anthropic}
+ADAPTERS: dict[str, Adapter] = {"openai": openai, "anthropic": anthropic}
 
 
-def adapter_for(api: str) -> ModuleType:
+def adapter_for(api: str) -> Adapter:
     try:
         return ADAPTERS[api]
     except KeyError:

@@ -5,24 +5,17 @@ parameters the endpoint supports, set the provider's model id, and check the sha
 of what comes back.
 """
 
-from typing import Any
+from typing import Any, cast
 
 from veil.dispatcher.upstreams.base import (
     UpstreamMalformed,
     UpstreamTarget,
     WireRequest,
     parse_json,
+    select_parameters,
 )
 from veil.schemas.catalog import Endpoint
-
-# Always forwarded: the conversation itself and the stream switches veil sets.
-STRUCTURAL_FIELDS = frozenset({"messages", "stream", "stream_options", "tools", "tool_choice"})
-
-
-def select_parameters(body: dict[str, Any], endpoint: Endpoint) -> dict[str, Any]:
-    """Drop parameters the endpoint does not support, rather than forward them."""
-    supported = set(endpoint.supported_parameters)
-    return {k: v for k, v in body.items() if k in STRUCTURAL_FIELDS or k in supported}
+from veil.schemas.chunks import Chunk
 
 
 def build_request(
@@ -56,11 +49,11 @@ class StreamTranslator:
     def __init__(self) -> None:
         self.finished = False
 
-    def feed(self, event: str | None, data: bytes) -> list[dict[str, Any]]:
+    def feed(self, event: str | None, data: bytes) -> list[Chunk]:
         if data == b"[DONE]":
             self.finished = True
             return []
         chunk = parse_json(data)
         if not isinstance(chunk, dict) or not isinstance(chunk.get("choices"), list):
             raise UpstreamMalformed("chunk without choices")
-        return [chunk]
+        return [cast(Chunk, chunk)]

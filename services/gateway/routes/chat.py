@@ -27,7 +27,7 @@ from veil.schemas.bus import (
 )
 from veil.schemas.categories import prompt_text
 from veil.schemas.chat import ChatRequest, split_routing_suffix
-from veil.schemas.completions import error_chunk
+from veil.schemas.chunks import error_chunk, sse_event
 from veil.schemas.errors import ErrorBody, VeilError
 
 router = APIRouter()
@@ -343,8 +343,9 @@ async def _stream_response(
     served_by = state.index.providers.get(provider)
 
     def error_event(error: ErrorBody) -> bytes:
-        chunk = error_chunk(generation_id, model, served_by.name if served_by else "", error)
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+        return sse_event(
+            error_chunk(generation_id, model, served_by.name if served_by else "", error)
+        )
 
     async def events() -> AsyncIterator[bytes]:
         finished = False

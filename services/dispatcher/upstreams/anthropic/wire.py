@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
 
 class TextBlock(BaseModel):
@@ -189,3 +189,12 @@ class ErrorDetail(BaseModel):
 
 class ErrorEvent(BaseModel):
     error: ErrorDetail
+
+
+def problems(exc: ValidationError) -> str:
+    """What failed to validate, for an error message."""
+    # Where and what, never the input values: they may hold the prompt (invariant 1).
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+        for e in exc.errors(include_url=False, include_input=False, include_context=False)
+    )

@@ -1,63 +1,46 @@
-"""Anthropic's Messages API (catalog `api: anthropic`).
-
-Canonical form inside veil is OpenAI's chat completion, so this module translates both
-ways: the OpenAI body into a Messages request (system prompt lifted out, turns merged so
-roles alternate, tools and images in Anthropic's shapes, sampling parameters through one
-table), and a Message or its stream of events back into OpenAI completions and chunks.
+"""OpenAI's request body as an Anthropic Messages request: the system prompt lifted out,
+turns merged so roles alternate, tools and images in Anthropic's shapes, sampling
+parameters through one table.
 
 `response_format` has no Messages equivalent, so it is honoured the way Anthropic
-documents for JSON output: a JSON schema becomes a tool the model is made to call,
-whose input is then returned as the message content; JSON mode is an instruction in
-the system prompt.
+documents for JSON output: a JSON schema becomes a tool the model is made to call
+(`ANSWER_TOOL`, whose input the response side returns as the message content); JSON
+mode is an instruction in the system prompt.
 """
 
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from veil.dispatcher.upstreams.anthropic_wire import (
+from veil.dispatcher.upstreams.anthropic.wire import (
     Base64Source,
-    ContentBlockDelta,
-    ContentBlockStart,
-    ErrorEvent,
     ImageBlock,
-    InputJsonDelta,
-    MessageDelta,
     MessagesRequest,
-    MessagesResponse,
-    MessageStart,
-    MessageStop,
     RequestBlock,
     TextBlock,
-    TextDelta,
     ToolChoice,
     ToolResultBlock,
     ToolUseBlock,
     UrlSource,
     WireMessage,
     WireTool,
-    WireUsage,
+    problems,
 )
 from veil.dispatcher.upstreams.base import (
     UpstreamError,
-    UpstreamMalformed,
     UpstreamTarget,
     WireRequest,
-    parse_json,
+    select_parameters,
 )
-from veil.dispatcher.upstreams.openai import select_parameters
 from veil.schemas.catalog import Endpoint
 
 API_VERSION = "2023-06-01"
 # Anthropic requires max_tokens; used when neither the request nor the catalog sets one.
 DEFAULT_MAX_TOKENS = 4096
-
-# --- OpenAI request -> Messages request ------------------------------------------------
 
 
 def _clamp(low: float, high: float) -> Callable[[Any], Any]:
@@ -300,14 +283,6 @@ def _max_tokens(body: dict[str, Any], endpoint: Endpoint) -> Any:
     return endpoint.max_completion_tokens or DEFAULT_MAX_TOKENS
 
 
-def _problems(exc: ValidationError) -> str:
-    # Where and what, never the input values: they may hold the prompt (invariant 1).
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-        for e in exc.errors(include_url=False, include_input=False, include_context=False)
-    )
-
-
 def build_request(
     body: dict[str, Any], endpoint: Endpoint, target: UpstreamTarget, stream: bool
 ) -> WireRequest:
@@ -325,7 +300,7 @@ def build_request(
         )
     except ValidationError as exc:
         raise UpstreamError(
-            f"invalid request for the Anthropic API: {_problems(exc)}", status=400, retryable=False
+            f"invalid request for the Anthropic API: {problems(exc)}", status=400, retryable=False
         ) from None
     headers = target.auth_headers()
     headers.setdefault("anthropic-version", API_VERSION)
@@ -335,212 +310,3 @@ def build_request(
         body=request.model_dump(mode="json", exclude_none=True),
         params=target.query,
     )
-
-
-# --- Message -> OpenAI completion ------------------------------------------------------
-
-FINISH_REASONS = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
-
-
-def finish_reason(stop_reason: str | None, answered: bool = False) -> str | None:
-    """OpenAI's finish reason; `answered`: the answer tool was used, and no other."""
-    if stop_reason == "tool_use" and answered:
-        return "stop"
-    return None if stop_reason is None else FINISH_REASONS.get(stop_reason, "stop")
-
-
-def openai_usage(usage: WireUsage) -> dict[str, Any]:
-    prompt, completion = usage.prompt_tokens, usage.output_tokens or 0
-    body: dict[str, Any] = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
-    if usage.cache_read_input_tokens is not None:
-        body["prompt_tokens_details"] = {"cached_tokens": usage.cache_read_input_tokens}
-    return body
-
-
-def _tool_call(block: ToolUseBlock) -> dict[str, Any]:
-    return {
-        "id": block.id,
-        "type": "function",
-        "function": {"name": block.name, "arguments": orjson.dumps(block.input).decode()},
-    }
-
-
-def parse_response(data: Any) -> dict[str, Any]:
-    """A Message as an OpenAI chat.completion."""
-    if not isinstance(data, dict) or not isinstance(data.get("content"), list):
-        raise UpstreamMalformed("no content list in message")
-    try:
-        reply = MessagesResponse.model_validate(data)
-    except ValidationError as exc:
-        raise UpstreamMalformed(_problems(exc)) from None
-    uses = [b for b in reply.content if isinstance(b, ToolUseBlock)]
-    answers = [b for b in uses if b.name == ANSWER_TOOL]
-    calls = [_tool_call(b) for b in uses if b.name != ANSWER_TOOL]
-    if answers:
-        # A JSON-schema answer: the answer tool's input is the content, as JSON text.
-        texts = [orjson.dumps(b.input).decode() for b in answers]
-    else:
-        texts = [b.text for b in reply.content if isinstance(b, TextBlock)]
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
-    if calls:
-        message["tool_calls"] = calls
-    completion: dict[str, Any] = {
-        "id": reply.id,
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": reply.model,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "finish_reason": finish_reason(
-                    reply.stop_reason, answered=bool(answers) and not calls
-                ),
-                "native_finish_reason": reply.stop_reason,
-            }
-        ],
-    }
-    if reply.usage is not None:
-        completion["usage"] = openai_usage(reply.usage)
-    return completion
-
-
-# --- stream events -> OpenAI chunks ----------------------------------------------------
-
-# Error types worth trying again (elsewhere); the rest are caused by the request.
-RETRYABLE_ERRORS = frozenset({"overloaded_error", "api_error", "rate_limit_error"})
-ERROR_STATUSES = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "overloaded_error": 529,
-}
-
-
-class StreamTranslator:
-    """Anthropic's event stream as OpenAI chunks, one translator per response."""
-
-    def __init__(self) -> None:
-        self.finished = False
-        self.id = ""
-        self.model = ""
-        self.created = int(time.time())
-        self.usage: WireUsage | None = None
-        # Anthropic numbers all content blocks; OpenAI numbers only the tool calls.
-        self.tool_index: dict[int, int] = {}
-        # Blocks of the answer tool: their input JSON is streamed as content.
-        self.answer_blocks: set[int] = set()
-
-    def feed(self, event: str | None, data: bytes) -> list[dict[str, Any]]:
-        payload = parse_json(data)
-        if not isinstance(payload, dict):
-            raise UpstreamMalformed("stream event is not an object")
-        kind = event or payload.get("type")
-        handler = self._handlers.get(kind)  # type: ignore[arg-type]
-        if handler is None:
-            return []  # ping, content_block_stop, and event types added later
-        model, translate = handler
-        try:
-            parsed = model.model_validate(payload)
-        except ValidationError as exc:
-            raise UpstreamMalformed(_problems(exc)) from None
-        return translate(self, parsed)
-
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-
-    def _message_start(self, start: MessageStart) -> list[dict[str, Any]]:
-        self.id, self.model = start.message.id, start.message.model
-        self.usage = start.message.usage
-        return [self._chunk({"role": "assistant", "content": ""})]
-
-    def _block_start(self, start: ContentBlockStart) -> list[dict[str, Any]]:
-        block = start.content_block
-        if isinstance(block, TextBlock):
-            return [self._chunk({"content": block.text})] if block.text else []
-        if isinstance(block, ToolUseBlock) and block.name == ANSWER_TOOL:
-            self.answer_blocks.add(start.index)
-            return []
-        if isinstance(block, ToolUseBlock):
-            index = self.tool_index[start.index] = len(self.tool_index)
-            call = {
-                "index": index,
-                "id": block.id,
-                "type": "function",
-                "function": {"name": block.name, "arguments": ""},
-            }
-            return [self._chunk({"tool_calls": [call]})]
-        return []
-
-    def _block_delta(self, event: ContentBlockDelta) -> list[dict[str, Any]]:
-        delta = event.delta
-        if isinstance(delta, TextDelta):
-            return [self._chunk({"content": delta.text})]
-        if isinstance(delta, InputJsonDelta) and delta.partial_json:
-            if event.index in self.answer_blocks:
-                return [self._chunk({"content": delta.partial_json})]
-            if event.index not in self.tool_index:
-                raise UpstreamMalformed("input_json_delta outside a tool_use block")
-            call = {
-                "index": self.tool_index[event.index],
-                "function": {"arguments": delta.partial_json},
-            }
-            return [self._chunk({"tool_calls": [call]})]
-        return []
-
-    def _message_delta(self, event: MessageDelta) -> list[dict[str, Any]]:
-        # Counts in message_delta are cumulative: they replace those of message_start. Without
-        # any input count the usage stays unknown, rather than a prompt of zero tokens.
-        if event.usage is not None and (self.usage or event.usage.input_tokens is not None):
-            known = self.usage.model_dump(exclude_none=True) if self.usage else {}
-            self.usage = WireUsage(**{**known, **event.usage.model_dump(exclude_none=True)})
-        answered = bool(self.answer_blocks) and not self.tool_index
-        stop = event.delta.stop_reason
-        chunk = self._chunk({}, finish_reason(stop, answered=answered))
-        chunk["choices"][0]["native_finish_reason"] = stop
-        return [chunk]
-
-    def _message_stop(self, _: MessageStop) -> list[dict[str, Any]]:
-        self.finished = True
-        if self.usage is None:
-            return []  # the dispatcher estimates, and says so
-        return [{**self._chunk({}), "choices": [], "usage": openai_usage(self.usage)}]
-
-    def _error(self, event: ErrorEvent) -> list[dict[str, Any]]:
-        kind = event.error.type
-        raise UpstreamError(
-            f"upstream stream error ({kind}): {event.error.message}",
-            status=ERROR_STATUSES.get(kind, 502),
-            retryable=kind in RETRYABLE_ERRORS,
-        )
-
-    _handlers: dict[str, tuple[type[BaseModel], Callable[..., list[dict[str, Any]]]]] = {
-        "message_start": (MessageStart, _message_start),
-        "content_block_start": (ContentBlockStart, _block_start),
-        "content_block_delta": (ContentBlockDelta, _block_delta),
-        "message_delta": (MessageDelta, _message_delta),
-        "message_stop": (MessageStop, _message_stop),
-        "error": (ErrorEvent, _error),
-    }

@@ -1,0 +1,107 @@
+"""What the waiting gateway hears about a generation, on its reply subject: a header, then
+the completion or chunk JSON encoded once, here, which the gateway writes to its client
+as is."""
+
+import time
+from collections.abc import AsyncIterable
+
+import orjson
+from faststream.nats import NatsBroker
+
+from veil.bus import publish_framed
+from veil.dispatcher.generation import Generation
+from veil.dispatcher.upstreams.base import StreamTranslator, UpstreamError, sse_events
+from veil.schemas.bus import ReplyHeader
+from veil.schemas.chunks import Chunk, chunk_body, error_chunk, usage_chunk
+from veil.schemas.completions import completion_body
+from veil.schemas.errors import ErrorBody
+
+
+class Relay:
+    def __init__(self, broker: NatsBroker):
+        self.broker = broker
+
+    async def reply(self, subject: str, header: ReplyHeader, payload: bytes = b"") -> None:
+        await publish_framed(self.broker.connection, subject, header, payload)
+
+    async def completion(self, gen: Generation, completion: dict) -> None:
+        """A whole completion (canonical form) as the final reply."""
+        _, provider, model = gen.served_by  # type: ignore[misc]
+        usage = gen.take_completion(completion, time.time())
+        completion_body(completion, gen.generation_id, model, provider.name, usage)
+        await self._final(gen, logged=gen.log is not None, payload=orjson.dumps(completion))
+
+    async def stream(
+        self, gen: Generation, body: AsyncIterable[bytes], translator: StreamTranslator
+    ) -> None:
+        """An upstream's stream, chunk by chunk, ending with usage (estimated when the
+        upstream reported none) and the final header."""
+        subject = gen.routed.envelope.reply_subject
+        _, provider, model = gen.served_by  # type: ignore[misc]
+        start = ReplyHeader(
+            kind="start",
+            generation_id=gen.generation_id,
+            provider=provider.slug,
+            model=model,
+            logged=gen.log is not None,
+        )
+        await self.reply(subject, start)
+        gen.stream_started = True
+        seq = 0
+        async for event, data in sse_events(body):
+            for chunk in translator.feed(event, data):
+                usage = gen.take_chunk(chunk, time.time())
+                chunk_body(chunk, gen.generation_id, model, provider.name)
+                if usage is not None:
+                    chunk["usage"] = usage
+                seq += 1
+                await self._chunk(gen, seq, chunk)
+            if translator.finished:
+                break
+        if not translator.finished:
+            raise UpstreamError("upstream stream ended before completing", kind="stream_truncated")
+        if gen.usage is None:
+            # No usage from the upstream: estimate it, say so, and still end with usage.
+            usage = gen.settle_usage()
+            await self._chunk(
+                gen, seq + 1, usage_chunk(gen.generation_id, model, provider.name, usage)
+            )
+        gen.finished_at = time.time()
+        await self._final(gen)
+
+    async def failure(self, gen: Generation, error: ErrorBody) -> None:
+        """The error reply, or, once the stream started, its last chunk."""
+        if gen.stream_started:
+            await self.stream_failure(gen, error)
+        else:
+            await self.error(gen, error)
+
+    async def error(self, gen: Generation, error: ErrorBody) -> None:
+        """Nothing was sent yet: the gateway answers the client with this error."""
+        if gen.log is not None:
+            gen.log.failed(error)
+        header = ReplyHeader(kind="error", generation_id=gen.generation_id, error=error)
+        await self.reply(gen.routed.envelope.reply_subject, header)
+
+    async def stream_failure(self, gen: Generation, error: ErrorBody) -> None:
+        """After the stream started, a failure is the last chunk, with finish_reason error."""
+        _, provider, model = gen.served_by  # type: ignore[misc]
+        usage = gen.stream_failed(error)
+        chunk = error_chunk(gen.generation_id, model, provider.name, error, usage)
+        await self._chunk(gen, -1, chunk)
+        await self._final(gen)
+
+    async def _chunk(self, gen: Generation, seq: int, chunk: Chunk) -> None:
+        header = ReplyHeader(kind="chunk", generation_id=gen.generation_id, seq=seq)
+        await self.reply(gen.routed.envelope.reply_subject, header, orjson.dumps(chunk))
+
+    async def _final(self, gen: Generation, logged: bool = False, payload: bytes = b"") -> None:
+        _, provider, model = gen.served_by  # type: ignore[misc]
+        header = ReplyHeader(
+            kind="final",
+            generation_id=gen.generation_id,
+            provider=provider.slug,
+            model=model,
+            logged=logged,
+        )
+        await self.reply(gen.routed.envelope.reply_subject, header, payload)
