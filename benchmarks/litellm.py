@@ -28,7 +28,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.overhead import BODY, bench_stack, concurrent, sequential
 from tests.integration.harness import RunningStack
-from veil.supervisor import free_port
+from veil.launcher.supervisor import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LITELLM_ENV = ROOT / ".venv-litellm"

@@ -165,7 +165,7 @@ async def publish_model(
     """Publish a contract model as JSON (FastStream subscribers decode it as usual).
 
     With `reply`, a subject nobody listens on is answered there by NATS at once with a
-    "no responders" status (see `veil.gateway.inbox`)."""
+    "no responders" status (the gateway's inbox reads it: services/gateway/inbox.py)."""
     await connection.publish(
         subject, message.model_dump_json().encode(), reply=reply, headers=JSON_HEADERS
     )

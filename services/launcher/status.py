@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from veil.bus import server_urls
 from veil.config import CommonSettings
-from veil.readiness import replicas_answering
+from veil.launcher.readiness import replicas_answering
 from veil.schemas import subjects
 from veil.schemas.bus import HealthReply
 
