@@ -110,7 +110,9 @@ class ProviderAttempt(BaseModel):
 
 
 class GenerationEvent(BaseModel):
-    """dispatcher -> metrics on JetStream `veil.generation.v1`: metadata only (invariant 6)."""
+    """dispatcher -> metrics on JetStream `veil.generation.v1`: metadata only.
+
+    docs/privacy.md, invariant 6."""
 
     generation_id: str
     account_id: str
@@ -167,7 +169,7 @@ class GenerationVerdict(BaseModel):
 class PromptSample(Content):
     """policy -> categorizer on `veil.sample.v1`: a prompt with every identifier removed.
 
-    No account, key, user, generation id, address or timestamp (invariant 5).
+    No account, key, user, generation id, address or timestamp (docs/privacy.md, invariant 5).
     """
 
     model: str
@@ -175,7 +177,7 @@ class PromptSample(Content):
 
 
 class CategoryObservation(BaseModel):
-    """categorizer -> metrics: anonymous, hour-bucketed (invariant 5)."""
+    """categorizer -> metrics: anonymous, hour-bucketed (docs/privacy.md, invariant 5)."""
 
     hour: int = Field(description="unix time truncated to the hour")
     model: str

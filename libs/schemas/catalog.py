@@ -28,7 +28,7 @@ class DataPolicy(BaseModel):
 
     @property
     def may_train(self) -> bool:
-        """Unknown counts as training (invariant 3)."""
+        """Unknown counts as training (docs/privacy.md, invariant 3)."""
         return self.training is not False
 
     @property

@@ -24,7 +24,7 @@ from veil.schemas import subjects
 
 # Metadata events wait here while ClickHouse is away; duplicates (same Nats-Msg-Id =
 # generation id) inside the window are dropped by the server. Only metadata subjects
-# are bound to a stream: content subjects stay on core NATS (invariant 1).
+# are bound to a stream: content subjects stay on core NATS (docs/privacy.md, invariant 1).
 GENERATIONS_STREAM = StreamConfig(
     name=subjects.STREAM_GENERATIONS,
     subjects=[

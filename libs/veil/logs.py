@@ -1,9 +1,9 @@
 """Process set-up shared by every service: logging and no crash dumps.
 
 Log lines carry ids, models, providers and statuses, never prompt or completion text
-(invariant 1): nothing here formats message bodies. With `VEIL_LOG_FORMAT=json` each
-line is one JSON object (time, level, service, replica, logger, message, and the
-generation id when the line is about one), for log collectors.
+(docs/privacy.md, invariant 1): nothing here formats message bodies. With
+`VEIL_LOG_FORMAT=json` each line is one JSON object (time, level, service, replica,
+logger, message, and the generation id when the line is about one), for log collectors.
 """
 
 import logging

@@ -12,7 +12,7 @@ from veil.schemas.errors import VeilError
 
 
 def loosened(before: PrivacySettings, after: PrivacySettings) -> list[str]:
-    """The settings a change makes less private (invariant 9)."""
+    """The settings a change makes less private (docs/privacy.md, invariant 9)."""
     changes = []
     for flag in (
         "enable_paid_model_training",
