@@ -99,6 +99,13 @@ class Pricing(BaseModel):
             raise ValueError("price must not be negative")
         return value
 
+    def as_strings(self) -> dict[str, str]:
+        """As the API writes prices: decimal strings, no exponent, no trailing zeros."""
+        return {
+            "prompt": format(self.prompt.normalize(), "f"),
+            "completion": format(self.completion.normalize(), "f"),
+        }
+
 
 class Hints(BaseModel):
     """Catalog estimates used for sorting until live statistics exist."""

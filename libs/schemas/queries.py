@@ -31,12 +31,18 @@ class SqlQuery(BaseModel):
     sql: str
 
 
-class QueryResult(BaseModel):
+class Answer(BaseModel):
+    """Base of every answer to a query: what was asked for, or the error the gateway
+    passes on to its client."""
+
+    error: ErrorBody | None = None
+
+
+class QueryResult(Answer):
     """Rows as dicts, or the error the gateway passes on."""
 
     rows: list[dict[str, Any]] = []
     columns: list[str] = []
-    error: ErrorBody | None = None
 
 
 class ExplainQuery(BaseModel):
@@ -49,10 +55,9 @@ class ExplainQuery(BaseModel):
     request: RoutingSummary = Field(description="what routing reads of the chat request")
 
 
-class ExplainResult(BaseModel):
+class ExplainResult(Answer):
     eligible: list[dict[str, Any]] = []
     excluded: list[dict[str, Any]] = []
-    error: ErrorBody | None = None
 
 
 class UserModelsQuery(BaseModel):

@@ -33,7 +33,6 @@ ERASE_DURABLE = "metrics-erase"
 OBSERVATION = "veil.observation.v1"
 DEAD_LETTER = "veil.deadletter.v1"
 STREAM_GENERATIONS = "VEIL_GENERATIONS"
-STREAM_OBSERVATIONS = "VEIL_OBSERVATIONS"
 METRICS_DURABLE = "metrics"
 VERDICTS_DURABLE = "metrics-verdicts"
 

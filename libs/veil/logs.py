@@ -14,7 +14,7 @@ import time
 
 import orjson
 
-from veil.schemas.bus import this_replica
+from veil.schemas.messages import this_replica
 
 TEXT_FORMAT = "%(asctime)s {service} %(levelname)s %(name)s: %(message)s"
 GENERATION_ID = re.compile(r"\bgen-\d+-[0-9a-f]+\b")

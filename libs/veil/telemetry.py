@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from nats.aio.client import Client
 from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 
-from veil.schemas.bus import GenerationEvent, this_replica, veil_version
+from veil.schemas.messages import GenerationEvent, this_replica, veil_version
 
 log = logging.getLogger(__name__)
 

@@ -75,7 +75,6 @@ class Generation:
             tokens_cached=usage.cached_tokens,
             tokens_reasoning=usage.reasoning_tokens,
             streamed=envelope.routing.stream,
-            cancelled=self.status == "cancelled",
             logged=self.logged,
             attempts=self.attempts,
         )

@@ -8,9 +8,9 @@ from veil.metrics.ingest import Ingestor
 from veil.metrics.promptlog import PromptLog
 from veil.metrics.store import ClickHouseStore
 from veil.schemas import subjects
-from veil.schemas.bus import HealthReply
 from veil.schemas.content import ContentListQuery, ContentQuery
 from veil.schemas.errors import ErrorBody, VeilError
+from veil.schemas.messages import HealthReply
 from veil.schemas.queries import (
     ActivityQuery,
     CreditsQuery,

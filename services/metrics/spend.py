@@ -17,7 +17,7 @@ from nats.js.kv import KeyValue
 from veil.keys import window_start
 from veil.metrics.store import ClickHouseStore
 from veil.schemas.accounts import KeyUsage
-from veil.schemas.bus import GenerationEvent
+from veil.schemas.messages import GenerationEvent
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ import orjson
 
 from veil.metrics.cluster_ddl import INSERT_SETTINGS, mutable_table
 from veil.metrics.migrations import migrate
-from veil.schemas.bus import CategoryObservation, GenerationEvent
 from veil.schemas.content import ContentRecord
 from veil.schemas.errors import VeilError
+from veil.schemas.messages import CategoryObservation, GenerationEvent
 
 GENERATION_COLUMNS = [
     "generation_id", "account_id", "key_id", "created_at", "model", "provider",
@@ -43,7 +43,7 @@ def generation_row(event: GenerationEvent) -> list[Any]:
         event.model, event.provider or "", event.upstream_model or "", event.tokens_prompt,
         event.tokens_completion, event.tokens_estimated, event.latency_ms,
         event.generation_time_ms, event.time_to_first_token_ms, event.total_cost, event.status,
-        event.error_code, event.finish_reason or "", event.streamed, event.cancelled,
+        event.error_code, event.finish_reason or "", event.streamed, event.status == "cancelled",
         min(len(event.attempts), 255),
         orjson.dumps([a.model_dump() for a in event.attempts]).decode(),
         event.upstream_id, event.native_finish_reason, event.tokens_cached,
@@ -60,7 +60,7 @@ def generation_event(row: dict[str, Any]) -> GenerationEvent:
         **{
             key: row[key]
             for key in GENERATION_COLUMNS
-            if key not in ("created_at", "attempts", "provider_responses")
+            if key not in ("created_at", "cancelled", "attempts", "provider_responses")
         },
         created_at=created.timestamp(),
         attempts=orjson.loads(row["provider_responses"] or "[]"),

@@ -6,10 +6,6 @@ from veil.policy.eligibility import UNKNOWN_MODEL, Candidate, Decision, RoutingC
 from veil.schemas.chat import RoutingSummary
 
 
-def _price(value) -> str:
-    return format(value.normalize(), "f")
-
-
 def candidate_view(candidate: Candidate) -> dict[str, Any]:
     endpoint = candidate.endpoint
     return {
@@ -17,10 +13,7 @@ def candidate_view(candidate: Candidate) -> dict[str, Any]:
         "provider": candidate.provider.slug,
         "provider_name": candidate.provider.name,
         "upstream_model": endpoint.upstream_model,
-        "pricing": {
-            "prompt": _price(endpoint.pricing.prompt),
-            "completion": _price(endpoint.pricing.completion),
-        },
+        "pricing": endpoint.pricing.as_strings(),
         "quantization": endpoint.quantization,
         "data_policy": candidate.provider.data_policy.model_dump(),
     }

@@ -18,7 +18,10 @@ from veil.policy.eligibility import decide, no_endpoint_error
 from veil.policy.explain import explain, reachable_models
 from veil.policy.state import PolicyState
 from veil.schemas import subjects
-from veil.schemas.bus import (
+from veil.schemas.categories import CATEGORIZER_ACCOUNT, prompt_text
+from veil.schemas.chat import ChatRequest
+from veil.schemas.errors import VeilError, service_missing
+from veil.schemas.messages import (
     HealthReply,
     PromptSample,
     ReplyHeader,
@@ -26,9 +29,6 @@ from veil.schemas.bus import (
     RoutedEndpoint,
     RoutedRequest,
 )
-from veil.schemas.categories import CATEGORIZER_ACCOUNT, prompt_text
-from veil.schemas.chat import ChatRequest
-from veil.schemas.errors import VeilError, service_missing
 from veil.schemas.queries import ExplainQuery, ExplainResult, QueryResult, UserModelsQuery
 
 

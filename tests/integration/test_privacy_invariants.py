@@ -11,8 +11,8 @@ import pytest
 
 from tests.integration.harness import run_cli, wait_for
 from veil.schemas import subjects
-from veil.schemas.bus import CategoryObservation, GenerationEvent
 from veil.schemas.categories import CATEGORIZER_ACCOUNT
+from veil.schemas.messages import CategoryObservation, GenerationEvent
 
 MODEL = "meta-llama/llama-3.1-8b-instruct"
 K = 5

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from faststream.nats import NatsBroker
 from pydantic import BaseModel
 
+from veil.gateway.asking import ask
 from veil.gateway.generation_view import generation_view
 from veil.gateway.inbox import SETTLING_SECONDS
 from veil.gateway.responses import data
@@ -24,19 +25,11 @@ from veil.schemas.queries import (
 )
 
 router = APIRouter()
-QUERY_TIMEOUT = 10.0
 SETTLING_POLL = 0.05
 
 
 async def ask_metrics(broker: NatsBroker, query: BaseModel, subject: str) -> QueryResult:
-    try:
-        message = await broker.request(query, subject, timeout=QUERY_TIMEOUT)
-    except Exception as exc:  # no responders or timeout: metrics is down
-        raise VeilError(503, "The metrics service is unavailable; try again shortly") from exc
-    result = QueryResult.model_validate_json(message.body)
-    if result.error is not None:
-        raise VeilError.from_body(result.error)
-    return result
+    return await ask(broker, "metrics", query, subject, QueryResult)
 
 
 def with_provider_names(state: GatewayState, rows: list[dict]) -> list[dict]:

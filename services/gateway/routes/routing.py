@@ -4,31 +4,23 @@ computes them with the same function that routes requests."""
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from veil.gateway.asking import ask
 from veil.gateway.auth import Caller
 from veil.gateway.responses import data
 from veil.gateway.routes.catalog import ModelListDep, model_list_response
 from veil.gateway.routes.chat import parse_chat_request, read_body
-from veil.gateway.state import CallerDep, GatewayState, StateDep
+from veil.gateway.state import CallerDep, StateDep
 from veil.schemas import subjects
 from veil.schemas.errors import VeilError
 from veil.schemas.queries import ExplainQuery, ExplainResult, QueryResult, UserModelsQuery
 
 router = APIRouter()
-POLICY_TIMEOUT = 10.0
 
 
 def _account(who: Caller) -> str:
     if who.account_id is None:
         raise VeilError(403, "Routing is explained for an account: use one of its keys")
     return who.account_id
-
-
-async def _ask_policy(state: GatewayState, query, subject: str) -> bytes:
-    try:
-        message = await state.broker.request(query, subject, timeout=POLICY_TIMEOUT)
-    except Exception as exc:
-        raise VeilError(503, "The policy service is unavailable; try again shortly") from exc
-    return message.body
 
 
 @router.post("/routing/explain")
@@ -40,9 +32,7 @@ async def explain(request: Request, who: CallerDep, state: StateDep) -> Response
         settings_revision=state.privacy.revisions.get(account, 0),
         request=chat.routing_summary(),  # what routing reads, as for a chat request
     )
-    result = ExplainResult.model_validate_json(await _ask_policy(state, query, subjects.EXPLAIN))
-    if result.error is not None:
-        raise VeilError.from_body(result.error)
+    result = await ask(state.broker, "policy", query, subjects.EXPLAIN, ExplainResult)
     payload = {"eligible": result.eligible, "excluded": result.excluded}
     return data(payload)
 
@@ -53,7 +43,7 @@ async def user_models(who: CallerDep, state: StateDep, listing: ModelListDep) ->
     query = UserModelsQuery(
         account_id=account, settings_revision=state.privacy.revisions.get(account, 0)
     )
-    result = QueryResult.model_validate_json(await _ask_policy(state, query, subjects.USER_MODELS))
+    result = await ask(state.broker, "policy", query, subjects.USER_MODELS, QueryResult)
     reachable = {row["id"] for row in result.rows}
     models = [m for m in state.index.catalog.models if m.id in reachable]
     return model_list_response(state, models, listing, "/models/user")

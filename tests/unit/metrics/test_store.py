@@ -7,8 +7,8 @@ import pytest
 import pytest_asyncio
 
 from veil.metrics.store import GENERATION_COLUMNS, ClickHouseStore, generation_row
-from veil.schemas.bus import GenerationEvent, ProviderAttempt
 from veil.schemas.errors import VeilError
+from veil.schemas.messages import GenerationEvent, ProviderAttempt
 
 CREATED_AT = 1_736_942_400.25  # 2025-01-15 12:00:00.25 UTC
 
