@@ -1,13 +1,12 @@
 """Privacy-settings changes: validate, and refuse loosening without a management key."""
 
-from typing import Any
-
+import orjson
 from pydantic import ValidationError
 
 from veil.catalog import CatalogIndex
 from veil.gateway.auth import Caller
 from veil.gateway.errors import validation_message
-from veil.schemas.accounts import PrivacySettings
+from veil.schemas.accounts import PrivacySettings, PrivacySettingsPatch
 from veil.schemas.errors import VeilError
 
 
@@ -33,17 +32,27 @@ def loosened(before: PrivacySettings, after: PrivacySettings) -> list[str]:
     return changes
 
 
-def apply_privacy_patch(
-    current: PrivacySettings, patch: dict[str, Any], who: Caller, index: CatalogIndex
-) -> PrivacySettings:
-    unknown_fields = set(patch) - set(PrivacySettings.model_fields)
+def parse_privacy_patch(raw: bytes) -> PrivacySettingsPatch:
+    """The body of PATCH /privacy; a 400 naming what is wrong with it."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise VeilError(400, f"Request body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise VeilError(400, "Request body must be a JSON object")
+    unknown_fields = set(data) - set(PrivacySettingsPatch.model_fields)
     if unknown_fields:
         raise VeilError(400, f"Unknown privacy setting(s): {', '.join(sorted(unknown_fields))}")
     try:
-        # strict: "yes" or 1 is not a boolean, as in a chat request
-        updated = PrivacySettings.model_validate({**current.model_dump(), **patch}, strict=True)
+        return PrivacySettingsPatch.model_validate(data)
     except ValidationError as exc:
         raise VeilError(400, f"Invalid privacy settings: {validation_message(exc)}") from exc
+
+
+def apply_privacy_patch(
+    current: PrivacySettings, patch: PrivacySettingsPatch, who: Caller, index: CatalogIndex
+) -> PrivacySettings:
+    updated = current.model_copy(update=patch.changes(), deep=True)
     # Providers are named as a request's `only` and `ignore` name them (slug or display
     # name, any case) and stored as slugs.
     for field in ("ignored_providers", "allowed_providers"):

@@ -59,7 +59,7 @@ def _finite(value) -> float | None:
 
 
 async def compute(store: ClickHouseStore, minutes: int) -> EndpointStatsSnapshot:
-    _, rows = await store.query(ENDPOINT_STATS, {"minutes": minutes})
+    rows = (await store.query(ENDPOINT_STATS, {"minutes": minutes})).rows
     return EndpointStatsSnapshot(
         computed_at=time.time(),
         endpoints=[

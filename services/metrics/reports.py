@@ -1,11 +1,17 @@
 """The queries behind the read APIs: aggregation happens in ClickHouse."""
 
-from typing import Any
-
 import orjson
 
 from veil.metrics.store import ClickHouseStore
 from veil.schemas.categories import CATEGORIZER_ACCOUNT
+from veil.schemas.queries import (
+    ActivityResult,
+    CategoryRanking,
+    GenerationRecord,
+    GenerationResult,
+    ModelRanking,
+    RankingsResult,
+)
 
 GENERATION = """
 SELECT generation_id AS id, created_at, model, provider, upstream_model, upstream_id,
@@ -57,26 +63,28 @@ ORDER BY observations DESC, model
 PERIOD_DAYS = {"day": 1, "week": 7}
 
 
-async def generation(store: ClickHouseStore, account: str, generation_id: str) -> list[dict]:
-    _, rows = await store.query(GENERATION, {"account": account, "generation": generation_id})
-    for row in rows:
+async def generation(store: ClickHouseStore, account: str, generation_id: str) -> GenerationResult:
+    found = await store.query(GENERATION, {"account": account, "generation": generation_id})
+    for row in found.rows:
         row["provider_responses"] = orjson.loads(row["provider_responses"] or "[]")
-    return rows
+        return GenerationResult(generation=GenerationRecord.model_validate(row))
+    return GenerationResult()
 
 
-async def activity(store: ClickHouseStore, account: str, days: int) -> list[dict[str, Any]]:
-    _, rows = await store.query(ACTIVITY, {"account": account, "days": days})
-    return rows
+async def activity(store: ClickHouseStore, account: str, days: int) -> ActivityResult:
+    found = await store.query(ACTIVITY, {"account": account, "days": days})
+    return ActivityResult.model_validate({"rows": found.rows})
 
 
 async def rankings(
     store: ClickHouseStore, period: str, category: str | None, k: int
-) -> list[dict[str, Any]]:
+) -> RankingsResult:
     days = PERIOD_DAYS[period]
     if category is None:
         # veil's own categorizer account is not a user: it neither ranks nor counts to k
         parameters = {"days": days, "k": k, "internal": CATEGORIZER_ACCOUNT}
-        _, rows = await store.query(RANKINGS, parameters)
-    else:
-        _, rows = await store.query(CATEGORY_RANKINGS, {"category": category, "days": days, "k": k})
-    return rows
+        overall = await store.query(RANKINGS, parameters)
+        return RankingsResult(rows=[ModelRanking.model_validate(r) for r in overall.rows])
+    parameters = {"category": category, "days": days, "k": k}
+    in_category = await store.query(CATEGORY_RANKINGS, parameters)
+    return RankingsResult(rows=[CategoryRanking.model_validate(r) for r in in_category.rows])

@@ -8,7 +8,7 @@ import asyncio
 import datetime as dt
 import re
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import clickhouse_connect
 import orjson
@@ -31,6 +31,14 @@ CONTENT_COLUMNS = [
     "sealed", "expires_at",
 ]  # fmt: skip
 READ_ONLY_START = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b", re.I)
+
+
+class Rows(NamedTuple):
+    """What every read of the store returns: the column names (also when no row came
+    back), and each row by column name, in JSON's types (times as ISO 8601 text)."""
+
+    columns: list[str]
+    rows: list[dict[str, Any]]
 
 
 def _utc(timestamp: float) -> dt.datetime:
@@ -197,7 +205,7 @@ class ClickHouseStore:
 
     async def query(
         self, sql: str, parameters: dict[str, Any] | None = None, read_only: bool = False
-    ) -> tuple[list[str], list[dict[str, Any]]]:
+    ) -> Rows:
         settings = {"readonly": 1} if read_only else None
 
         def _query():
@@ -205,11 +213,12 @@ class ClickHouseStore:
             return result.column_names, result.result_rows
 
         columns, rows = await self._run(_query)
-        return list(columns), [
-            {c: _jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows
-        ]
+        return Rows(
+            list(columns),
+            [{c: _jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows],
+        )
 
-    async def analyst_query(self, sql: str) -> tuple[list[str], list[dict[str, Any]]]:
+    async def analyst_query(self, sql: str) -> Rows:
         """`veil sql`: reads only; a write or DDL statement is refused, twice over."""
         if not READ_ONLY_START.match(sql) or ";" in sql.strip().rstrip(";"):
             raise VeilError(

@@ -29,7 +29,7 @@ from veil.schemas.messages import (
     RoutedEndpoint,
     RoutedRequest,
 )
-from veil.schemas.queries import ExplainQuery, ExplainResult, QueryResult, UserModelsQuery
+from veil.schemas.queries import ExplainQuery, ExplainResult, UserModelsQuery, UserModelsResult
 
 
 def request_handler(state: PolicyState, connection: Client, instance: str):
@@ -106,14 +106,14 @@ def build_router(state: PolicyState) -> NatsRouter:
     async def explain_route(query: ExplainQuery) -> ExplainResult:
         ctx = await state.context_for_account(query.account_id, query.settings_revision)
         try:
-            return ExplainResult(**explain(decide(query.request, ctx)))
+            return explain(decide(query.request, ctx))
         except VeilError as exc:
             return ExplainResult(error=exc.body)
 
     @router.subscriber(subjects.USER_MODELS, queue="policy")
-    async def user_models(query: UserModelsQuery) -> QueryResult:
+    async def user_models(query: UserModelsQuery) -> UserModelsResult:
         ctx = await state.context_for_account(query.account_id, query.settings_revision)
-        return QueryResult(rows=[{"id": model_id} for model_id in reachable_models(ctx)])
+        return UserModelsResult(models=reachable_models(ctx))
 
     @router.subscriber(subjects.health_subject("policy"))
     async def health() -> HealthReply:

@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -19,24 +19,32 @@ from veil.schemas.categories import CATEGORIES
 from veil.schemas.errors import VeilError
 from veil.schemas.queries import (
     ActivityQuery,
+    ActivityResult,
+    ActivityRow,
+    Answer,
     GenerationQuery,
+    GenerationResult,
     QueryResult,
     RankingsQuery,
+    RankingsResult,
 )
 
 router = APIRouter()
+A = TypeVar("A", bound=Answer)
 SETTLING_POLL = 0.05
 
 
-async def ask_metrics(broker: NatsBroker, query: BaseModel, subject: str) -> QueryResult:
-    return await ask(broker, "metrics", query, subject, QueryResult)
+async def ask_metrics(
+    broker: NatsBroker, query: BaseModel, subject: str, answer: type[A] = QueryResult
+) -> A:
+    return await ask(broker, "metrics", query, subject, answer)
 
 
-def with_provider_names(state: GatewayState, rows: list[dict]) -> list[dict]:
+def with_provider_names(state: GatewayState, rows: list[ActivityRow]) -> list[ActivityRow]:
     """Metrics stores provider slugs; the API also shows the provider's display name."""
     for row in rows:
-        provider = state.index.providers.get(row.get("provider") or "")
-        row["provider_name"] = provider.name if provider else row.get("provider")
+        provider = state.index.providers.get(row.provider)
+        row.provider_name = provider.name if provider else row.provider
     return rows
 
 
@@ -49,26 +57,25 @@ async def generation(
     if who.account_id is None:
         raise VeilError(403, "Generations are read with the key of the account that made them")
     query = GenerationQuery(generation_id=id, account_id=who.account_id)
-    result = await ask_metrics(state.broker, query, subjects.QUERY_GENERATION)
+    found = await ask_metrics(state.broker, query, subjects.QUERY_GENERATION, GenerationResult)
     # A generation this gateway served moments ago (or is serving) may not be stored yet:
     # wait for its row rather than answer a 404 that a client would have to retry.
     give_up = time.monotonic() + SETTLING_SECONDS
-    while not result.rows and state.inbox.settling(id) and time.monotonic() < give_up:
+    while found.generation is None and state.inbox.settling(id) and time.monotonic() < give_up:
         await asyncio.sleep(SETTLING_POLL)
-        result = await ask_metrics(state.broker, query, subjects.QUERY_GENERATION)
-    if not result.rows:
+        found = await ask_metrics(state.broker, query, subjects.QUERY_GENERATION, GenerationResult)
+    if found.generation is None:
         raise VeilError(404, f"Generation not found: {id}")
-    return data(generation_view(state.index, result.rows[0]))
+    return data(generation_view(state.index, found.generation))
 
 
 @router.get("/activity")
 async def activity(who: CallerDep, state: StateDep) -> Response:
     if who.account_id is None:
         raise VeilError(403, "Activity is read with a key of the account")
-    result = await ask_metrics(
-        state.broker, ActivityQuery(account_id=who.account_id), subjects.QUERY_ACTIVITY
-    )
-    return data(with_provider_names(state, result.rows))
+    query = ActivityQuery(account_id=who.account_id)
+    result = await ask_metrics(state.broker, query, subjects.QUERY_ACTIVITY, ActivityResult)
+    return data([row.model_dump() for row in with_provider_names(state, result.rows)])
 
 
 @router.get("/rankings")
@@ -84,5 +91,6 @@ async def rankings(
         state.broker,
         RankingsQuery(period=period, category=category),  # type: ignore[arg-type]
         subjects.QUERY_RANKINGS,
+        RankingsResult,
     )
-    return data(result.rows)
+    return data([row.model_dump() for row in result.rows])

@@ -12,7 +12,7 @@ from veil.gateway.routes.chat import parse_chat_request, read_body
 from veil.gateway.state import CallerDep, StateDep
 from veil.schemas import subjects
 from veil.schemas.errors import VeilError
-from veil.schemas.queries import ExplainQuery, ExplainResult, QueryResult, UserModelsQuery
+from veil.schemas.queries import ExplainQuery, ExplainResult, UserModelsQuery, UserModelsResult
 
 router = APIRouter()
 
@@ -33,8 +33,7 @@ async def explain(request: Request, who: CallerDep, state: StateDep) -> Response
         request=chat.routing_summary(),  # what routing reads, as for a chat request
     )
     result = await ask(state.broker, "policy", query, subjects.EXPLAIN, ExplainResult)
-    payload = {"eligible": result.eligible, "excluded": result.excluded}
-    return data(payload)
+    return data(result.model_dump(include={"eligible", "excluded"}))
 
 
 @router.get("/models/user")
@@ -43,7 +42,7 @@ async def user_models(who: CallerDep, state: StateDep, listing: ModelListDep) ->
     query = UserModelsQuery(
         account_id=account, settings_revision=state.privacy.revisions.get(account, 0)
     )
-    result = await ask(state.broker, "policy", query, subjects.USER_MODELS, QueryResult)
-    reachable = {row["id"] for row in result.rows}
+    result = await ask(state.broker, "policy", query, subjects.USER_MODELS, UserModelsResult)
+    reachable = set(result.models)
     models = [m for m in state.index.catalog.models if m.id in reachable]
     return model_list_response(state, models, listing, "/models/user")
