@@ -1,7 +1,5 @@
 """The queries behind the read APIs: aggregation happens in ClickHouse."""
 
-import orjson
-
 from veil.metrics.store import ClickHouseStore
 from veil.schemas.categories import CATEGORIZER_ACCOUNT
 from veil.schemas.queries import (
@@ -18,7 +16,8 @@ SELECT generation_id AS id, created_at, model, provider, upstream_model, upstrea
        tokens_prompt, tokens_completion, tokens_cached, tokens_reasoning, tokens_estimated,
        latency_ms AS latency, generation_time_ms AS generation_time,
        time_to_first_token_ms AS time_to_first_token, total_cost, status, error_code,
-       finish_reason, native_finish_reason, streamed, cancelled, logged, provider_responses
+       finish_reason, native_finish_reason, streamed, cancelled, logged,
+       attempts AS provider_responses
 FROM generations FINAL
 WHERE account_id = {account:String} AND generation_id = {generation:String}
 LIMIT 1
@@ -65,10 +64,9 @@ PERIOD_DAYS = {"day": 1, "week": 7}
 
 async def generation(store: ClickHouseStore, account: str, generation_id: str) -> GenerationResult:
     found = await store.query(GENERATION, {"account": account, "generation": generation_id})
-    for row in found.rows:
-        row["provider_responses"] = orjson.loads(row["provider_responses"] or "[]")
-        return GenerationResult(generation=GenerationRecord.model_validate(row))
-    return GenerationResult()
+    if not found.rows:
+        return GenerationResult()
+    return GenerationResult(generation=GenerationRecord.model_validate(found.rows[0]))
 
 
 async def activity(store: ClickHouseStore, account: str, days: int) -> ActivityResult:

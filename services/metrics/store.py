@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import clickhouse_connect
-import orjson
 
 from veil.metrics.cluster_ddl import INSERT_SETTINGS, mutable_table
 from veil.metrics.migrations import migrate
@@ -23,8 +22,8 @@ GENERATION_COLUMNS = [
     "generation_id", "account_id", "key_id", "created_at", "model", "provider",
     "upstream_model", "tokens_prompt", "tokens_completion", "tokens_estimated", "latency_ms",
     "generation_time_ms", "time_to_first_token_ms", "total_cost", "status", "error_code",
-    "finish_reason", "streamed", "cancelled", "attempts", "provider_responses",
-    "upstream_id", "native_finish_reason", "tokens_cached", "tokens_reasoning", "logged",
+    "finish_reason", "streamed", "cancelled", "attempts", "upstream_id",
+    "native_finish_reason", "tokens_cached", "tokens_reasoning", "logged",
 ]  # fmt: skip
 CONTENT_COLUMNS = [
     "account_id", "generation_id", "created_at", "model", "provider", "key_id", "nonce",
@@ -52,8 +51,7 @@ def generation_row(event: GenerationEvent) -> list[Any]:
         event.tokens_completion, event.tokens_estimated, event.latency_ms,
         event.generation_time_ms, event.time_to_first_token_ms, event.total_cost, event.status,
         event.error_code, event.finish_reason or "", event.streamed, event.status == "cancelled",
-        min(len(event.attempts), 255),
-        orjson.dumps([a.model_dump() for a in event.attempts]).decode(),
+        [(a.model, a.provider, a.status, a.error, a.latency_ms) for a in event.attempts],
         event.upstream_id, event.native_finish_reason, event.tokens_cached,
         event.tokens_reasoning, event.logged,
     ]  # fmt: skip
@@ -65,13 +63,8 @@ def generation_event(row: dict[str, Any]) -> GenerationEvent:
     if created.tzinfo is None:
         created = created.replace(tzinfo=dt.UTC)
     return GenerationEvent(
-        **{
-            key: row[key]
-            for key in GENERATION_COLUMNS
-            if key not in ("created_at", "cancelled", "attempts", "provider_responses")
-        },
+        **{key: row[key] for key in GENERATION_COLUMNS if key not in ("created_at", "cancelled")},
         created_at=created.timestamp(),
-        attempts=orjson.loads(row["provider_responses"] or "[]"),
     ).model_copy(
         update={
             "provider": row["provider"] or None,
