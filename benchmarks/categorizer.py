@@ -35,8 +35,8 @@ from tests.integration.harness import RunningStack
 from veil.categorizer import corpus
 from veil.categorizer.local_model import LocalClassifier
 from veil.schemas import subjects
-from veil.schemas.bus import PromptSample
 from veil.schemas.categories import SAMPLE_MAX_CHARS
+from veil.schemas.messages import PromptSample
 
 LOAD_BUDGET_S = 3.0
 SAMPLE_BUDGET_MS = 5.0

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import load
 from benchmarks.overhead import BODY, bench_stack
 from tests.integration.harness import RunningStack
-from veil.supervisor import free_port
+from veil.launcher.supervisor import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LITELLM_ENV = ROOT / ".venv-litellm"

@@ -21,7 +21,7 @@ import nats
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.integration.harness import RunningStack
 from veil.schemas import subjects
-from veil.schemas.bus import GenerationEvent, ProviderAttempt
+from veil.schemas.messages import GenerationEvent, ProviderAttempt
 
 
 def events(prefix: str, n: int) -> list[bytes]:

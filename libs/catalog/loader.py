@@ -1,12 +1,14 @@
 """Load and validate a catalog file; index it for the hot path."""
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
 from veil.schemas.catalog import Catalog, Endpoint, Model, Provider
+from veil.schemas.errors import validation_problems
 
 DEFAULT_CATALOG = Path(__file__).with_name("default.yaml")
 
@@ -43,8 +45,8 @@ def load_catalog(path: Path | None = None) -> Catalog:
     try:
         return Catalog.model_validate(raw)
     except ValidationError as exc:
-        problems = [f"{_entry_name(raw, err['loc'])}: {err['msg']}" for err in exc.errors()[:10]]
-        raise CatalogError(f"invalid catalog {path}: " + "; ".join(problems)) from exc
+        problems = validation_problems(exc.errors(), limit=10, where=partial(_entry_name, raw))
+        raise CatalogError(f"invalid catalog {path}: {problems}") from exc
 
 
 @dataclass

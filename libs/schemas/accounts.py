@@ -1,8 +1,8 @@
 """Accounts, key records and privacy settings as stored in JetStream KV."""
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 KeyKind = Literal["inference", "management"]
 LimitReset = Literal["daily", "weekly", "monthly"]
@@ -98,6 +98,35 @@ class PrivacySettings(BaseModel):
     enforce_zdr: bool = False
     ignored_providers: list[str] = Field(default_factory=list)
     allowed_providers: list[str] | None = None
+
+
+def _left_out_keeps_its_value(schema: dict[str, Any]) -> None:
+    for setting in schema.get("properties", {}).values():
+        setting.pop("default", None)
+
+
+class PrivacySettingsPatch(BaseModel):
+    """PATCH /privacy: any subset of the settings and nothing else (an unknown name is a
+    400 naming it). A setting left out keeps its value; `allowed_providers: null` lifts
+    the allow-list. Values are strict, as in a chat request: "yes" or 1 is no boolean."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        title="PrivacySettingsPatch",
+        json_schema_extra=_left_out_keeps_its_value,  # a patch has no defaults
+    )
+
+    enable_paid_model_training: bool = False
+    enable_free_model_training: bool = False
+    enable_prompt_logging: bool = False
+    enforce_zdr: bool = False
+    ignored_providers: list[str] = Field(default_factory=list)
+    allowed_providers: list[str] | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The settings the patch names, with their new values."""
+        return self.model_dump(include=self.model_fields_set)
 
 
 class UpstreamAvailability(BaseModel):

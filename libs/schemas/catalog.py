@@ -28,7 +28,7 @@ class DataPolicy(BaseModel):
 
     @property
     def may_train(self) -> bool:
-        """Unknown counts as training (invariant 3)."""
+        """Unknown counts as training (docs/privacy.md, invariant 3)."""
         return self.training is not False
 
     @property
@@ -98,6 +98,13 @@ class Pricing(BaseModel):
         if value < 0:
             raise ValueError("price must not be negative")
         return value
+
+    def as_strings(self) -> dict[str, str]:
+        """As the API writes prices: decimal strings, no exponent, no trailing zeros."""
+        return {
+            "prompt": format(self.prompt.normalize(), "f"),
+            "completion": format(self.completion.normalize(), "f"),
+        }
 
 
 class Hints(BaseModel):

@@ -4,7 +4,7 @@ The set is OpenRouter's (its rankings' categories), plus `other` for what fits n
 docs/analysts.md defines each with examples.
 """
 
-from veil.schemas.chat import ChatRequest
+from veil.schemas.chat import ChatRequest, content_texts
 
 OTHER = "other"
 CATEGORIES: tuple[str, ...] = (
@@ -46,14 +46,10 @@ def prompt_text(request: ChatRequest) -> str:
     parts: list[str] = []
     room = SAMPLE_MAX_CHARS
     for message in reversed(request.messages):
-        if message.role != "user" or not message.content:
+        if message.role != "user":
             continue
-        if isinstance(message.content, str):
-            texts = [message.content]
-        else:
-            texts = [b.get("text") for b in message.content if b.get("type") == "text"]
-        for text in texts:
-            text = text.strip() if isinstance(text, str) else ""
+        for text in content_texts(message.content):
+            text = text.strip()
             if text and room > 0:
                 parts.append(text[:room])
                 room -= len(parts[-1]) + 1

@@ -36,6 +36,23 @@ class Message(BaseModel):
     content: str | list[dict[str, Any]] | None = None
 
 
+def content_texts(content: Any) -> list[str]:
+    """The text of a message's `content` as OpenAI's wire writes it: the string itself,
+    or the `text` of each part of type "text" (images, audio and files carry none).
+    Takes the parsed model's content or the raw JSON's alike."""
+    if isinstance(content, str):
+        return [content]
+    if isinstance(content, list):
+        return [
+            part["text"]
+            for part in content
+            if isinstance(part, dict)
+            and part.get("type") == "text"
+            and isinstance(part.get("text"), str)
+        ]
+    return []
+
+
 class MaxPrice(BaseModel):
     """Upper bounds on price: USD per million tokens for `prompt` and `completion`, USD per
     request, image or audio unit for the others (OpenRouter's units)."""

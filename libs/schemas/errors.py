@@ -1,5 +1,6 @@
 """The one error shape of the public API: {"error": {"code", "message", "metadata"}}."""
 
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -41,3 +42,25 @@ def service_missing(service: str) -> ErrorBody:
         "the request was not sent to any provider",
         metadata={"service": service, "upstream_may_have_received": False},
     )
+
+
+def validation_problems(
+    errors: Iterable[Mapping[str, Any]],
+    limit: int = 5,
+    where: Callable[[tuple], str] | None = None,
+) -> str:
+    """A pydantic error list (`exc.errors()`) as one line: "field.path: what is wrong; ...".
+
+    Where and what, never the input values: they may hold the prompt (docs/privacy.md,
+    invariant 1). FastAPI's leading "body" is left out of each location; `where` names
+    a location in the caller's own terms (e.g. a catalog entry by its id)."""
+    parts = []
+    for count, err in enumerate(errors):
+        if count == limit:
+            break
+        location = tuple(err.get("loc", ()))
+        if location[:1] == ("body",):
+            location = location[1:]
+        named = where(location) if where else ".".join(str(p) for p in location)
+        parts.append(f"{named}: {err['msg']}" if named else err["msg"])
+    return "; ".join(parts)

@@ -5,8 +5,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from veil.schemas.accounts import PrivacySettings
+from veil.schemas.catalog import DataPolicy, Quantization
 from veil.schemas.chat import RoutingSummary
 from veil.schemas.errors import ErrorBody
+from veil.schemas.messages import ProviderAttempt
 
 
 class GenerationQuery(BaseModel):
@@ -42,12 +44,95 @@ class SqlQuery(BaseModel):
     sql: str
 
 
-class QueryResult(BaseModel):
-    """Rows as dicts, or the error the gateway passes on."""
+class Answer(BaseModel):
+    """Base of every answer to a query: what was asked for, or the error the gateway
+    passes on to its client."""
+
+    error: ErrorBody | None = None
+
+
+class QueryResult(Answer):
+    """Rows by column name: what `veil sql` asked for (any SELECT), or the prompt log's
+    records (the client's own request and completion, as they sent and got them)."""
 
     rows: list[dict[str, Any]] = []
     columns: list[str] = []
-    error: ErrorBody | None = None
+
+
+class GenerationRecord(BaseModel):
+    """One generation's metadata as metrics stores it (GET /generation shapes it)."""
+
+    id: str
+    created_at: str = Field(description="ISO 8601, UTC")
+    model: str
+    provider: str = Field(description='slug of the provider that served it; "" for none')
+    upstream_model: str
+    upstream_id: str | None = None
+    tokens_prompt: int
+    tokens_completion: int
+    tokens_cached: int | None = None
+    tokens_reasoning: int | None = None
+    tokens_estimated: bool
+    latency: float = Field(description="ms from receipt to the end")
+    generation_time: float = Field(description="ms from the upstream's first byte to the end")
+    time_to_first_token: float | None = None
+    total_cost: float
+    status: str
+    error_code: int | None = None
+    finish_reason: str
+    native_finish_reason: str | None = None
+    streamed: bool
+    cancelled: bool
+    logged: bool
+    provider_responses: list[ProviderAttempt] = Field(description="every endpoint tried, in order")
+
+
+class GenerationResult(Answer):
+    generation: GenerationRecord | None = None
+
+
+class GenerationListResult(Answer):
+    """metrics -> gateway: an account's latest generations, newest first (GET /generations)."""
+
+    generations: list[GenerationRecord] = []
+
+
+class ActivityRow(BaseModel):
+    """An account's use of one model at one provider on one day (UTC)."""
+
+    date: str = Field(description="YYYY-MM-DD")
+    model: str
+    provider: str
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    usage: float = Field(description="USD")
+    provider_name: str | None = Field(default=None, description="added by the gateway")
+
+
+class ActivityResult(Answer):
+    rows: list[ActivityRow] = []
+
+
+class ModelRanking(BaseModel):
+    model: str
+    tokens: int
+    requests: int
+
+
+class CategoryRanking(BaseModel):
+    model: str
+    observations: int
+
+
+class RankingsResult(Answer):
+    """Overall rankings (tokens and requests per model) or one category's (observations)."""
+
+    rows: list[ModelRanking] | list[CategoryRanking] = []
+
+
+class CreditsResult(Answer):
+    total_usage: float = Field(default=0.0, description="the account's recorded spend, USD")
 
 
 class ExplainQuery(BaseModel):
@@ -63,10 +148,38 @@ class ExplainQuery(BaseModel):
     )
 
 
-class ExplainResult(BaseModel):
-    eligible: list[dict[str, Any]] = []
-    excluded: list[dict[str, Any]] = []
-    error: ErrorBody | None = None
+class EndpointPricing(BaseModel):
+    """USD per token as decimal strings, as the API writes prices."""
+
+    prompt: str
+    completion: str
+
+
+class EligibleEndpoint(BaseModel):
+    """An endpoint routing may use, in the order it would try them."""
+
+    model: str
+    provider: str = Field(description="the provider's slug")
+    provider_name: str
+    upstream_model: str
+    pricing: EndpointPricing
+    quantization: Quantization | None = None
+    data_policy: DataPolicy
+
+
+class ExcludedEndpoint(BaseModel):
+    """An endpoint routing may not use, and every reason why."""
+
+    model: str
+    provider: str | None = Field(description="None: the model is not in the catalog")
+    excluded_by: list[str]
+
+
+class ExplainResult(Answer):
+    """policy -> gateway: how a request would be routed (POST /routing/explain)."""
+
+    eligible: list[EligibleEndpoint] = []
+    excluded: list[ExcludedEndpoint] = []
 
 
 class UserModelsQuery(BaseModel):
@@ -75,3 +188,9 @@ class UserModelsQuery(BaseModel):
     settings: PrivacySettings | None = Field(
         default=None, description="the models these settings would reach instead (a preview)"
     )
+
+
+class UserModelsResult(Answer):
+    """policy -> gateway: the models the account's settings can reach (GET /models/user)."""
+
+    models: list[str] = []

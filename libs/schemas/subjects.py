@@ -1,8 +1,8 @@
 """Versioned NATS subjects, streams and KV buckets.
 
 Content-bearing subjects (requests, routed requests, replies, samples) are core NATS
-only and must never be bound to a JetStream stream: that is how invariant 1 (no
-content at rest) holds on the bus.
+only and must never be bound to a JetStream stream: that is how no content at rest
+(docs/privacy.md, invariant 1) holds on the bus.
 """
 
 # core NATS, content-bearing, never persisted
@@ -33,7 +33,6 @@ ERASE_DURABLE = "metrics-erase"
 OBSERVATION = "veil.observation.v1"
 DEAD_LETTER = "veil.deadletter.v1"
 STREAM_GENERATIONS = "VEIL_GENERATIONS"
-STREAM_OBSERVATIONS = "VEIL_OBSERVATIONS"
 METRICS_DURABLE = "metrics"
 VERDICTS_DURABLE = "metrics-verdicts"
 

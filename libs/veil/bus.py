@@ -24,7 +24,7 @@ from veil.schemas import subjects
 
 # Metadata events wait here while ClickHouse is away; duplicates (same Nats-Msg-Id =
 # generation id) inside the window are dropped by the server. Only metadata subjects
-# are bound to a stream: content subjects stay on core NATS (invariant 1).
+# are bound to a stream: content subjects stay on core NATS (docs/privacy.md, invariant 1).
 GENERATIONS_STREAM = StreamConfig(
     name=subjects.STREAM_GENERATIONS,
     subjects=[
@@ -165,7 +165,7 @@ async def publish_model(
     """Publish a contract model as JSON (FastStream subscribers decode it as usual).
 
     With `reply`, a subject nobody listens on is answered there by NATS at once with a
-    "no responders" status (see `veil.gateway.inbox`)."""
+    "no responders" status (the gateway's inbox reads it: services/gateway/inbox.py)."""
     await connection.publish(
         subject, message.model_dump_json().encode(), reply=reply, headers=JSON_HEADERS
     )

@@ -1,9 +1,9 @@
 """Process set-up shared by every service: logging and no crash dumps.
 
 Log lines carry ids, models, providers and statuses, never prompt or completion text
-(invariant 1): nothing here formats message bodies. With `VEIL_LOG_FORMAT=json` each
-line is one JSON object (time, level, service, replica, logger, message, and the
-generation id when the line is about one), for log collectors.
+(docs/privacy.md, invariant 1): nothing here formats message bodies. With
+`VEIL_LOG_FORMAT=json` each line is one JSON object (time, level, service, replica,
+logger, message, and the generation id when the line is about one), for log collectors.
 """
 
 import logging
@@ -14,7 +14,7 @@ import time
 
 import orjson
 
-from veil.schemas.bus import this_replica
+from veil.schemas.messages import this_replica
 
 TEXT_FORMAT = "%(asctime)s {service} %(levelname)s %(name)s: %(message)s"
 GENERATION_ID = re.compile(r"\bgen-\d+-[0-9a-f]+\b")

@@ -5,7 +5,7 @@ provider) and requests in flight; metrics the generations it stores (status, pro
 upstream latency, fallbacks), its ClickHouse insert batches, dead letters and its
 consumers' lag; every process its NATS connection (connected, round trip, reconnects)
 and its CPU and memory. The gateway serves `/metrics` on its HTTP port; the others on
-`VEIL_METRICS_PORT` when it is set (`veil.runner`).
+`VEIL_METRICS_PORT` when it is set (the launcher's runner, services/launcher/runner.py).
 
 Label values are bounded sets (HTTP statuses, provider slugs, durable names): never an
 account, a key, a generation id or anything a client wrote.
@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from nats.aio.client import Client
 from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 
-from veil.schemas.bus import GenerationEvent, this_replica, veil_version
+from veil.schemas.messages import GenerationEvent, this_replica, veil_version
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from veil.bus import METADATA_STREAM
 from veil.categorizer.local_model import LocalClassifier
 from veil.categorizer.model_client import ModelCategorizer
 from veil.schemas import subjects
-from veil.schemas.bus import CategoryObservation, HealthReply, PromptSample
+from veil.schemas.messages import CategoryObservation, HealthReply, PromptSample
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,6 @@ from nats.js.kv import KeyValue
 from veil.bus import on_undelivered, publish_framed, publish_model, subscribe_framed
 from veil.schemas import subjects
 from veil.schemas.accounts import PrivacySettings
-from veil.schemas.bus import CancelGeneration, ReplyHeader, RequestEnvelope
 from veil.schemas.categories import (
     CATEGORIES,
     CATEGORIZER_ACCOUNT,
@@ -37,6 +36,7 @@ from veil.schemas.categories import (
     SAMPLE_MAX_CHARS,
 )
 from veil.schemas.chat import ChatRequest
+from veil.schemas.messages import CancelGeneration, ReplyHeader, RequestEnvelope
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from veil.dispatcher.targets import upstream_targets
 from veil.keyring import Keyring
 from veil.schemas import subjects
 from veil.schemas.accounts import UpstreamAvailability
-from veil.schemas.bus import GenerationEvent
 from veil.schemas.content import ContentRecord
+from veil.schemas.messages import GenerationEvent
 
 
 def tls_context() -> ssl.SSLContext:

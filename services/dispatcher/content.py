@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 
 from veil.keyring import Keyring, record_context, seal
-from veil.schemas.bus import RoutedRequest
 from veil.schemas.content import ContentRecord, LoggedCompletion, LoggedContent
 from veil.schemas.errors import ErrorBody
+from veil.schemas.messages import RoutedRequest
 
 
 class CompletionLog:

@@ -23,9 +23,9 @@ from veil.dispatcher.relay import Relay
 from veil.dispatcher.upstreams import adapter_for
 from veil.dispatcher.upstreams.base import UpstreamError, UpstreamTarget, parse_json, send
 from veil.keyring import Keyring
-from veil.schemas.bus import ProviderAttempt, ReplyHeader, RoutedEndpoint, RoutedRequest
 from veil.schemas.chat import upstream_body
 from veil.schemas.errors import ErrorBody
+from veil.schemas.messages import ProviderAttempt, ReplyHeader, RoutedEndpoint, RoutedRequest
 
 log = logging.getLogger(__name__)
 

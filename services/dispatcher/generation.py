@@ -11,11 +11,11 @@ from typing import Any
 from veil.dispatcher.content import CompletionLog
 from veil.dispatcher.cost import Usage, cost_of, estimate_tokens, prompt_length, usage_from
 from veil.dispatcher.cost import usage_body as priced_usage
-from veil.schemas.bus import GenerationEvent, ProviderAttempt, RoutedRequest
 from veil.schemas.catalog import Endpoint, Provider
 from veil.schemas.chunks import Chunk
 from veil.schemas.completions import native_finish_reason as native_reason
 from veil.schemas.errors import ErrorBody
+from veil.schemas.messages import GenerationEvent, ProviderAttempt, RoutedRequest
 
 
 @dataclass
@@ -175,7 +175,6 @@ class Generation:
             tokens_cached=usage.cached_tokens,
             tokens_reasoning=usage.reasoning_tokens,
             streamed=envelope.routing.stream,
-            cancelled=self.status == "cancelled",
             logged=self.logged,
             attempts=self.attempts,
         )

@@ -12,7 +12,7 @@ from nats.aio.subscription import Subscription
 from veil.bus import subscribe_framed
 from veil.dispatcher.dispatch import Dispatcher
 from veil.schemas import subjects
-from veil.schemas.bus import CancelGeneration, HealthReply, RoutedRequest
+from veil.schemas.messages import CancelGeneration, HealthReply, RoutedRequest
 
 
 def build_router(dispatcher: Dispatcher) -> NatsRouter:

@@ -11,10 +11,10 @@ from faststream.nats import NatsBroker
 from veil.bus import publish_framed
 from veil.dispatcher.generation import Generation
 from veil.dispatcher.upstreams.base import StreamTranslator, UpstreamError, sse_events
-from veil.schemas.bus import ReplyHeader
 from veil.schemas.chunks import Chunk, chunk_body, error_chunk, usage_chunk
 from veil.schemas.completions import completion_body
 from veil.schemas.errors import ErrorBody
+from veil.schemas.messages import ReplyHeader
 
 
 class Relay:

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from veil import telemetry
 from veil.bus import BUS_OVERHEAD, ensure_streams, make_broker
 from veil.catalog import CatalogIndex
+from veil.endpoint_stats import EndpointStatsCache
 from veil.gateway import errors, openapi, operator
 from veil.gateway.auth import Authenticator
 from veil.gateway.config import GatewaySettings, resolve_admin_key
@@ -25,13 +26,12 @@ from veil.kvcache import KVCache
 from veil.schemas import subjects
 from veil.schemas.accounts import (
     Account,
-    EndpointStatsSnapshot,
     KeyRecord,
     KeyUsage,
     PrivacySettings,
     RateLimit,
 )
-from veil.schemas.bus import HealthReply
+from veil.schemas.messages import HealthReply
 
 API = "/api/v1"
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             KVCache(await bucket(subjects.KV_ACCOUNTS), Account),
             KVCache(await bucket(subjects.KV_KEYS), KeyRecord),
             KVCache(await bucket(subjects.KV_PRIVACY), PrivacySettings),
-            KVCache(await bucket(subjects.KV_ENDPOINT_STATS), EndpointStatsSnapshot),
+            EndpointStatsCache(await bucket(subjects.KV_ENDPOINT_STATS)),
             KVCache(await bucket(subjects.KV_KEY_USAGE), KeyUsage),
         ]
         for cache in caches:

@@ -6,7 +6,6 @@ default), never a guessed number.
 
 from calendar import timegm
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,17 +17,6 @@ API = "/api/v1"
 MAX_PAGE = 1000  # OpenRouter's largest `limit`
 
 EndpointStats = dict[tuple[str, str], EndpointStat]
-
-
-def _price(value: Decimal) -> str:
-    return format(value.normalize(), "f")
-
-
-def _pricing(endpoint: Endpoint) -> dict[str, str]:
-    return {
-        "prompt": _price(endpoint.pricing.prompt),
-        "completion": _price(endpoint.pricing.completion),
-    }
 
 
 def _created(model: Model) -> int:
@@ -78,7 +66,7 @@ def model_view(model: Model, index: CatalogIndex) -> dict[str, Any]:
         "context_length": model.context_length,
         "architecture": _architecture(model),
         # "-1" is OpenRouter's "no fixed price" (its auto router's); here: no endpoint yet
-        "pricing": _pricing(top) if top else {"prompt": "-1", "completion": "-1"},
+        "pricing": top.pricing.as_strings() if top else {"prompt": "-1", "completion": "-1"},
         "top_provider": {
             "context_length": (top.context_length or model.context_length) if top else None,
             "max_completion_tokens": top.max_completion_tokens if top else None,
@@ -195,7 +183,7 @@ def endpoint_view(
         "context_length": endpoint.context_length or model.context_length,
         "max_completion_tokens": endpoint.max_completion_tokens,
         "max_prompt_tokens": None,
-        "pricing": _pricing(endpoint),
+        "pricing": endpoint.pricing.as_strings(),
         "quantization": endpoint.quantization,
         "service_tier": None,
         "supported_parameters": list(endpoint.supported_parameters),

@@ -6,7 +6,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
-from veil.schemas.errors import ErrorBody, VeilError
+from veil.schemas.errors import ErrorBody, VeilError, validation_problems
 
 
 def error_response(error: ErrorBody, headers: dict[str, str] | None = None) -> Response:
@@ -22,12 +22,8 @@ def error_response(error: ErrorBody, headers: dict[str, str] | None = None) -> R
 
 
 def validation_message(exc) -> str:
-    """A pydantic error list as one line naming the fields."""
-    parts = []
-    for err in exc.errors()[:5]:
-        location = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-        parts.append(f"{location}: {err['msg']}" if location else err["msg"])
-    return "; ".join(parts)
+    """A pydantic (or FastAPI) validation error as one line naming the fields."""
+    return validation_problems(exc.errors())
 
 
 def install(app: FastAPI) -> None:

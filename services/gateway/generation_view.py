@@ -10,6 +10,7 @@ referrer, user agent, end-user id or preset); veil's own additions (`status`,
 from typing import Any
 
 from veil.catalog import CatalogIndex
+from veil.schemas.queries import GenerationRecord
 
 # veil runs where its operator runs it: there is no OpenRouter data region to name.
 DATA_REGION = "self-hosted"
@@ -43,53 +44,53 @@ def _provider_name(index: CatalogIndex, slug: str | None) -> str | None:
     return provider.name if provider else (slug or None)
 
 
-def generation_view(index: CatalogIndex, row: dict[str, Any]) -> dict[str, Any]:
-    provider = index.providers.get(row.get("provider") or "")
+def generation_view(index: CatalogIndex, record: GenerationRecord) -> dict[str, Any]:
+    provider = index.providers.get(record.provider)
     # Estimated counts are veil's, not the upstream's: no native count then.
-    native = not row.get("tokens_estimated")
+    native = not record.tokens_estimated
     view: dict[str, Any] = dict.fromkeys(ALWAYS_NULL)
     view.update(
         {
-            "id": row["id"],
-            "created_at": row["created_at"],
-            "model": row["model"],
+            "id": record.id,
+            "created_at": record.created_at,
+            "model": record.model,
             "provider_name": provider.name if provider else None,
-            "upstream_id": row.get("upstream_id"),
+            "upstream_id": record.upstream_id,
             "api_type": "completions",
             "data_region": DATA_REGION,
             "origin": "",
             "is_byok": False,
-            "total_cost": row["total_cost"],
-            "usage": row["total_cost"],
-            "latency": row["latency"],
-            "generation_time": row["generation_time"],
-            "tokens_prompt": row["tokens_prompt"],
-            "tokens_completion": row["tokens_completion"],
-            "native_tokens_prompt": row["tokens_prompt"] if native else None,
-            "native_tokens_completion": row["tokens_completion"] if native else None,
-            "native_tokens_cached": row.get("tokens_cached"),
-            "native_tokens_reasoning": row.get("tokens_reasoning"),
-            "finish_reason": row.get("finish_reason") or None,
-            "native_finish_reason": row.get("native_finish_reason"),
-            "streamed": row["streamed"],
-            "cancelled": row["cancelled"],
+            "total_cost": record.total_cost,
+            "usage": record.total_cost,
+            "latency": record.latency,
+            "generation_time": record.generation_time,
+            "tokens_prompt": record.tokens_prompt,
+            "tokens_completion": record.tokens_completion,
+            "native_tokens_prompt": record.tokens_prompt if native else None,
+            "native_tokens_completion": record.tokens_completion if native else None,
+            "native_tokens_cached": record.tokens_cached,
+            "native_tokens_reasoning": record.tokens_reasoning,
+            "finish_reason": record.finish_reason or None,
+            "native_finish_reason": record.native_finish_reason,
+            "streamed": record.streamed,
+            "cancelled": record.cancelled,
             # veil's additions
-            "provider": row.get("provider") or None,
-            "upstream_model": row.get("upstream_model") or None,
-            "status": row["status"],
-            "error_code": row.get("error_code"),
-            "tokens_estimated": row.get("tokens_estimated", False),
-            "logged": row.get("logged", False),
-            "time_to_first_token": row.get("time_to_first_token"),
+            "provider": record.provider or None,
+            "upstream_model": record.upstream_model or None,
+            "status": record.status,
+            "error_code": record.error_code,
+            "tokens_estimated": record.tokens_estimated,
+            "logged": record.logged,
+            "time_to_first_token": record.time_to_first_token,
             "data_policy": provider.data_policy.model_dump() if provider else None,
             "provider_responses": [
                 {
-                    **attempt,
-                    "provider_name": _provider_name(index, attempt.get("provider")),
-                    "latency": attempt.get("latency_ms"),
+                    **attempt.model_dump(),
+                    "provider_name": _provider_name(index, attempt.provider),
+                    "latency": attempt.latency_ms,
                     "is_byok": False,
                 }
-                for attempt in row.get("provider_responses") or []
+                for attempt in record.provider_responses
             ],
         }
     )

@@ -8,8 +8,8 @@ from nats.aio.client import Client
 
 from veil.bus import on_undelivered, publish_durably, publish_model, subscribe_framed
 from veil.schemas import subjects
-from veil.schemas.bus import CancelGeneration, GenerationVerdict, ReplyHeader
 from veil.schemas.errors import service_missing
+from veil.schemas.messages import CancelGeneration, GenerationVerdict, ReplyHeader
 
 # A reply as it arrived: its header, and the completion or chunk JSON the dispatcher
 # wrote (empty for other kinds), relayed to the client without being parsed.

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from veil.schemas.accounts import PrivacySettings
+from veil.schemas.accounts import PrivacySettings, PrivacySettingsPatch
 from veil.schemas.chat import ChatRequest
 from veil.schemas.errors import ErrorResponse
 
@@ -229,22 +229,11 @@ def _components(*models: type[BaseModel]) -> dict[str, Any]:
     return schemas
 
 
-def _privacy_patch(settings: dict[str, Any]) -> dict[str, Any]:
-    """PATCH /privacy takes any subset of the settings, and nothing else."""
-    return {
-        "type": "object",
-        "title": "PrivacySettingsPatch",
-        "properties": settings["properties"],
-        "additionalProperties": False,
-    }
-
-
 def complete(document: dict[str, Any]) -> dict[str, Any]:
     """Add what FastAPI cannot see to its generated `document` (changed in place)."""
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    schemas.update(_components(ErrorResponse, ChatRequest, PrivacySettings))
-    schemas["PrivacySettingsPatch"] = _privacy_patch(schemas["PrivacySettings"])
+    schemas.update(_components(ErrorResponse, ChatRequest, PrivacySettings, PrivacySettingsPatch))
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     components["securitySchemes"] = {

@@ -1,18 +1,17 @@
 """Privacy-settings changes: validate, and refuse loosening without a management key."""
 
-from typing import Any
-
+import orjson
 from pydantic import ValidationError
 
 from veil.catalog import CatalogIndex
 from veil.gateway.auth import Caller
 from veil.gateway.errors import validation_message
-from veil.schemas.accounts import PrivacySettings
+from veil.schemas.accounts import PrivacySettings, PrivacySettingsPatch
 from veil.schemas.errors import VeilError
 
 
 def loosened(before: PrivacySettings, after: PrivacySettings) -> list[str]:
-    """The settings a change makes less private (invariant 9)."""
+    """The settings a change makes less private (docs/privacy.md, invariant 9)."""
     changes = []
     for flag in (
         "enable_paid_model_training",
@@ -33,8 +32,25 @@ def loosened(before: PrivacySettings, after: PrivacySettings) -> list[str]:
     return changes
 
 
+def parse_privacy_patch(raw: bytes) -> PrivacySettingsPatch:
+    """The body of PATCH /privacy; a 400 naming what is wrong with it."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise VeilError(400, f"Request body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise VeilError(400, "Request body must be a JSON object")
+    unknown_fields = set(data) - set(PrivacySettingsPatch.model_fields)
+    if unknown_fields:
+        raise VeilError(400, f"Unknown privacy setting(s): {', '.join(sorted(unknown_fields))}")
+    try:
+        return PrivacySettingsPatch.model_validate(data)
+    except ValidationError as exc:
+        raise VeilError(400, f"Invalid privacy settings: {validation_message(exc)}") from exc
+
+
 def apply_privacy_patch(
-    current: PrivacySettings, patch: dict[str, Any], who: Caller, index: CatalogIndex
+    current: PrivacySettings, patch: PrivacySettingsPatch, who: Caller, index: CatalogIndex
 ) -> PrivacySettings:
     updated = patched_settings(current, patch, index)
     if not who.can_manage:
@@ -49,18 +65,11 @@ def apply_privacy_patch(
 
 
 def patched_settings(
-    current: PrivacySettings, patch: dict[str, Any], index: CatalogIndex
+    current: PrivacySettings, patch: PrivacySettingsPatch, index: CatalogIndex
 ) -> PrivacySettings:
-    """`current` with `patch` applied, validated, providers stored as slugs (400 naming
-    what is wrong). Whether the caller may apply it is `apply_privacy_patch`'s question."""
-    unknown_fields = set(patch) - set(PrivacySettings.model_fields)
-    if unknown_fields:
-        raise VeilError(400, f"Unknown privacy setting(s): {', '.join(sorted(unknown_fields))}")
-    try:
-        # strict: "yes" or 1 is not a boolean, as in a chat request
-        updated = PrivacySettings.model_validate({**current.model_dump(), **patch}, strict=True)
-    except ValidationError as exc:
-        raise VeilError(400, f"Invalid privacy settings: {validation_message(exc)}") from exc
+    """`current` with `patch` applied, providers stored as slugs (400 naming an unknown
+    one). Whether the caller may apply it is `apply_privacy_patch`'s question."""
+    updated = current.model_copy(update=patch.changes(), deep=True)
     # Providers are named as a request's `only` and `ignore` name them (slug or display
     # name, any case) and stored as slugs.
     for field in ("ignored_providers", "allowed_providers"):

@@ -7,6 +7,7 @@ from fastapi import Depends, Request
 from faststream.nats import NatsBroker
 
 from veil.catalog import CatalogIndex
+from veil.endpoint_stats import EndpointStatsCache
 from veil.gateway.auth import Authenticator, Caller
 from veil.gateway.config import GatewaySettings
 from veil.gateway.inbox import Inbox
@@ -16,7 +17,6 @@ from veil.keyring import Keyring
 from veil.kvcache import KVCache
 from veil.schemas.accounts import (
     Account,
-    EndpointStatsSnapshot,
     KeyRecord,
     KeyUsage,
     PrivacySettings,
@@ -34,7 +34,7 @@ class GatewayState:
     accounts: KVCache[Account]
     keys: KVCache[KeyRecord]
     privacy: KVCache[PrivacySettings]
-    stats: KVCache[EndpointStatsSnapshot]
+    stats: EndpointStatsCache
     usage: KVCache[KeyUsage]
     limits: KeyLimits
     rate_limits: RateLimits

@@ -20,8 +20,8 @@ from veil.metrics.spend import KeyUsagePublisher
 from veil.metrics.store import ClickHouseStore
 from veil.metrics.verdicts import Verdicts
 from veil.schemas import subjects
-from veil.schemas.bus import CategoryObservation, GenerationEvent, GenerationVerdict
 from veil.schemas.content import ContentErasure, ContentRecord
+from veil.schemas.messages import CategoryObservation, GenerationEvent, GenerationVerdict
 
 
 def build_app(settings: MetricsSettings | None = None) -> FastStream:

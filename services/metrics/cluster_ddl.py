@@ -13,7 +13,8 @@ Rows are sharded by a key chosen per table (`SHARDING`) so that everything that 
 meet in a merge meets on one shard: a generation's redelivered event replaces its row
 only if both land on the same shard, hence generations by account (a generation never
 changes account). A migration creating a table without a sharding key here fails
-loudly. An `ALTER TABLE` is applied to the local tables and to the Distributed one.
+loudly. An `ALTER TABLE` is applied to the local tables and to the Distributed one,
+except one that rewrites data (MATERIALIZE, UPDATE, DELETE): the local tables only.
 
 Inserts through a Distributed table are made synchronous (`insert_distributed_sync`),
 so that metrics acknowledges an event only once its shard has it; deletes (the prompt
@@ -36,6 +37,9 @@ _CREATE = re.compile(
     re.DOTALL,
 )
 _ALTER = re.compile(r"^\s*ALTER TABLE (?P<name>\w+)\s+(?P<rest>.*)$", re.DOTALL)
+
+
+_MUTATION = re.compile(r"^\s*(MATERIALIZE|UPDATE|DELETE)\b", re.IGNORECASE)
 
 
 class ClusterDDLError(ValueError):
@@ -70,10 +74,10 @@ def clustered(statement: str, cluster: str) -> list[str]:
     alter = _ALTER.match(statement)
     if alter is not None:
         name, rest = alter["name"], alter["rest"]
-        return [
-            f"ALTER TABLE {name}_local ON CLUSTER {cluster} {rest}",
-            f"ALTER TABLE {name} ON CLUSTER {cluster} {rest}",
-        ]
+        local = f"ALTER TABLE {name}_local ON CLUSTER {cluster} {rest}"
+        if _MUTATION.match(rest):
+            return [local]  # rewrites data: a Distributed table holds none
+        return [local, f"ALTER TABLE {name} ON CLUSTER {cluster} {rest}"]
     raise ClusterDDLError(f"no cluster form for: {statement.strip()[:80]}")
 
 

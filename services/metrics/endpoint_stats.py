@@ -2,7 +2,7 @@
 error rate per endpoint over the last 30 minutes, published to a KV bucket that the
 policy service (provider.sort, unhealthy endpoints last) and the gateway read.
 
-Errors are counted per attempt, from `provider_responses`: a provider that failed
+Errors are counted per attempt, from the `attempts` column: a provider that failed
 before another served the request is charged with that failure. A 4xx caused by the
 request itself is not the endpoint's fault and does not count.
 """
@@ -20,19 +20,17 @@ from veil.schemas.accounts import EndpointStat, EndpointStatsSnapshot
 log = logging.getLogger(__name__)
 
 ENDPOINT_STATS = """
-WITH attempts AS (
-    SELECT JSONExtractString(attempt, 'model') AS model,
-           JSONExtractString(attempt, 'provider') AS provider,
-           JSONExtract(attempt, 'status', 'Nullable(UInt16)') AS status
+WITH tried AS (
+    SELECT attempt.model AS model, attempt.provider AS provider, attempt.status AS status
     FROM generations FINAL
-    ARRAY JOIN JSONExtractArrayRaw(provider_responses) AS attempt
+    ARRAY JOIN attempts AS attempt
     WHERE created_at >= now64(3) - INTERVAL {minutes:UInt16} MINUTE
 ),
 errors AS (
-    SELECT model, provider, count() AS attempts,
+    SELECT model, provider, count() AS tries,
            countIf(status IS NULL OR status >= 500 OR status IN (401, 403, 404, 408, 429))
                / count() AS error_rate
-    FROM attempts GROUP BY model, provider
+    FROM tried GROUP BY model, provider
 ),
 served AS (
     SELECT model, provider,
@@ -45,7 +43,7 @@ served AS (
       AND status = 'ok' AND provider != ''
     GROUP BY model, provider
 )
-SELECT e.model AS model, e.provider AS provider, e.attempts AS requests, e.error_rate,
+SELECT e.model AS model, e.provider AS provider, e.tries AS requests, e.error_rate,
        s.latency_ms, s.throughput_tps
 FROM errors AS e LEFT JOIN served AS s ON e.model = s.model AND e.provider = s.provider
 SETTINGS join_use_nulls = 1
@@ -59,7 +57,7 @@ def _finite(value) -> float | None:
 
 
 async def compute(store: ClickHouseStore, minutes: int) -> EndpointStatsSnapshot:
-    _, rows = await store.query(ENDPOINT_STATS, {"minutes": minutes})
+    rows = (await store.query(ENDPOINT_STATS, {"minutes": minutes})).rows
     return EndpointStatsSnapshot(
         computed_at=time.time(),
         endpoints=[

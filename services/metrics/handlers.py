@@ -1,40 +1,55 @@
 """Metrics query handlers (request/reply from the gateway and `veil sql`)."""
 
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
 from faststream.nats import NatsRouter
 
 from veil.metrics import reports, spend
 from veil.metrics.config import MetricsSettings
 from veil.metrics.ingest import Ingestor
 from veil.metrics.promptlog import PromptLog
-from veil.metrics.store import ClickHouseStore
+from veil.metrics.store import ClickHouseStore, Rows
 from veil.schemas import subjects
-from veil.schemas.bus import HealthReply
 from veil.schemas.content import ContentListQuery, ContentQuery
 from veil.schemas.errors import ErrorBody, VeilError
+from veil.schemas.messages import HealthReply
 from veil.schemas.queries import (
     ActivityQuery,
+    ActivityResult,
+    Answer,
     CreditsQuery,
+    CreditsResult,
     GenerationListQuery,
+    GenerationListResult,
     GenerationQuery,
+    GenerationResult,
     QueryResult,
     RankingsQuery,
+    RankingsResult,
     SqlQuery,
 )
 
+A = TypeVar("A", bound=Answer)
 
-async def _answer(coro) -> QueryResult:
+
+async def _answer(coro: Awaitable[A], answer: type[A]) -> A:
+    """What `coro` found, or the error the gateway passes on to its client."""
     try:
-        rows = await coro
+        return await coro
     except VeilError as exc:
-        return QueryResult(error=exc.body)
+        return answer(error=exc.body)
     except Exception as exc:
-        return QueryResult(
+        return answer(
             error=ErrorBody(code=503, message=f"metrics store error: {type(exc).__name__}")
         )
-    if isinstance(rows, tuple):
-        columns, rows = rows
-        return QueryResult(columns=columns, rows=rows)
-    return QueryResult(rows=rows, columns=list(rows[0]) if rows else [])
+
+
+async def _rows(coro: Awaitable[list[dict[str, Any]] | Rows]) -> QueryResult:
+    found = await coro
+    if isinstance(found, Rows):
+        return QueryResult(columns=found.columns, rows=found.rows)
+    return QueryResult(rows=found, columns=list(found[0]) if found else [])
 
 
 def build_router(
@@ -44,43 +59,53 @@ def build_router(
 
     @router.subscriber(subjects.QUERY_CONTENT, queue="metrics")
     async def content(query: ContentQuery) -> QueryResult:
-        return await _answer(prompt_log.read(query.account_id, query.generation_id))
+        return await _answer(
+            _rows(prompt_log.read(query.account_id, query.generation_id)), QueryResult
+        )
 
     @router.subscriber(subjects.QUERY_CONTENT_DELETE, queue="metrics")
     async def content_delete(query: ContentQuery) -> QueryResult:
-        return await _answer(prompt_log.delete(query.account_id, query.generation_id))
+        return await _answer(
+            _rows(prompt_log.delete(query.account_id, query.generation_id)), QueryResult
+        )
 
     @router.subscriber(subjects.QUERY_CONTENT_LIST, queue="metrics")
     async def content_list(query: ContentListQuery) -> QueryResult:
-        return await _answer(prompt_log.listing(query.account_id, query.limit, query.before))
+        return await _answer(
+            _rows(prompt_log.listing(query.account_id, query.limit, query.before)), QueryResult
+        )
 
     @router.subscriber(subjects.QUERY_GENERATION, queue="metrics")
-    async def generation(query: GenerationQuery) -> QueryResult:
-        return await _answer(reports.generation(store, query.account_id, query.generation_id))
+    async def generation(query: GenerationQuery) -> GenerationResult:
+        return await _answer(
+            reports.generation(store, query.account_id, query.generation_id), GenerationResult
+        )
 
     @router.subscriber(subjects.QUERY_GENERATIONS, queue="metrics")
-    async def generations(query: GenerationListQuery) -> QueryResult:
+    async def generations(query: GenerationListQuery) -> GenerationListResult:
         return await _answer(
-            reports.generations(store, query.account_id, query.limit, query.before)
+            reports.generations(store, query.account_id, query.limit, query.before),
+            GenerationListResult,
         )
 
     @router.subscriber(subjects.QUERY_ACTIVITY, queue="metrics")
-    async def activity(query: ActivityQuery) -> QueryResult:
-        return await _answer(reports.activity(store, query.account_id, query.days))
+    async def activity(query: ActivityQuery) -> ActivityResult:
+        return await _answer(reports.activity(store, query.account_id, query.days), ActivityResult)
 
     @router.subscriber(subjects.QUERY_RANKINGS, queue="metrics")
-    async def rankings(query: RankingsQuery) -> QueryResult:
+    async def rankings(query: RankingsQuery) -> RankingsResult:
         return await _answer(
-            reports.rankings(store, query.period, query.category, settings.k_anonymity)
+            reports.rankings(store, query.period, query.category, settings.k_anonymity),
+            RankingsResult,
         )
 
     @router.subscriber(subjects.QUERY_CREDITS, queue="metrics")
-    async def credits(query: CreditsQuery) -> QueryResult:
-        return await _answer(spend.account_credits(store, query.account_id))
+    async def credits(query: CreditsQuery) -> CreditsResult:
+        return await _answer(spend.account_credits(store, query.account_id), CreditsResult)
 
     @router.subscriber(subjects.QUERY_SQL, queue="metrics")
     async def sql(query: SqlQuery) -> QueryResult:
-        return await _answer(store.analyst_query(query.sql))
+        return await _answer(_rows(store.analyst_query(query.sql)), QueryResult)
 
     @router.subscriber(subjects.health_subject("metrics"))
     async def health() -> HealthReply:

@@ -2,17 +2,25 @@
 
 from typing import Any
 
-import orjson
-
 from veil.metrics.store import ClickHouseStore
 from veil.schemas.categories import CATEGORIZER_ACCOUNT
+from veil.schemas.queries import (
+    ActivityResult,
+    CategoryRanking,
+    GenerationListResult,
+    GenerationRecord,
+    GenerationResult,
+    ModelRanking,
+    RankingsResult,
+)
 
 GENERATION = """
 SELECT generation_id AS id, created_at, model, provider, upstream_model, upstream_id,
        tokens_prompt, tokens_completion, tokens_cached, tokens_reasoning, tokens_estimated,
        latency_ms AS latency, generation_time_ms AS generation_time,
        time_to_first_token_ms AS time_to_first_token, total_cost, status, error_code,
-       finish_reason, native_finish_reason, streamed, cancelled, logged, provider_responses
+       finish_reason, native_finish_reason, streamed, cancelled, logged,
+       attempts AS provider_responses
 FROM generations FINAL
 WHERE account_id = {account:String} AND generation_id = {generation:String}
 LIMIT 1
@@ -62,16 +70,16 @@ ORDER BY observations DESC, model
 PERIOD_DAYS = {"day": 1, "week": 7}
 
 
-async def generation(store: ClickHouseStore, account: str, generation_id: str) -> list[dict]:
-    _, rows = await store.query(GENERATION, {"account": account, "generation": generation_id})
-    for row in rows:
-        row["provider_responses"] = orjson.loads(row["provider_responses"] or "[]")
-    return rows
+async def generation(store: ClickHouseStore, account: str, generation_id: str) -> GenerationResult:
+    found = await store.query(GENERATION, {"account": account, "generation": generation_id})
+    if not found.rows:
+        return GenerationResult()
+    return GenerationResult(generation=GenerationRecord.model_validate(found.rows[0]))
 
 
 async def generations(
     store: ClickHouseStore, account: str, limit: int, before: tuple[str, str] | None
-) -> list[dict[str, Any]]:
+) -> GenerationListResult:
     parameters: dict[str, Any] = {"account": account, "limit": limit}
     condition = ""
     if before is not None:
@@ -80,25 +88,26 @@ async def generations(
             "(parseDateTime64BestEffort({before_at:String}, 3, 'UTC'), {before_id:String})"
         )
         parameters.update(before_at=before[0], before_id=before[1])
-    _, rows = await store.query(GENERATIONS.replace("{before}", condition), parameters)
-    for row in rows:
-        row["provider_responses"] = orjson.loads(row["provider_responses"] or "[]")
-    return rows
+    found = await store.query(GENERATIONS.replace("{before}", condition), parameters)
+    return GenerationListResult(
+        generations=[GenerationRecord.model_validate(row) for row in found.rows]
+    )
 
 
-async def activity(store: ClickHouseStore, account: str, days: int) -> list[dict[str, Any]]:
-    _, rows = await store.query(ACTIVITY, {"account": account, "days": days})
-    return rows
+async def activity(store: ClickHouseStore, account: str, days: int) -> ActivityResult:
+    found = await store.query(ACTIVITY, {"account": account, "days": days})
+    return ActivityResult.model_validate({"rows": found.rows})
 
 
 async def rankings(
     store: ClickHouseStore, period: str, category: str | None, k: int
-) -> list[dict[str, Any]]:
+) -> RankingsResult:
     days = PERIOD_DAYS[period]
     if category is None:
         # veil's own categorizer account is not a user: it neither ranks nor counts to k
         parameters = {"days": days, "k": k, "internal": CATEGORIZER_ACCOUNT}
-        _, rows = await store.query(RANKINGS, parameters)
-    else:
-        _, rows = await store.query(CATEGORY_RANKINGS, {"category": category, "days": days, "k": k})
-    return rows
+        overall = await store.query(RANKINGS, parameters)
+        return RankingsResult(rows=[ModelRanking.model_validate(r) for r in overall.rows])
+    parameters = {"category": category, "days": days, "k": k}
+    in_category = await store.query(CATEGORY_RANKINGS, parameters)
+    return RankingsResult(rows=[CategoryRanking.model_validate(r) for r in in_category.rows])

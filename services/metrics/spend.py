@@ -24,7 +24,8 @@ from nats.js.kv import KeyValue
 from veil.keys import window_start
 from veil.metrics.store import ClickHouseStore
 from veil.schemas.accounts import KeyUsage
-from veil.schemas.bus import GenerationEvent
+from veil.schemas.messages import GenerationEvent
+from veil.schemas.queries import CreditsResult
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ async def key_usage(
         return []
     now = time.time() if now is None else now
     starts = {reset: window_start(reset, now) for reset in ("daily", "weekly", "monthly")}
-    _, rows = await store.query(
+    found = await store.query(
         KEY_USAGE,
         {
             "accounts": sorted({account for account, _ in keys}),
@@ -85,13 +86,13 @@ async def key_usage(
             free_requests_day=row["free_requests_day"],
             last_used_at=row["last_used_ms"] / 1000 if row["last_used_ms"] else None,
         )
-        for row in rows
+        for row in found.rows
     ]
 
 
-async def account_credits(store: ClickHouseStore, account: str) -> list[dict]:
-    _, rows = await store.query(CREDITS, {"account": account})
-    return rows
+async def account_credits(store: ClickHouseStore, account: str) -> CreditsResult:
+    found = await store.query(CREDITS, {"account": account})
+    return CreditsResult(total_usage=(found.rows[0]["total_usage"] if found.rows else 0.0) or 0.0)
 
 
 class KeyUsagePublisher:

@@ -8,29 +8,36 @@ import asyncio
 import datetime as dt
 import re
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import clickhouse_connect
-import orjson
 
 from veil.metrics.cluster_ddl import INSERT_SETTINGS, mutable_table
 from veil.metrics.migrations import migrate
-from veil.schemas.bus import CategoryObservation, GenerationEvent
 from veil.schemas.content import ContentRecord
 from veil.schemas.errors import VeilError
+from veil.schemas.messages import CategoryObservation, GenerationEvent
 
 GENERATION_COLUMNS = [
     "generation_id", "account_id", "key_id", "created_at", "model", "provider",
     "upstream_model", "tokens_prompt", "tokens_completion", "tokens_estimated", "latency_ms",
     "generation_time_ms", "time_to_first_token_ms", "total_cost", "status", "error_code",
-    "finish_reason", "streamed", "cancelled", "attempts", "provider_responses",
-    "upstream_id", "native_finish_reason", "tokens_cached", "tokens_reasoning", "logged",
+    "finish_reason", "streamed", "cancelled", "attempts", "upstream_id",
+    "native_finish_reason", "tokens_cached", "tokens_reasoning", "logged",
 ]  # fmt: skip
 CONTENT_COLUMNS = [
     "account_id", "generation_id", "created_at", "model", "provider", "key_id", "nonce",
     "sealed", "expires_at",
 ]  # fmt: skip
 READ_ONLY_START = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b", re.I)
+
+
+class Rows(NamedTuple):
+    """What every read of the store returns: the column names (also when no row came
+    back), and each row by column name, in JSON's types (times as ISO 8601 text)."""
+
+    columns: list[str]
+    rows: list[dict[str, Any]]
 
 
 def _utc(timestamp: float) -> dt.datetime:
@@ -43,9 +50,8 @@ def generation_row(event: GenerationEvent) -> list[Any]:
         event.model, event.provider or "", event.upstream_model or "", event.tokens_prompt,
         event.tokens_completion, event.tokens_estimated, event.latency_ms,
         event.generation_time_ms, event.time_to_first_token_ms, event.total_cost, event.status,
-        event.error_code, event.finish_reason or "", event.streamed, event.cancelled,
-        min(len(event.attempts), 255),
-        orjson.dumps([a.model_dump() for a in event.attempts]).decode(),
+        event.error_code, event.finish_reason or "", event.streamed, event.status == "cancelled",
+        [(a.model, a.provider, a.status, a.error, a.latency_ms) for a in event.attempts],
         event.upstream_id, event.native_finish_reason, event.tokens_cached,
         event.tokens_reasoning, event.logged,
     ]  # fmt: skip
@@ -57,13 +63,8 @@ def generation_event(row: dict[str, Any]) -> GenerationEvent:
     if created.tzinfo is None:
         created = created.replace(tzinfo=dt.UTC)
     return GenerationEvent(
-        **{
-            key: row[key]
-            for key in GENERATION_COLUMNS
-            if key not in ("created_at", "attempts", "provider_responses")
-        },
+        **{key: row[key] for key in GENERATION_COLUMNS if key not in ("created_at", "cancelled")},
         created_at=created.timestamp(),
-        attempts=orjson.loads(row["provider_responses"] or "[]"),
     ).model_copy(
         update={
             "provider": row["provider"] or None,
@@ -197,7 +198,7 @@ class ClickHouseStore:
 
     async def query(
         self, sql: str, parameters: dict[str, Any] | None = None, read_only: bool = False
-    ) -> tuple[list[str], list[dict[str, Any]]]:
+    ) -> Rows:
         settings = {"readonly": 1} if read_only else None
 
         def _query():
@@ -205,11 +206,12 @@ class ClickHouseStore:
             return result.column_names, result.result_rows
 
         columns, rows = await self._run(_query)
-        return list(columns), [
-            {c: _jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows
-        ]
+        return Rows(
+            list(columns),
+            [{c: _jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows],
+        )
 
-    async def analyst_query(self, sql: str) -> tuple[list[str], list[dict[str, Any]]]:
+    async def analyst_query(self, sql: str) -> Rows:
         """`veil sql`: reads only; a write or DDL statement is refused, twice over."""
         if not READ_ONLY_START.match(sql) or ";" in sql.strip().rstrip(";"):
             raise VeilError(

@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict
 
 from veil.metrics.store import ClickHouseStore
-from veil.schemas.bus import GenerationEvent, GenerationVerdict
+from veil.schemas.messages import GenerationEvent, GenerationVerdict
 
 # Long enough for a dispatcher's event delayed by a NATS restart (it retries for two
 # minutes), short enough to stay small.

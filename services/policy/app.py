@@ -11,7 +11,7 @@ from veil.policy.config import PolicySettings
 from veil.policy.handlers import build_router, dispatcher_missing, request_handler
 from veil.policy.state import PolicyState
 from veil.schemas import subjects
-from veil.schemas.bus import RequestEnvelope
+from veil.schemas.messages import RequestEnvelope
 
 
 def build_app(settings: PolicySettings | None = None) -> FastStream:

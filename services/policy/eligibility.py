@@ -8,7 +8,7 @@ disagree. Account settings are a ceiling that a request can only narrow.
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 from veil.catalog import CatalogIndex
 from veil.schemas.accounts import PrivacySettings
@@ -56,9 +56,21 @@ TAG_QUANTIZATIONS = frozenset(
 NO_PREFERENCES = ProviderPreferences()
 
 
+class MeasuredEndpoint(Protocol):
+    """What routing reads of an endpoint's live statistics (metrics' `EndpointStat`)."""
+
+    @property
+    def latency_ms(self) -> float | None: ...
+    @property
+    def throughput_tps(self) -> float | None: ...
+    @property
+    def error_rate(self) -> float | None: ...
+
+
 @dataclass(frozen=True)
 class EndpointStats:
-    """Live statistics of one endpoint over the last 30 minutes (from metrics)."""
+    """Live statistics of one endpoint over the last 30 minutes (from metrics), where
+    routing makes them itself (the catalog's hints filling gaps; tests)."""
 
     latency_ms: float | None = None
     throughput_tps: float | None = None
@@ -86,7 +98,7 @@ class RoutingContext:
     index: CatalogIndex
     settings: PrivacySettings
     callable_providers: frozenset[str] | None = None  # None: every provider is callable
-    stats: Mapping[tuple[str, str], EndpointStats] = field(default_factory=dict)
+    stats: Mapping[tuple[str, str], MeasuredEndpoint] = field(default_factory=dict)
     unhealthy_error_rate: float = 0.25
 
 

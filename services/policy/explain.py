@@ -1,42 +1,39 @@
 """Routing explained: the same `decide` that routes, rendered for people."""
 
-from typing import Any
-
 from veil.policy.eligibility import UNKNOWN_MODEL, Candidate, Decision, RoutingContext, decide
 from veil.schemas.chat import RoutingSummary
+from veil.schemas.queries import (
+    EligibleEndpoint,
+    EndpointPricing,
+    ExcludedEndpoint,
+    ExplainResult,
+)
 
 
-def _price(value) -> str:
-    return format(value.normalize(), "f")
-
-
-def candidate_view(candidate: Candidate) -> dict[str, Any]:
+def candidate_view(candidate: Candidate) -> EligibleEndpoint:
     endpoint = candidate.endpoint
-    return {
-        "model": candidate.model.id,
-        "provider": candidate.provider.slug,
-        "provider_name": candidate.provider.name,
-        "upstream_model": endpoint.upstream_model,
-        "pricing": {
-            "prompt": _price(endpoint.pricing.prompt),
-            "completion": _price(endpoint.pricing.completion),
-        },
-        "quantization": endpoint.quantization,
-        "data_policy": candidate.provider.data_policy.model_dump(),
-    }
+    return EligibleEndpoint(
+        model=candidate.model.id,
+        provider=candidate.provider.slug,
+        provider_name=candidate.provider.name,
+        upstream_model=endpoint.upstream_model,
+        pricing=EndpointPricing(**endpoint.pricing.as_strings()),
+        quantization=endpoint.quantization,
+        data_policy=candidate.provider.data_policy,
+    )
 
 
-def explain(decision: Decision) -> dict[str, list[dict[str, Any]]]:
+def explain(decision: Decision) -> ExplainResult:
     excluded = [
-        {"model": c.model.id, "provider": c.provider.slug, "excluded_by": reasons}
+        ExcludedEndpoint(model=c.model.id, provider=c.provider.slug, excluded_by=reasons)
         for c, reasons in decision.excluded
     ]
     # A fallback model missing from the catalog has no endpoint to name.
     excluded += [
-        {"model": model_id, "provider": None, "excluded_by": [UNKNOWN_MODEL]}
+        ExcludedEndpoint(model=model_id, provider=None, excluded_by=[UNKNOWN_MODEL])
         for model_id in decision.unknown_models
     ]
-    return {"eligible": [candidate_view(c) for c in decision.eligible], "excluded": excluded}
+    return ExplainResult(eligible=[candidate_view(c) for c in decision.eligible], excluded=excluded)
 
 
 def reachable_models(ctx: RoutingContext) -> list[str]:

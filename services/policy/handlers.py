@@ -19,7 +19,10 @@ from veil.policy.eligibility import RoutingContext, decide, no_endpoint_error
 from veil.policy.explain import explain, reachable_models
 from veil.policy.state import PolicyState
 from veil.schemas import subjects
-from veil.schemas.bus import (
+from veil.schemas.categories import CATEGORIZER_ACCOUNT, prompt_text
+from veil.schemas.chat import ChatRequest
+from veil.schemas.errors import VeilError, service_missing
+from veil.schemas.messages import (
     HealthReply,
     PromptSample,
     ReplyHeader,
@@ -27,10 +30,7 @@ from veil.schemas.bus import (
     RoutedEndpoint,
     RoutedRequest,
 )
-from veil.schemas.categories import CATEGORIZER_ACCOUNT, prompt_text
-from veil.schemas.chat import ChatRequest
-from veil.schemas.errors import VeilError, service_missing
-from veil.schemas.queries import ExplainQuery, ExplainResult, QueryResult, UserModelsQuery
+from veil.schemas.queries import ExplainQuery, ExplainResult, UserModelsQuery, UserModelsResult
 
 
 def request_handler(state: PolicyState, connection: Client, instance: str):
@@ -114,14 +114,13 @@ def build_router(state: PolicyState) -> NatsRouter:
     async def explain_route(query: ExplainQuery) -> ExplainResult:
         ctx = await context(query)
         try:
-            return ExplainResult(**explain(decide(query.request, ctx)))
+            return explain(decide(query.request, ctx))
         except VeilError as exc:
             return ExplainResult(error=exc.body)
 
     @router.subscriber(subjects.USER_MODELS, queue="policy")
-    async def user_models(query: UserModelsQuery) -> QueryResult:
-        ctx = await context(query)
-        return QueryResult(rows=[{"id": model_id} for model_id in reachable_models(ctx)])
+    async def user_models(query: UserModelsQuery) -> UserModelsResult:
+        return UserModelsResult(models=reachable_models(await context(query)))
 
     @router.subscriber(subjects.health_subject("policy"))
     async def health() -> HealthReply:

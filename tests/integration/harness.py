@@ -23,11 +23,11 @@ import openai
 
 from veil.bus import server_urls
 from veil.gateway.config import GatewaySettings
-from veil.readiness import replicas_answering, services_answering
-from veil.schemas.bus import HealthReply
+from veil.launcher.readiness import replicas_answering, services_answering
+from veil.launcher.supervisor import Child, free_port, nats_server_argv
+from veil.schemas.messages import HealthReply
 from veil.schemas.subjects import SERVICES
 from veil.simulator.control import SimulatorControl
-from veil.supervisor import Child, free_port, nats_server_argv
 
 ADMIN_KEY = "sk-veil-admin-test-" + "0" * 16
 

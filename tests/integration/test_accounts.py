@@ -95,7 +95,8 @@ async def test_privacy_defaults_are_the_most_private(stack):
 
 
 async def test_only_hashes_of_keys_reach_the_disk(stack):
-    """Invariant 7: scan everything veil wrote (NATS store, ClickHouse, logs) for the key."""
+    """docs/privacy.md, invariant 7: scan everything veil wrote (NATS store, ClickHouse,
+    logs) for the key."""
     fresh = stack.new_account("hashes")
     async with fresh.http() as client:
         assert (

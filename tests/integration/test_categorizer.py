@@ -15,8 +15,8 @@ from veil.bus import unpack
 from veil.catalog import CatalogIndex
 from veil.categorizer.model_client import SYSTEM_PROMPT
 from veil.schemas import subjects
-from veil.schemas.bus import CategoryObservation, HealthReply, RequestEnvelope, RoutedRequest
 from veil.schemas.categories import CATEGORIES, CATEGORIZER_ACCOUNT
+from veil.schemas.messages import CategoryObservation, HealthReply, RequestEnvelope, RoutedRequest
 
 MODEL = "meta-llama/llama-3.1-8b-instruct"
 # Its cheapest endpoint (deepseek) retains prompts and trains on them; gmicloud's

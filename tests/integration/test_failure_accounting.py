@@ -16,7 +16,7 @@ import pytest
 from tests.integration.harness import run_cli
 from tests.integration.test_metrics import event, eventually
 from veil.schemas import subjects
-from veil.schemas.bus import GenerationVerdict
+from veil.schemas.messages import GenerationVerdict
 
 pytestmark = pytest.mark.slow
 MODEL = "meta-llama/llama-3.1-8b-instruct"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.integration.harness import RunningStack
-from veil.supervisor import free_port
+from veil.launcher.supervisor import free_port
 
 MODEL = "acme/chat"
 

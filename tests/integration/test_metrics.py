@@ -14,7 +14,7 @@ import pytest
 from tests.integration.harness import run_cli
 from veil.catalog import CatalogIndex
 from veil.schemas import subjects
-from veil.schemas.bus import GenerationEvent, ProviderAttempt
+from veil.schemas.messages import GenerationEvent, ProviderAttempt
 
 MODEL = "meta-llama/llama-3.1-8b-instruct"
 MESSAGES = [{"role": "user", "content": "count me once"}]

@@ -11,8 +11,8 @@ import pytest
 
 from tests.integration.harness import RunningStack, run_cli
 from tests.integration.test_metrics import eventually
+from veil.launcher.supervisor import free_port
 from veil.schemas.subjects import SERVICES
-from veil.supervisor import free_port
 
 MODEL = "meta-llama/llama-3.1-8b-instruct"
 SECRET_PROMPT = "operator-view-secret-prompt"

@@ -11,8 +11,8 @@ import pytest
 
 from tests.integration.harness import run_cli, wait_for
 from veil.schemas import subjects
-from veil.schemas.bus import CategoryObservation, GenerationEvent
 from veil.schemas.categories import CATEGORIZER_ACCOUNT
+from veil.schemas.messages import CategoryObservation, GenerationEvent
 
 MODEL = "meta-llama/llama-3.1-8b-instruct"
 K = 5
@@ -66,7 +66,8 @@ async def test_no_content_at_rest_and_samples_carry_no_identifiers(sampling_stac
     for generation_id in ids:
         await account.generation(generation_id)
 
-    # Invariant 5: what the categorizer receives is the text and the model, nothing else.
+    # docs/privacy.md, invariant 5: what the categorizer receives is the text and the
+    # model, nothing else.
     await wait_for(lambda: _at_least(samples, 4))
     for raw in samples:
         sample = json.loads(raw)
@@ -99,7 +100,7 @@ async def test_no_content_at_rest_and_samples_carry_no_identifiers(sampling_stac
     )
     assert hours.stdout.splitlines()[1:] == ["0"]  # no time finer than the hour
 
-    # Invariant 6: metadata rows carry no content column and no content.
+    # docs/privacy.md, invariant 6: metadata rows carry no content column and no content.
     described = run_cli(stack, "sql", "DESCRIBE generations", "--format", "json")
     columns = {c["name"] for c in json.loads(described.stdout)}
     assert not columns & {"prompt", "completion", "messages", "content", "text"}
@@ -115,7 +116,7 @@ async def test_no_content_at_rest_and_samples_carry_no_identifiers(sampling_stac
     assert found.returncode == 0, found.stderr
     assert found.stdout.splitlines()[-1] == "0"
 
-    # Invariant 1: nothing veil wrote to disk holds the prompt or the completion:
+    # docs/privacy.md, invariant 1: nothing veil wrote to disk holds the prompt or the completion:
     # the NATS store, ClickHouse's files, every service's log.
     stack.stop()  # flush everything, as a crash-free shutdown would
     metadata_seen_in = []

@@ -61,7 +61,7 @@ async def test_a_settings_change_applies_to_the_very_next_request(stack, fresh, 
         assert after.headers["x-veil-provider"] == TRAINER
         assert "training=true" in after.headers["x-veil-data-policy"]
 
-        # The request can still narrow what the account allows (invariant 4).
+        # The request can still narrow what the account allows (docs/privacy.md, invariant 4).
         denied = await chat(client, provider={"order": [TRAINER], "data_collection": "deny"})
         assert denied.headers["x-veil-provider"] != TRAINER
 
@@ -98,7 +98,8 @@ async def test_zero_data_retention_request_and_account(stack, fresh, sim):
         assert "retention_days=0" in zdr.headers["x-veil-data-policy"]
 
         await manager.patch("/privacy", json={"enforce_zdr": True})
-        # zdr: false in a request cannot lift the account's enforce_zdr (invariant 4)
+        # zdr: false in a request cannot lift the account's enforce_zdr
+        # (docs/privacy.md, invariant 4)
         lifted = await chat(client, model=model, provider={"zdr": False})
         assert "retains_prompts=false" in lifted.headers["x-veil-data-policy"]
         only_unknown = await chat(client, model=model, provider={"only": ["inference-net"]})

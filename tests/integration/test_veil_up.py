@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from veil.launcher.supervisor import free_port
 from veil.schemas.subjects import SERVICES
-from veil.supervisor import free_port
 
 pytestmark = pytest.mark.slow
 MODEL = "meta-llama/llama-3.1-8b-instruct"

@@ -5,9 +5,9 @@ import pytest
 from pydantic import ValidationError
 
 from veil.bus import pack, unpack
-from veil.schemas.bus import ReplyHeader, RequestEnvelope, RoutedEndpoint, RoutedRequest
 from veil.schemas.chat import RoutingSummary
 from veil.schemas.errors import ErrorBody
+from veil.schemas.messages import ReplyHeader, RequestEnvelope, RoutedEndpoint, RoutedRequest
 
 
 def envelope(**routing) -> RequestEnvelope:

@@ -2,12 +2,12 @@
 
 import time
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from veil.bus import publish_durably
-from veil.gateway.privacy import apply_privacy_patch
+from veil.gateway.privacy import apply_privacy_patch, parse_privacy_patch
 from veil.gateway.responses import data
 from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.keys import new_id
@@ -54,16 +54,20 @@ async def get_privacy(
     return data(settings.model_dump())
 
 
+# The body is parsed here, not by FastAPI, so that an unknown setting is a 400 naming it
+# in words (`Unknown privacy setting(s): ...`); openapi.py documents the body as
+# `PrivacySettingsPatch`.
 @router.patch("/privacy")
 async def patch_privacy(
+    request: Request,
     who: CallerDep,
     state: StateDep,
-    body: dict,
     account_id: str | None = None,
 ) -> Response:
     account = await state.account_for(who, account_id)
+    patch = parse_privacy_patch(await request.body())
     current = await state.privacy.refresh(account) or PrivacySettings()
-    updated = apply_privacy_patch(current, body, who, state.index)
+    updated = apply_privacy_patch(current, patch, who, state.index)
     revision = await state.privacy.put(account, updated)
     # Answered once every gateway and policy replica has applied the change: the next
     # request applies it whichever gateway and policy it reaches (a few ms, on PATCH

@@ -10,7 +10,6 @@ from fastapi.responses import Response
 
 from veil.gateway.catalog_views import (
     MAX_PAGE,
-    EndpointStats,
     filter_models,
     model_endpoints_view,
     model_list_view,
@@ -20,7 +19,6 @@ from veil.gateway.catalog_views import (
 )
 from veil.gateway.responses import data, json_response
 from veil.gateway.state import GatewayState, StateDep
-from veil.schemas import subjects
 from veil.schemas.catalog import Model
 from veil.schemas.errors import VeilError
 
@@ -75,11 +73,6 @@ def model_list_response(
     return json_response(page)
 
 
-def _stats(state: GatewayState) -> EndpointStats:
-    snapshot = state.stats.get(subjects.ENDPOINT_STATS_KEY)
-    return {(s.model, s.provider): s for s in (snapshot.endpoints if snapshot else [])}
-
-
 def _model(state: GatewayState, author: str, slug: str) -> Model:
     model = state.index.models.get(f"{author}/{slug}")
     if model is None:
@@ -111,12 +104,12 @@ async def get_model(author: str, slug: str, state: StateDep) -> Response:
 @router.get("/models/{author}/{slug}/endpoints")
 async def model_endpoints(author: str, slug: str, state: StateDep) -> Response:
     model = _model(state, author, slug)
-    return data(model_endpoints_view(state.index, model, _stats(state)))
+    return data(model_endpoints_view(state.index, model, state.stats.by_endpoint()))
 
 
 @router.get("/endpoints/zdr")
 async def zero_retention_endpoints(state: StateDep) -> Response:
-    return data(zero_retention_endpoints_view(state.index, _stats(state)))
+    return data(zero_retention_endpoints_view(state.index, state.stats.by_endpoint()))
 
 
 @router.get("/providers")

@@ -17,7 +17,11 @@ from veil.gateway.inbox import Reply
 from veil.gateway.server import BODY_LATE, READS_OWN_BODY
 from veil.gateway.state import GatewayState
 from veil.schemas import subjects
-from veil.schemas.bus import (
+from veil.schemas.categories import prompt_text
+from veil.schemas.chat import ChatRequest, split_routing_suffix
+from veil.schemas.chunks import error_chunk, sse_event
+from veil.schemas.errors import ErrorBody, VeilError
+from veil.schemas.messages import (
     CancelGeneration,
     GenerationVerdict,
     PromptSample,
@@ -25,10 +29,6 @@ from veil.schemas.bus import (
     RequestEnvelope,
     RoutedRequest,
 )
-from veil.schemas.categories import prompt_text
-from veil.schemas.chat import ChatRequest, split_routing_suffix
-from veil.schemas.chunks import error_chunk, sse_event
-from veil.schemas.errors import ErrorBody, VeilError
 
 router = APIRouter()
 KEEPALIVE = b": veil processing\n\n"

@@ -24,7 +24,7 @@ from veil.keys import hash_key, key_label, new_id, new_key
 from veil.schemas import subjects
 from veil.schemas.accounts import KeyKind, KeyRecord, LimitReset, RateLimit
 from veil.schemas.errors import VeilError
-from veil.schemas.queries import CreditsQuery
+from veil.schemas.queries import CreditsQuery, CreditsResult
 
 router = APIRouter()
 Usd = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -293,10 +293,8 @@ async def delete_key(key_hash: str, who: CallerDep, state: StateDep) -> Response
 async def credits(who: CallerDep, state: StateDep, account_id: str | None = None) -> Response:
     _require_manager(who, "Reading credits")
     account = await state.account_for(who, account_id)
-    result = await ask_metrics(
-        state.broker, CreditsQuery(account_id=account), subjects.QUERY_CREDITS
-    )
-    total_usage = (result.rows[0]["total_usage"] if result.rows else None) or 0.0
+    query = CreditsQuery(account_id=account)
+    result = await ask_metrics(state.broker, query, subjects.QUERY_CREDITS, CreditsResult)
     # Self-hosted veil sells no credits: none were bought, so total_credits is 0 (the
     # SDK types it as a number). total_usage is the account's recorded spend, all keys.
-    return data({"total_credits": 0.0, "total_usage": float(total_usage)})
+    return data({"total_credits": 0.0, "total_usage": result.total_usage})

@@ -3,13 +3,14 @@
 import asyncio
 import base64
 import time
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from faststream.nats import NatsBroker
 from pydantic import BaseModel
 
+from veil.gateway.asking import ask
 from veil.gateway.generation_view import generation_view
 from veil.gateway.inbox import SETTLING_SECONDS
 from veil.gateway.responses import data, json_response
@@ -19,33 +20,34 @@ from veil.schemas.categories import CATEGORIES
 from veil.schemas.errors import VeilError
 from veil.schemas.queries import (
     ActivityQuery,
+    ActivityResult,
+    ActivityRow,
+    Answer,
     GenerationListQuery,
+    GenerationListResult,
     GenerationQuery,
+    GenerationResult,
     QueryResult,
     RankingsQuery,
+    RankingsResult,
 )
 
 router = APIRouter()
-QUERY_TIMEOUT = 10.0
+A = TypeVar("A", bound=Answer)
 SETTLING_POLL = 0.05
 
 
-async def ask_metrics(broker: NatsBroker, query: BaseModel, subject: str) -> QueryResult:
-    try:
-        message = await broker.request(query, subject, timeout=QUERY_TIMEOUT)
-    except Exception as exc:  # no responders or timeout: metrics is down
-        raise VeilError(503, "The metrics service is unavailable; try again shortly") from exc
-    result = QueryResult.model_validate_json(message.body)
-    if result.error is not None:
-        raise VeilError.from_body(result.error)
-    return result
+async def ask_metrics(
+    broker: NatsBroker, query: BaseModel, subject: str, answer: type[A] = QueryResult
+) -> A:
+    return await ask(broker, "metrics", query, subject, answer)
 
 
-def with_provider_names(state: GatewayState, rows: list[dict]) -> list[dict]:
+def with_provider_names(state: GatewayState, rows: list[ActivityRow]) -> list[ActivityRow]:
     """Metrics stores provider slugs; the API also shows the provider's display name."""
     for row in rows:
-        provider = state.index.providers.get(row.get("provider") or "")
-        row["provider_name"] = provider.name if provider else row.get("provider")
+        provider = state.index.providers.get(row.provider)
+        row.provider_name = provider.name if provider else row.provider
     return rows
 
 
@@ -57,25 +59,23 @@ async def generation(
     account_id: str | None = None,
 ) -> Response:
     query = GenerationQuery(generation_id=id, account_id=await state.account_for(who, account_id))
-    result = await ask_metrics(state.broker, query, subjects.QUERY_GENERATION)
+    found = await ask_metrics(state.broker, query, subjects.QUERY_GENERATION, GenerationResult)
     # A generation this gateway served moments ago (or is serving) may not be stored yet:
     # wait for its row rather than answer a 404 that a client would have to retry.
     give_up = time.monotonic() + SETTLING_SECONDS
-    while not result.rows and state.inbox.settling(id) and time.monotonic() < give_up:
+    while found.generation is None and state.inbox.settling(id) and time.monotonic() < give_up:
         await asyncio.sleep(SETTLING_POLL)
-        result = await ask_metrics(state.broker, query, subjects.QUERY_GENERATION)
-    if not result.rows:
+        found = await ask_metrics(state.broker, query, subjects.QUERY_GENERATION, GenerationResult)
+    if found.generation is None:
         raise VeilError(404, f"Generation not found: {id}")
-    return data(generation_view(state.index, result.rows[0]))
+    return data(generation_view(state.index, found.generation))
 
 
 @router.get("/activity")
 async def activity(who: CallerDep, state: StateDep, account_id: str | None = None) -> Response:
-    account = await state.account_for(who, account_id)
-    result = await ask_metrics(
-        state.broker, ActivityQuery(account_id=account), subjects.QUERY_ACTIVITY
-    )
-    return data(with_provider_names(state, result.rows))
+    query = ActivityQuery(account_id=await state.account_for(who, account_id))
+    result = await ask_metrics(state.broker, query, subjects.QUERY_ACTIVITY, ActivityResult)
+    return data([row.model_dump() for row in with_provider_names(state, result.rows)])
 
 
 @router.get("/generations")
@@ -93,8 +93,10 @@ async def list_generations(
     query = GenerationListQuery(
         account_id=account, limit=limit, before=decode_cursor(cursor) if cursor else None
     )
-    result = await ask_metrics(state.broker, query, subjects.QUERY_GENERATIONS)
-    rows = [generation_view(state.index, row) for row in result.rows]
+    result = await ask_metrics(
+        state.broker, query, subjects.QUERY_GENERATIONS, GenerationListResult
+    )
+    rows = [generation_view(state.index, record) for record in result.generations]
     next_cursor = encode_cursor(rows[-1]) if len(rows) == limit else None
     return json_response({"data": rows, "next_cursor": next_cursor})
 
@@ -127,5 +129,6 @@ async def rankings(
         state.broker,
         RankingsQuery(period=period, category=category),  # type: ignore[arg-type]
         subjects.QUERY_RANKINGS,
+        RankingsResult,
     )
-    return data(result.rows)
+    return data([row.model_dump() for row in result.rows])

@@ -8,11 +8,11 @@ privacy page previews a change with it; nothing is routed or stored.
 
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from veil.gateway.privacy import patched_settings
+from veil.gateway.asking import ask
+from veil.gateway.privacy import parse_privacy_patch, patched_settings
 from veil.gateway.responses import data
 from veil.gateway.routes.catalog import ModelListDep, model_list_response
 from veil.gateway.routes.chat import parse_chat_request, read_body
@@ -20,10 +20,9 @@ from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.schemas import subjects
 from veil.schemas.accounts import PrivacySettings
 from veil.schemas.errors import VeilError
-from veil.schemas.queries import ExplainQuery, ExplainResult, QueryResult, UserModelsQuery
+from veil.schemas.queries import ExplainQuery, ExplainResult, UserModelsQuery, UserModelsResult
 
 router = APIRouter()
-POLICY_TIMEOUT = 10.0
 
 
 PreviewDep = Annotated[
@@ -41,21 +40,11 @@ async def _preview(
     if privacy is None:
         return None
     try:
-        patch = orjson.loads(privacy)
-    except orjson.JSONDecodeError as exc:
-        raise VeilError(400, f"privacy: not valid JSON: {exc}") from exc
-    if not isinstance(patch, dict):
-        raise VeilError(400, "privacy: must be a JSON object of settings")
+        patch = parse_privacy_patch(privacy.encode())
+    except VeilError as exc:
+        raise VeilError(400, f"privacy: {exc.message}", exc.metadata) from exc
     current = await state.privacy.refresh(account) or PrivacySettings()
     return patched_settings(current, patch, state.index)
-
-
-async def _ask_policy(state: GatewayState, query, subject: str) -> bytes:
-    try:
-        message = await state.broker.request(query, subject, timeout=POLICY_TIMEOUT)
-    except Exception as exc:
-        raise VeilError(503, "The policy service is unavailable; try again shortly") from exc
-    return message.body
 
 
 @router.post("/routing/explain")
@@ -74,11 +63,8 @@ async def explain(
         request=chat.routing_summary(),  # what routing reads, as for a chat request
         settings=await _preview(state, account, privacy),
     )
-    result = ExplainResult.model_validate_json(await _ask_policy(state, query, subjects.EXPLAIN))
-    if result.error is not None:
-        raise VeilError.from_body(result.error)
-    payload = {"eligible": result.eligible, "excluded": result.excluded}
-    return data(payload)
+    result = await ask(state.broker, "policy", query, subjects.EXPLAIN, ExplainResult)
+    return data(result.model_dump(include={"eligible", "excluded"}))
 
 
 @router.get("/models/user")
@@ -95,7 +81,7 @@ async def user_models(
         settings_revision=state.privacy.revisions.get(account, 0),
         settings=await _preview(state, account, privacy),
     )
-    result = QueryResult.model_validate_json(await _ask_policy(state, query, subjects.USER_MODELS))
-    reachable = {row["id"] for row in result.rows}
+    result = await ask(state.broker, "policy", query, subjects.USER_MODELS, UserModelsResult)
+    reachable = set(result.models)
     models = [m for m in state.index.catalog.models if m.id in reachable]
     return model_list_response(state, models, listing, "/models/user")

@@ -1,7 +1,7 @@
 """The error a client gets when every routed endpoint failed."""
 
 from veil.dispatcher.generation import final_error
-from veil.schemas.bus import ProviderAttempt
+from veil.schemas.messages import ProviderAttempt
 
 
 def attempt(provider: str, status: int | None, error: str | None) -> ProviderAttempt:

@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 from veil.dispatcher.app import http_client, tls_context
 from veil.dispatcher.config import DispatcherSettings
 from veil.dispatcher.dispatch import TRANSPORT_ERRORS, failure_kind
-from veil.supervisor import free_port
+from veil.launcher.supervisor import free_port
 
 
 async def slow(request: web.Request) -> web.Response:

@@ -12,7 +12,7 @@ from aiohttp import web
 from veil.dispatcher.app import http_client
 from veil.dispatcher.config import DispatcherSettings
 from veil.dispatcher.upstreams.base import UpstreamError, WireRequest, send
-from veil.supervisor import free_port
+from veil.launcher.supervisor import free_port
 
 TIMEOUTS = aiohttp.ClientTimeout(sock_read=5)
 

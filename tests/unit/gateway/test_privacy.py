@@ -1,16 +1,22 @@
 """Privacy-settings changes: an inference key may tighten them, never loosen them."""
 
+import orjson
 import pytest
 
 from veil.catalog import CatalogIndex
 from veil.gateway.auth import Caller
-from veil.gateway.privacy import apply_privacy_patch, loosened
-from veil.schemas.accounts import PrivacySettings
+from veil.gateway.privacy import apply_privacy_patch, loosened, parse_privacy_patch
+from veil.schemas.accounts import PrivacySettings, PrivacySettingsPatch
 from veil.schemas.errors import VeilError
 
 INFERENCE = Caller("inference", "acct-1", "key-inf")
 MANAGEMENT = Caller("management", "acct-1", "key-mgmt")
 ADMIN = Caller("admin", None, None)
+
+
+def apply(current: PrivacySettings, changes: dict, who: Caller, index: CatalogIndex):
+    """A PATCH /privacy body as the route applies it: parsed, then applied."""
+    return apply_privacy_patch(current, parse_privacy_patch(orjson.dumps(changes)), who, index)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +85,7 @@ def test_loosened_is_empty_for_a_tightening(change):
 def test_inference_key_cannot_loosen(change, index):
     before, patch = LOOSENINGS[change]
     with pytest.raises(VeilError) as caught:
-        apply_privacy_patch(before, patch, INFERENCE, index)
+        apply(before, patch, INFERENCE, index)
     assert caught.value.code == 403
     assert change.split("=")[0] in caught.value.message
     assert "management key" in caught.value.message
@@ -89,7 +95,7 @@ def test_inference_key_cannot_loosen(change, index):
 @pytest.mark.parametrize("change", sorted(LOOSENINGS))
 def test_management_and_admin_may_loosen(change, who, index):
     before, patch = LOOSENINGS[change]
-    updated = apply_privacy_patch(before, patch, who, index)
+    updated = apply(before, patch, who, index)
     for field, value in patch.items():
         assert getattr(updated, field) == (sorted(value) if isinstance(value, list) else value)
 
@@ -97,7 +103,7 @@ def test_management_and_admin_may_loosen(change, who, index):
 @pytest.mark.parametrize("change", sorted(TIGHTENINGS))
 def test_inference_key_may_tighten(change, index):
     before, patch = TIGHTENINGS[change]
-    updated = apply_privacy_patch(before, patch, INFERENCE, index)
+    updated = apply(before, patch, INFERENCE, index)
     for field, value in patch.items():
         assert getattr(updated, field) == value
 
@@ -106,14 +112,14 @@ def test_loosening_hidden_among_tightenings_is_still_refused(index):
     before = PrivacySettings(enable_prompt_logging=False)
     patch = {"enforce_zdr": True, "enable_prompt_logging": True}
     with pytest.raises(VeilError) as caught:
-        apply_privacy_patch(before, patch, INFERENCE, index)
+        apply(before, patch, INFERENCE, index)
     assert caught.value.code == 403
     assert "enable_prompt_logging" in caught.value.message
 
 
 def test_patch_keeps_the_settings_it_does_not_name(index):
     before = PrivacySettings(enforce_zdr=True, ignored_providers=["deepseek"])
-    updated = apply_privacy_patch(before, {"allowed_providers": ["groq"]}, INFERENCE, index)
+    updated = apply(before, {"allowed_providers": ["groq"]}, INFERENCE, index)
     assert updated.enforce_zdr is True
     assert updated.ignored_providers == ["deepseek"]
     assert updated.allowed_providers == ["groq"]
@@ -122,20 +128,20 @@ def test_patch_keeps_the_settings_it_does_not_name(index):
 def test_a_refused_patch_leaves_the_current_settings_unchanged(index):
     before = PrivacySettings(ignored_providers=["groq", "deepseek"])
     with pytest.raises(VeilError):
-        apply_privacy_patch(before, {"ignored_providers": []}, INFERENCE, index)
+        apply(before, {"ignored_providers": []}, INFERENCE, index)
     assert before.ignored_providers == ["groq", "deepseek"]
 
 
 def test_unknown_setting_is_a_400_naming_it(index):
     with pytest.raises(VeilError) as caught:
-        apply_privacy_patch(PrivacySettings(), {"enable_zdr": True}, MANAGEMENT, index)
+        apply(PrivacySettings(), {"enable_zdr": True}, MANAGEMENT, index)
     assert caught.value.code == 400
     assert "enable_zdr" in caught.value.message
 
 
 def test_wrongly_typed_setting_is_a_400_naming_it(index):
     with pytest.raises(VeilError) as caught:
-        apply_privacy_patch(PrivacySettings(), {"enforce_zdr": "sometimes"}, MANAGEMENT, index)
+        apply(PrivacySettings(), {"enforce_zdr": "sometimes"}, MANAGEMENT, index)
     assert caught.value.code == 400
     assert "enforce_zdr" in caught.value.message
 
@@ -143,7 +149,7 @@ def test_wrongly_typed_setting_is_a_400_naming_it(index):
 @pytest.mark.parametrize("field", ["ignored_providers", "allowed_providers"])
 def test_unknown_provider_slug_is_a_400_naming_it(field, index):
     with pytest.raises(VeilError) as caught:
-        apply_privacy_patch(PrivacySettings(), {field: ["groq", "no-such-ai"]}, ADMIN, index)
+        apply(PrivacySettings(), {field: ["groq", "no-such-ai"]}, ADMIN, index)
     assert caught.value.code == 400
     assert "no-such-ai" in caught.value.message
     assert field in caught.value.message
@@ -155,7 +161,7 @@ def test_provider_lists_are_deduplicated_and_sorted(index):
         "ignored_providers": ["openai", "groq", "openai", "deepseek"],
         "allowed_providers": ["together", "groq", "together"],
     }
-    updated = apply_privacy_patch(PrivacySettings(), patch, INFERENCE, index)
+    updated = apply(PrivacySettings(), patch, INFERENCE, index)
     assert updated.ignored_providers == ["deepseek", "groq", "openai"]
     assert updated.allowed_providers == ["groq", "together"]
 
@@ -163,7 +169,7 @@ def test_provider_lists_are_deduplicated_and_sorted(index):
 def test_reordering_allowed_providers_is_not_a_loosening(index):
     before = PrivacySettings(allowed_providers=["groq", "openai"])
     patch = {"allowed_providers": ["openai", "groq", "groq"]}
-    updated = apply_privacy_patch(before, patch, INFERENCE, index)
+    updated = apply(before, patch, INFERENCE, index)
     assert updated.allowed_providers == ["groq", "openai"]
 
 
@@ -172,19 +178,47 @@ def test_providers_are_named_as_a_request_names_them_and_stored_as_slugs(field, 
     # The same forms as a request's provider.only and provider.ignore: slug or display
     # name, in any case.
     patch = {field: ["Google Vertex", "OPENAI", "openai", " Anthropic ", "google-ai-studio"]}
-    updated = apply_privacy_patch(PrivacySettings(), patch, MANAGEMENT, index)
+    updated = apply(PrivacySettings(), patch, MANAGEMENT, index)
     assert getattr(updated, field) == ["anthropic", "google-ai-studio", "google-vertex", "openai"]
 
 
 def test_a_display_name_of_an_allowed_provider_is_not_a_loosening(index):
     before = PrivacySettings(allowed_providers=["google-vertex", "openai"])
-    updated = apply_privacy_patch(before, {"allowed_providers": ["OpenAI"]}, INFERENCE, index)
+    updated = apply(before, {"allowed_providers": ["OpenAI"]}, INFERENCE, index)
     assert updated.allowed_providers == ["openai"]
 
 
 @pytest.mark.parametrize("value", ["yes", "true", 1, 0])
 def test_privacy_booleans_are_strict(value, index):
     with pytest.raises(VeilError) as caught:
-        apply_privacy_patch(PrivacySettings(), {"enforce_zdr": value}, MANAGEMENT, index)
+        apply(PrivacySettings(), {"enforce_zdr": value}, MANAGEMENT, index)
     assert caught.value.code == 400
     assert "enforce_zdr" in caught.value.message
+
+
+def test_a_patch_names_exactly_the_settings():
+    assert set(PrivacySettingsPatch.model_fields) == set(PrivacySettings.model_fields)
+    documented = PrivacySettingsPatch.model_json_schema()
+    assert documented["additionalProperties"] is False
+    assert all("default" not in field for field in documented["properties"].values())
+
+
+@pytest.mark.parametrize("body", [b"{", b"[]", b'"enforce_zdr"'])
+def test_a_body_that_is_not_a_json_object_is_a_400(body):
+    with pytest.raises(VeilError) as caught:
+        parse_privacy_patch(body)
+    assert caught.value.code == 400
+
+
+@pytest.mark.parametrize("field", ["enforce_zdr", "enable_prompt_logging", "ignored_providers"])
+def test_null_for_a_setting_that_takes_none_is_a_400_naming_it(field, index):
+    with pytest.raises(VeilError) as caught:
+        apply(PrivacySettings(), {field: None}, MANAGEMENT, index)
+    assert caught.value.code == 400
+    assert field in caught.value.message
+
+
+def test_null_allowed_providers_lifts_the_allow_list(index):
+    before = PrivacySettings(allowed_providers=["groq"], enforce_zdr=True)
+    updated = apply(before, {"allowed_providers": None}, MANAGEMENT, index)
+    assert updated.allowed_providers is None and updated.enforce_zdr is True

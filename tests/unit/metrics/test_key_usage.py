@@ -9,7 +9,7 @@ import pytest
 
 from veil.metrics.spend import KeyUsagePublisher
 from veil.metrics.store import ClickHouseStore
-from veil.schemas.bus import GenerationEvent
+from veil.schemas.messages import GenerationEvent
 
 
 class RecordingKV:

@@ -2,13 +2,12 @@
 
 import datetime as dt
 
-import orjson
 import pytest
 import pytest_asyncio
 
 from veil.metrics.store import GENERATION_COLUMNS, ClickHouseStore, generation_row
-from veil.schemas.bus import GenerationEvent, ProviderAttempt
 from veil.schemas.errors import VeilError
+from veil.schemas.messages import GenerationEvent, ProviderAttempt
 
 CREATED_AT = 1_736_942_400.25  # 2025-01-15 12:00:00.25 UTC
 
@@ -75,15 +74,17 @@ def test_created_at_is_an_aware_utc_datetime():
     assert created.utcoffset() == dt.timedelta(0)
 
 
-def test_attempts_are_counted_and_kept_as_provider_responses_json():
+def test_attempts_are_kept_as_typed_tuples_in_order():
     row = as_dict(event())
-    assert row["attempts"] == 2
-    responses = orjson.loads(row["provider_responses"])
-    assert [(r["provider"], r["status"], r["error"]) for r in responses] == [
-        ("acme", 503, "upstream answered 503"),
-        ("bolt", 200, None),
+    assert row["attempts"] == [
+        ("acme/large", "acme", 503, "upstream answered 503", 80.0),
+        ("acme/large", "bolt", 200, None, 80.0),
     ]
-    assert responses[0]["latency_ms"] == 80.0
+
+
+def test_a_cancelled_generation_is_recorded_as_cancelled():
+    row = as_dict(event(status="cancelled", finish_reason="cancelled"))
+    assert row["status"] == "cancelled" and row["cancelled"] is True
 
 
 def test_a_failed_generation_without_provider_has_empty_strings_not_nulls():
@@ -104,15 +105,7 @@ def test_a_failed_generation_without_provider_has_empty_strings_not_nulls():
     assert row["time_to_first_token_ms"] is None
     assert row["status"] == "error"
     assert row["error_code"] == 502
-    assert row["attempts"] == 0
-    assert row["provider_responses"] == "[]"
-
-
-def test_attempt_count_is_capped_to_fit_its_uint8_column():
-    many = [attempt(f"p{i}", 503) for i in range(300)]
-    row = as_dict(event(attempts=many))
-    assert row["attempts"] == 255
-    assert len(orjson.loads(row["provider_responses"])) == 300
+    assert row["attempts"] == []
 
 
 @pytest_asyncio.fixture

@@ -126,7 +126,7 @@ class Case:
 
 
 CASES = [
-    # --- training (invariant 2) ---
+    # --- training (docs/privacy.md, invariant 2) ---
     Case("default-settings-exclude-may-train-and-unknown-training", PRIVATE_CHAT, TRAINERS_OUT),
     Case(
         "paid-training-allowed-admits-may-train-and-unknown", ALL_CHAT, {}, settings=PAID_TRAINING
@@ -180,7 +180,7 @@ CASES = [
         models=["acme/open"],
         settings=FREE_TRAINING,
     ),
-    # --- zero data retention (invariant 3) ---
+    # --- zero data retention (docs/privacy.md, invariant 3) ---
     Case(
         "request-zdr-keeps-only-zero-retention",
         ["chat@safe"],
@@ -223,7 +223,7 @@ CASES = [
         provider={"zdr": True},
     ),
     Case("request-zdr-false-is-no-constraint", PRIVATE_CHAT, TRAINERS_OUT, provider={"zdr": False}),
-    # --- ignored providers (invariant 4: ignore merges) ---
+    # --- ignored providers (docs/privacy.md, invariant 4: ignore merges) ---
     Case(
         "request-ignore-by-slug",
         ["chat@safe", "chat@halfknown"],
@@ -262,7 +262,7 @@ CASES = [
         {"chat@trainer": [T, IGNORE], "chat@mystery": [T]},
         provider={"ignore": ["Trainer Labs"]},
     ),
-    # --- allowed providers (invariant 4: only intersects) ---
+    # --- allowed providers (docs/privacy.md, invariant 4: only intersects) ---
     Case(
         "account-allowed-providers",
         ["chat@safe", "chat@halfknown"],

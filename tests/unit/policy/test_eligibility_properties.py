@@ -284,18 +284,18 @@ def assert_privacy_invariants(s: Scenario) -> Decision:
     for c in decision.eligible:
         policy = c.provider.data_policy
         slug = c.provider.slug
-        # Invariant 2: training needs the account's consent for this class of model,
-        # and no "deny" on the request.
+        # docs/privacy.md, invariant 2: training needs the account's consent for this class
+        # of model, and no "deny" on the request.
         if policy.training is not False:
             if c.model.is_free:
                 assert account.enable_free_model_training
             else:
                 assert account.enable_paid_model_training
             assert s.prefs.get("data_collection") != "deny"
-        # Invariant 3: ZDR from either side admits only known zero retention.
+        # docs/privacy.md, invariant 3: ZDR from either side admits only known zero retention.
         if account.enforce_zdr or s.prefs.get("zdr"):
             assert policy.training is False and policy.retains_prompts is False
-        # Invariant 4: ignore merges, only intersects.
+        # docs/privacy.md, invariant 4: ignore merges, only intersects.
         assert slug not in account.ignored_providers
         assert slug not in s.prefs.get("ignore", [])
         if account.allowed_providers is not None:
@@ -314,7 +314,9 @@ def test_eligible_endpoints_respect_the_privacy_invariants(s: Scenario) -> None:
 @PROPERTY
 @given(scenarios(), st.data())
 def test_a_request_cannot_undo_the_account_settings(s: Scenario, data: st.DataObject) -> None:
-    """A restrictive account against a request asking for everything (invariant 4)."""
+    """A restrictive account against a request asking for everything.
+
+    docs/privacy.md, invariant 4."""
     slugs = list(s.catalog.providers)
     some = st.lists(st.sampled_from(slugs), unique=True, min_size=1)
     account = PrivacySettings(
@@ -374,7 +376,8 @@ def test_decide_is_deterministic_and_references_are_equivalent(s: Scenario) -> N
 @PROPERTY
 @given(scenarios())
 def test_a_request_never_reaches_beyond_the_account_settings(s: Scenario) -> None:
-    """Invariant 4: whatever a request says, it reaches a subset of what the account allows."""
+    """docs/privacy.md, invariant 4: whatever a request says, it reaches a subset of what
+    the account allows."""
     narrowed = set(keys(decide(s.request(), s.ctx()).eligible))
     bare = replace(s, body={})
     ceiling = set(keys(decide(bare.request({}), bare.ctx()).eligible))

@@ -336,7 +336,7 @@ def test_an_unknown_fallback_model_is_skipped_and_reported() -> None:
     decision = route(models=["acme/missing", "acme/alt"])
     assert routed(decision) == [*PRIVATE_CHAT, "alt@retain", "alt@safe"]
     assert decision.unknown_models == ["acme/missing"]
-    rendered = explain(decision)
+    rendered = explain(decision).model_dump()
     assert {"model": "acme/missing", "provider": None, "excluded_by": ["unknown_model"]} in (
         rendered["excluded"]
     )

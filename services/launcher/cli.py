@@ -52,11 +52,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.command == "up":
-        from veil.supervisor import up
+        from veil.launcher.supervisor import up
 
         sys.exit(up(args))
     if args.command == "run":
-        from veil.runner import run_service
+        from veil.launcher.runner import run_service
 
         run_service(args.service)
         return
@@ -65,10 +65,10 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.exit(train(args.output) if args.output else train())
     if args.command == "status":
-        from veil.status import run_status
+        from veil.launcher.status import run_status
 
         sys.exit(asyncio.run(run_status(args.format, args.wait)))
     if args.command == "sql":
-        from veil.sqlcli import run_sql
+        from veil.launcher.sqlcli import run_sql
 
         sys.exit(asyncio.run(run_sql(args.query, args.format)))

@@ -1,7 +1,7 @@
 """What each child of `veil up` inherits: only the secrets it uses."""
 
+from veil.launcher.supervisor import child_environment
 from veil.schemas.subjects import SERVICES
-from veil.supervisor import child_environment
 
 ENVIRON = {
     "PATH": "/usr/bin",

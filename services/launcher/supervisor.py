@@ -24,7 +24,7 @@ from veil.bus import BUS_OVERHEAD, server_urls
 from veil.catalog import CatalogError, load_catalog
 from veil.config import CommonSettings
 from veil.gateway.config import ADMIN_KEY_FILE, GatewaySettings, resolve_admin_key
-from veil.readiness import accepting, wait_ready
+from veil.launcher.readiness import accepting, wait_ready
 from veil.schemas.subjects import SERVICES
 
 # How long a stopping service may finish what it is doing before it is killed (idle,

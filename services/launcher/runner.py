@@ -8,7 +8,7 @@ from faststream import FastStream
 from veil import telemetry
 from veil.config import CommonSettings
 from veil.logs import setup_process
-from veil.schemas.bus import this_replica, veil_version
+from veil.schemas.messages import this_replica, veil_version
 
 
 def _event_loop() -> None:

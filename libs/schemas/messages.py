@@ -1,4 +1,5 @@
-"""Messages on the bus, one model per message."""
+"""The bus's contracts: one pydantic model per message (the client that carries them is
+`veil.bus`)."""
 
 import functools
 import importlib.metadata
@@ -110,7 +111,9 @@ class ProviderAttempt(BaseModel):
 
 
 class GenerationEvent(BaseModel):
-    """dispatcher -> metrics on JetStream `veil.generation.v1`: metadata only (invariant 6)."""
+    """dispatcher -> metrics on JetStream `veil.generation.v1`: metadata only.
+
+    docs/privacy.md, invariant 6."""
 
     generation_id: str
     account_id: str
@@ -126,7 +129,9 @@ class GenerationEvent(BaseModel):
     generation_time_ms: float = 0.0
     time_to_first_token_ms: float | None = None
     total_cost: float = 0.0
-    status: Literal["ok", "error", "cancelled"] = "ok"
+    status: Literal["ok", "error", "cancelled"] = Field(
+        default="ok", description='"cancelled": the client went away before the end'
+    )
     error_code: int | None = None
     finish_reason: str | None = None
     native_finish_reason: str | None = Field(
@@ -140,7 +145,6 @@ class GenerationEvent(BaseModel):
         default=None, description="reasoning tokens of the completion, if told"
     )
     streamed: bool = False
-    cancelled: bool = False
     logged: bool = Field(default=False, description="a content record was kept (opted in)")
     attempts: list[ProviderAttempt] = Field(default_factory=list)
 
@@ -167,7 +171,7 @@ class GenerationVerdict(BaseModel):
 class PromptSample(Content):
     """policy -> categorizer on `veil.sample.v1`: a prompt with every identifier removed.
 
-    No account, key, user, generation id, address or timestamp (invariant 5).
+    No account, key, user, generation id, address or timestamp (docs/privacy.md, invariant 5).
     """
 
     model: str
@@ -175,7 +179,7 @@ class PromptSample(Content):
 
 
 class CategoryObservation(BaseModel):
-    """categorizer -> metrics: anonymous, hour-bucketed (invariant 5)."""
+    """categorizer -> metrics: anonymous, hour-bucketed (docs/privacy.md, invariant 5)."""
 
     hour: int = Field(description="unix time truncated to the hour")
     model: str

@@ -15,9 +15,9 @@ from pydantic import BaseModel
 
 from veil.bus import server_urls
 from veil.config import CommonSettings
-from veil.readiness import replicas_answering
+from veil.launcher.readiness import replicas_answering
 from veil.schemas import subjects
-from veil.schemas.bus import HealthReply
+from veil.schemas.messages import HealthReply
 
 STREAMS = (subjects.STREAM_GENERATIONS, subjects.STREAM_CONTENT)
 

@@ -10,7 +10,7 @@ import httpx
 import nats
 
 from veil.bus import server_urls
-from veil.schemas.bus import HealthReply
+from veil.schemas.messages import HealthReply
 from veil.schemas.subjects import SERVICES, health_subject
 
 

@@ -1,7 +1,7 @@
 """VEIL_NATS_URL as a cluster's nodes, and a cluster node's nats-server config."""
 
 from veil.bus import server_urls
-from veil.supervisor import nats_server_argv
+from veil.launcher.supervisor import nats_server_argv
 
 
 def test_one_url_or_a_comma_separated_list_of_nodes():

@@ -5,8 +5,8 @@ import io
 
 import orjson
 
+from veil.launcher.sqlcli import render
 from veil.schemas.queries import QueryResult
-from veil.sqlcli import render
 
 RESULT = QueryResult(
     columns=["model", "requests", "cost"],
