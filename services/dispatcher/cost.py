@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from veil.schemas.catalog import Pricing
+from veil.schemas.chat import content_texts
 
 CHARS_PER_TOKEN = 4  # the usual rough estimate when an upstream reports no usage
 
@@ -45,14 +46,11 @@ def estimate_tokens(text_length: int) -> int:
 
 def prompt_length(body: dict[str, Any]) -> int:
     """Characters of text in the request's messages, for estimating prompt tokens."""
-    total = 0
-    for message in body.get("messages", []):
-        content = message.get("content")
-        if isinstance(content, str):
-            total += len(content)
-        elif isinstance(content, list):
-            total += sum(len(b.get("text", "")) for b in content if isinstance(b, dict))
-    return total
+    return sum(
+        len(text)
+        for message in body.get("messages", [])
+        for text in content_texts(message.get("content"))
+    )
 
 
 def cost_parts(usage: Usage, pricing: Pricing) -> tuple[float, float]:

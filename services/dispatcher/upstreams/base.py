@@ -82,7 +82,7 @@ class UpstreamError(Exception):
     """An attempt failed. `retryable` says whether the next endpoint should be tried.
 
     `kind` is what gets recorded for the attempt: a category, never the upstream's
-    message, which may quote the prompt (invariant 6).
+    message, which may quote the prompt (docs/privacy.md, invariant 6).
     """
 
     def __init__(

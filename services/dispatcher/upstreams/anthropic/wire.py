@@ -5,6 +5,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
+from veil.schemas.errors import validation_problems
+
 
 class TextBlock(BaseModel):
     type: Literal["text"] = "text"
@@ -192,9 +194,5 @@ class ErrorEvent(BaseModel):
 
 
 def problems(exc: ValidationError) -> str:
-    """What failed to validate, for an error message."""
-    # Where and what, never the input values: they may hold the prompt (invariant 1).
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-        for e in exc.errors(include_url=False, include_input=False, include_context=False)
-    )
+    """What failed to validate, for an error message (never the values)."""
+    return validation_problems(exc.errors(include_url=False, include_input=False))
