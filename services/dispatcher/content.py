@@ -5,6 +5,7 @@ nothing here. The record is sealed with the account's data key before it leaves 
 process, so it is ciphertext on JetStream and in ClickHouse.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -33,7 +34,7 @@ class CompletionLog:
                 self.tool_calls[position] = call
             self.finish_reason = choice.get("finish_reason")
 
-    def chunk(self, chunk: dict[str, Any]) -> None:
+    def chunk(self, chunk: Mapping[str, Any]) -> None:
         for choice in (chunk.get("choices") or [])[:1]:
             delta = choice.get("delta") or {}
             if isinstance(delta.get("content"), str):
