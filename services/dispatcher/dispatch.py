@@ -203,7 +203,9 @@ class Dispatcher:
                 )
             else:
                 completion = adapter.parse_response(parse_json(await response.read()))
-                gen.serve(endpoint, provider, routed_endpoint.model, time.time())
+                # A whole answer was generated from the moment this endpoint got the
+                # request: its generation time (and throughput) is that attempt's.
+                gen.serve(endpoint, provider, routed_endpoint.model, began)
                 await self.relay.completion(gen, completion)
         gen.attempts.append(self._attempt_record(routed_endpoint, response.status, None, began))
 

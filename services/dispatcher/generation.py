@@ -76,7 +76,7 @@ class Generation:
     def take_completion(self, completion: dict[str, Any], now: float) -> dict[str, Any]:
         """A whole (non-streamed) completion, in the canonical form, before veil rewrites its
         id: what it says, and the usage body for it (estimated when the upstream gave none)."""
-        self.first_token_at = self.generating_since = now
+        self.first_token_at = now  # generating since `serve`
         self.upstream_id = _text(completion.get("id"))
         choices = completion["choices"]
         if choices:

@@ -124,6 +124,8 @@ def test_a_whole_completion_gives_usage_finish_reason_and_upstream_id():
     assert (gen.upstream_id, gen.finish_reason) == ("chatcmpl-up-9", "length")
     assert gen.native_finish_reason == "length"
     assert gen.first_token_at == gen.finished_at == RECEIVED + 0.4
+    # generated from when the endpoint got the request (served at RECEIVED + 0.1)
+    assert round(gen.event().generation_time_ms) == 300
 
 
 def test_a_whole_completion_without_usage_is_estimated_from_its_text():
