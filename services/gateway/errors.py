@@ -21,6 +21,17 @@ def error_response(error: ErrorBody, headers: dict[str, str] | None = None) -> R
     )
 
 
+def json_object(raw: bytes) -> dict:
+    """A request body that must be a JSON object; a 400 saying what it is instead."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise VeilError(400, f"Request body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise VeilError(400, "Request body must be a JSON object")
+    return data
+
+
 def validation_message(exc) -> str:
     """A pydantic (or FastAPI) validation error as one line naming the fields."""
     return validation_problems(exc.errors())

@@ -1,11 +1,10 @@
 """Privacy-settings changes: validate, and refuse loosening without a management key."""
 
-import orjson
 from pydantic import ValidationError
 
 from veil.catalog import CatalogIndex
 from veil.gateway.auth import Caller
-from veil.gateway.errors import validation_message
+from veil.gateway.errors import json_object, validation_message
 from veil.schemas.accounts import PrivacySettings, PrivacySettingsPatch
 from veil.schemas.errors import VeilError
 
@@ -34,12 +33,7 @@ def loosened(before: PrivacySettings, after: PrivacySettings) -> list[str]:
 
 def parse_privacy_patch(raw: bytes) -> PrivacySettingsPatch:
     """The body of PATCH /privacy; a 400 naming what is wrong with it."""
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise VeilError(400, f"Request body is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise VeilError(400, "Request body must be a JSON object")
+    data = json_object(raw)
     unknown_fields = set(data) - set(PrivacySettingsPatch.model_fields)
     if unknown_fields:
         raise VeilError(400, f"Unknown privacy setting(s): {', '.join(sorted(unknown_fields))}")

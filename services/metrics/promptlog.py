@@ -11,7 +11,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 
 from veil.keyring import Keyring, open_sealed, record_context
-from veil.metrics.store import ClickHouseStore
+from veil.metrics.store import ClickHouseStore, continued_after
 from veil.schemas.content import ContentErasure, ContentRecord, LoggedContent
 
 RECORD = """
@@ -95,13 +95,7 @@ class PromptLog:
         self, account_id: str, limit: int, before: tuple[str, str] | None
     ) -> list[dict[str, Any]]:
         """Metadata only, newest first; `before` continues after the last one seen."""
-        parameters: dict[str, Any] = {"account": account_id, "limit": limit}
-        condition = ""
-        if before is not None:
-            condition = (
-                "AND (created_at, generation_id) < "
-                "(parseDateTime64BestEffort({before_at:String}, 3, 'UTC'), {before_id:String})"
-            )
-            parameters.update(before_at=before[0], before_id=before[1])
+        condition, parameters = continued_after(before)
+        parameters.update(account=account_id, limit=limit)
         _, rows = await self.store.query(LISTING.replace("{before}", condition), parameters)
         return rows

@@ -1,8 +1,6 @@
 """The queries behind the read APIs: aggregation happens in ClickHouse."""
 
-from typing import Any
-
-from veil.metrics.store import ClickHouseStore
+from veil.metrics.store import ClickHouseStore, continued_after
 from veil.schemas.categories import CATEGORIZER_ACCOUNT
 from veil.schemas.queries import (
     ActivityResult,
@@ -80,14 +78,8 @@ async def generation(store: ClickHouseStore, account: str, generation_id: str) -
 async def generations(
     store: ClickHouseStore, account: str, limit: int, before: tuple[str, str] | None
 ) -> GenerationListResult:
-    parameters: dict[str, Any] = {"account": account, "limit": limit}
-    condition = ""
-    if before is not None:
-        condition = (
-            "AND (created_at, generation_id) < "
-            "(parseDateTime64BestEffort({before_at:String}, 3, 'UTC'), {before_id:String})"
-        )
-        parameters.update(before_at=before[0], before_id=before[1])
+    condition, parameters = continued_after(before)
+    parameters.update(account=account, limit=limit)
     found = await store.query(GENERATIONS.replace("{before}", condition), parameters)
     return GenerationListResult(
         generations=[GenerationRecord.model_validate(row) for row in found.rows]

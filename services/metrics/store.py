@@ -40,6 +40,18 @@ class Rows(NamedTuple):
     rows: list[dict[str, Any]]
 
 
+def continued_after(before: tuple[str, str] | None) -> tuple[str, dict[str, Any]]:
+    """The condition, and its parameters, that continues a newest-first listing after
+    the row `before` names (its time and generation id, as a cursor carries them)."""
+    if before is None:
+        return "", {}
+    condition = (
+        "AND (created_at, generation_id) < "
+        "(parseDateTime64BestEffort({before_at:String}, 3, 'UTC'), {before_id:String})"
+    )
+    return condition, {"before_at": before[0], "before_id": before[1]}
+
+
 def _utc(timestamp: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC)
 

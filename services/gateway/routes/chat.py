@@ -6,13 +6,12 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 
 from veil.bus import publish_framed, publish_model
-from veil.gateway.errors import error_response, validation_message
+from veil.gateway.errors import error_response, json_object, validation_message
 from veil.gateway.inbox import Reply
 from veil.gateway.server import BODY_LATE, READS_OWN_BODY
 from veil.gateway.state import GatewayState
@@ -85,12 +84,7 @@ def check_depth(raw: bytes, data: object) -> None:
 
 
 def parse_chat_request(raw: bytes) -> ChatRequest:
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise VeilError(400, f"Request body is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise VeilError(400, "Request body must be a JSON object")
+    data = json_object(raw)
     check_depth(raw, data)
     try:
         return ChatRequest.model_validate(data)
