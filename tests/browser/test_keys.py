@@ -33,7 +33,12 @@ async def test_create_label_disable_and_delete_a_key(console, stack):
     row = page.locator("#keys tr", has=page.locator("input[value='billing app']"))
     assert "$2.50 / monthly" in await row.inner_text()
 
-    # Shown once: the list, reloaded, has its label only.
+    # Shown once: the page reloaded (no form sent again, no second key) and the list
+    # opened again have its label only.
+    await page.reload()
+    assert secret not in await page.content()
+    assert await page.locator("#new-key").count() == 0
+    assert await page.locator("#keys tbody tr[data-key]").count() == 3
     await browser.go("/console/keys")
     assert secret not in await page.content()
     assert await page.locator("#new-key").count() == 0

@@ -2,6 +2,7 @@
 key (`Session.api`), renders a template, and posts forms back here."""
 
 import asyncio
+import base64
 import datetime as dt
 import json
 from pathlib import Path
@@ -233,9 +234,27 @@ async def _keys_page(session: Session, created: dict | None = None, status: int 
     return response
 
 
+# A new key's secret travels from the POST that made it to the page that shows it in a
+# short-lived cookie (HttpOnly, SameSite=Strict, this path only), which that page clears:
+# post, redirect, get, so reloading the page shows the list and never makes a second key.
+NEW_KEY_COOKIE = "veil_console_new_key"
+NEW_KEY_SECONDS = 60
+
+
 @router.get(f"{PREFIX}/keys")
-async def keys_page(session: SessionDep) -> Response:
-    return choose_account(session) or await _keys_page(session)
+async def keys_page(request: Request, session: SessionDep) -> Response:
+    if (chosen := choose_account(session)) is not None:
+        return chosen
+    created = None
+    if flash := request.cookies.get(NEW_KEY_COOKIE):
+        try:
+            created = json.loads(base64.urlsafe_b64decode(flash))
+        except ValueError:
+            created = None
+    response = await _keys_page(session, created=created)
+    if flash:
+        response.delete_cookie(NEW_KEY_COOKIE, path=f"{PREFIX}/keys")
+    return response
 
 
 def _limit(form: dict[str, list[str]]) -> dict[str, Any]:
@@ -259,8 +278,18 @@ async def create_key(request: Request, session: SessionDep) -> Response:
         **_limit(form),
     }
     created = await session.api.call("POST", "/keys", json=body)
-    # The secret is in this one response only (rendered, never stored, never cached).
-    return await _keys_page(session, created=created, status=201)
+    shown = {"key": created["key"], "data": {"name": created["data"]["name"]}}
+    response = redirect(f"{PREFIX}/keys")
+    response.set_cookie(
+        NEW_KEY_COOKIE,
+        base64.urlsafe_b64encode(json.dumps(shown).encode()).decode(),
+        max_age=NEW_KEY_SECONDS,
+        path=f"{PREFIX}/keys",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
 
 
 @router.post(f"{PREFIX}/keys/{{key_hash}}")
