@@ -10,10 +10,16 @@ MARGIN_BOTTOM = 34
 MARGIN_TOP = 12
 
 
+def usd(value: float) -> str:
+    """Dollars to the cent from $1, else to the millionth (a request often costs less
+    than a cent): `$12.50`, `$0.000014`, `$0`."""
+    if value >= 1:
+        return f"${value:,.2f}"
+    return f"${value:.6f}".rstrip("0").rstrip(".")
+
+
 def _number(value: float, unit: str) -> str:
-    if unit == "$":
-        return f"${value:,.2f}" if value >= 1 else f"${value:.6f}".rstrip("0").rstrip(".")
-    return f"{value:,.0f}"
+    return usd(value) if unit == "$" else f"{value:,.0f}"
 
 
 def bar_chart(title: str, labels: list[str], values: list[float], unit: str = "") -> str:

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from veil.gateway.console import charts
 from veil.gateway.console.api import ApiClient
 from veil.schemas.errors import VeilError
 
@@ -54,7 +55,7 @@ def _ms(value: Any) -> str:
     return "—" if value is None else f"{float(value):,.0f} ms"
 
 
-templates.filters.update(when=_when, ms=_ms)
+templates.filters.update(when=_when, ms=_ms, usd=charts.usd)
 
 
 class SignInRequired(Exception):

@@ -76,3 +76,11 @@ def test_a_chart_has_one_bar_per_value_and_escapes_labels():
     assert svg.count('class="bar"') == 2 and "<b>" not in svg and "&lt;b&gt;" in svg
     assert "$3.00" in svg
     assert "no requests yet" in charts.bar_chart("Empty", [], [])
+
+
+def test_dollars_show_what_a_request_costs():
+    # A request often costs a fraction of a cent: "$0.0000" would say it was free.
+    assert charts.usd(0.000014) == "$0.000014"
+    assert charts.usd(0) == "$0"
+    assert charts.usd(0.25) == "$0.25"
+    assert charts.usd(1234.5) == "$1,234.50"
