@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from veil.schemas.queries import Answer
+
 
 class WrappedDataKey(BaseModel):
     """KV `veil_keyring`, one per opted-in account: its data key, sealed under the
@@ -79,3 +81,41 @@ class ContentErasure(BaseModel):
     account_id: str
     generation_id: str | None = None
     requested_at: float
+
+
+class OpenedRecord(BaseModel):
+    """metrics -> gateway: a record opened for its owning account (GET /generation/content)."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    id: str
+    created_at: str = Field(description="ISO 8601, UTC")
+    model: str
+    provider: str | None = None
+    request: dict[str, Any] = Field(description="messages, tools and parameters as received")
+    completion: LoggedCompletion
+
+
+class ContentResult(Answer):
+    """The record, or None: absent, expired or erased (its key destroyed)."""
+
+    record: OpenedRecord | None = None
+
+
+class ContentDeleted(Answer):
+    deleted: bool = Field(default=False, description="False: there was no such record")
+
+
+class ListedRecord(BaseModel):
+    """A record's metadata (GET /generation/content/list): never its content."""
+
+    id: str
+    created_at: str = Field(description="ISO 8601, UTC")
+    model: str
+    provider: str
+    expires_at: str = Field(description="ISO 8601, UTC: the record is gone after it")
+    size: int = Field(description="bytes of ciphertext")
+
+
+class ContentListResult(Answer):
+    records: list[ListedRecord] = []

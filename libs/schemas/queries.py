@@ -52,8 +52,7 @@ class Answer(BaseModel):
 
 
 class QueryResult(Answer):
-    """Rows by column name: what `veil sql` asked for (any SELECT), or the prompt log's
-    records (the client's own request and completion, as they sent and got them)."""
+    """Rows by column name: what `veil sql` asked for (any SELECT, so no fixed shape)."""
 
     rows: list[dict[str, Any]] = []
     columns: list[str] = []

@@ -1,7 +1,7 @@
 """Metrics query handlers (request/reply from the gateway and `veil sql`)."""
 
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from faststream.nats import NatsRouter
 
@@ -11,7 +11,13 @@ from veil.metrics.ingest import Ingestor
 from veil.metrics.promptlog import PromptLog
 from veil.metrics.store import ClickHouseStore, Rows
 from veil.schemas import subjects
-from veil.schemas.content import ContentListQuery, ContentQuery
+from veil.schemas.content import (
+    ContentDeleted,
+    ContentListQuery,
+    ContentListResult,
+    ContentQuery,
+    ContentResult,
+)
 from veil.schemas.errors import ErrorBody, VeilError
 from veil.schemas.messages import HealthReply
 from veil.schemas.queries import (
@@ -45,11 +51,9 @@ async def _answer(coro: Awaitable[A], answer: type[A]) -> A:
         )
 
 
-async def _rows(coro: Awaitable[list[dict[str, Any]] | Rows]) -> QueryResult:
+async def _rows(coro: Awaitable[Rows]) -> QueryResult:
     found = await coro
-    if isinstance(found, Rows):
-        return QueryResult(columns=found.columns, rows=found.rows)
-    return QueryResult(rows=found, columns=list(found[0]) if found else [])
+    return QueryResult(columns=found.columns, rows=found.rows)
 
 
 def build_router(
@@ -58,21 +62,19 @@ def build_router(
     router = NatsRouter()
 
     @router.subscriber(subjects.QUERY_CONTENT, queue="metrics")
-    async def content(query: ContentQuery) -> QueryResult:
-        return await _answer(
-            _rows(prompt_log.read(query.account_id, query.generation_id)), QueryResult
-        )
+    async def content(query: ContentQuery) -> ContentResult:
+        return await _answer(prompt_log.read(query.account_id, query.generation_id), ContentResult)
 
     @router.subscriber(subjects.QUERY_CONTENT_DELETE, queue="metrics")
-    async def content_delete(query: ContentQuery) -> QueryResult:
+    async def content_delete(query: ContentQuery) -> ContentDeleted:
         return await _answer(
-            _rows(prompt_log.delete(query.account_id, query.generation_id)), QueryResult
+            prompt_log.delete(query.account_id, query.generation_id), ContentDeleted
         )
 
     @router.subscriber(subjects.QUERY_CONTENT_LIST, queue="metrics")
-    async def content_list(query: ContentListQuery) -> QueryResult:
+    async def content_list(query: ContentListQuery) -> ContentListResult:
         return await _answer(
-            _rows(prompt_log.listing(query.account_id, query.limit, query.before)), QueryResult
+            prompt_log.listing(query.account_id, query.limit, query.before), ContentListResult
         )
 
     @router.subscriber(subjects.QUERY_GENERATION, queue="metrics")

@@ -6,13 +6,20 @@ record is opened here, and only to answer the owning account's management key th
 the gateway; `veil sql` sees ciphertext.
 """
 
-from typing import Any
-
 from cryptography.exceptions import InvalidTag
 
 from veil.keyring import Keyring, open_sealed, record_context
 from veil.metrics.store import ClickHouseStore, continued_after
-from veil.schemas.content import ContentErasure, ContentRecord, LoggedContent
+from veil.schemas.content import (
+    ContentDeleted,
+    ContentErasure,
+    ContentListResult,
+    ContentRecord,
+    ContentResult,
+    ListedRecord,
+    LoggedContent,
+    OpenedRecord,
+)
 
 RECORD = """
 SELECT generation_id, created_at, model, provider, key_id, nonce, sealed
@@ -52,50 +59,46 @@ class PromptLog:
         for erasure in erasures:
             await self.store.delete_content(erasure.account_id, erasure.generation_id)
 
-    async def delete(self, account_id: str, generation_id: str) -> list[dict[str, Any]]:
-        """Erase one record now; one row if there was a record."""
-        _, rows = await self.store.query(
-            EXISTS, {"account": account_id, "generation": generation_id}
-        )
-        if not rows:
-            return []
+    async def delete(self, account_id: str, generation_id: str) -> ContentDeleted:
+        """Erase one record now."""
+        found = await self.store.query(EXISTS, {"account": account_id, "generation": generation_id})
+        if not found.rows:
+            return ContentDeleted(deleted=False)
         await self.store.delete_content(account_id, generation_id)
-        return [{"id": generation_id, "deleted": True}]
+        return ContentDeleted(deleted=True)
 
-    async def read(self, account_id: str, generation_id: str) -> list[dict[str, Any]]:
-        """The opened record, as one row, or no row (absent, expired or erased)."""
-        _, rows = await self.store.query(
-            RECORD, {"account": account_id, "generation": generation_id}
-        )
-        if not rows:
-            return []
-        row = rows[0]
+    async def read(self, account_id: str, generation_id: str) -> ContentResult:
+        """The opened record, or none (absent, expired or erased)."""
+        found = await self.store.query(RECORD, {"account": account_id, "generation": generation_id})
+        if not found.rows:
+            return ContentResult()
+        row = found.rows[0]
         key = await self.keyring.key_for(account_id, row["key_id"])
         if key is None:
-            return []  # erased: its key is gone
+            return ContentResult()  # erased: its key is gone
         try:
             plain = open_sealed(
                 key, row["nonce"], row["sealed"], record_context(account_id, generation_id)
             )
         except InvalidTag:
-            return []
+            return ContentResult()
         content = LoggedContent.model_validate_json(plain)
-        return [
-            {
-                "id": row["generation_id"],
-                "created_at": row["created_at"],
-                "model": row["model"],
-                "provider": row["provider"] or None,
-                "request": content.request,
-                "completion": content.completion.model_dump(),
-            }
-        ]
+        return ContentResult(
+            record=OpenedRecord(
+                id=row["generation_id"],
+                created_at=row["created_at"],
+                model=row["model"],
+                provider=row["provider"] or None,
+                request=content.request,
+                completion=content.completion,
+            )
+        )
 
     async def listing(
         self, account_id: str, limit: int, before: tuple[str, str] | None
-    ) -> list[dict[str, Any]]:
+    ) -> ContentListResult:
         """Metadata only, newest first; `before` continues after the last one seen."""
         condition, parameters = continued_after(before)
         parameters.update(account=account_id, limit=limit)
-        _, rows = await self.store.query(LISTING.replace("{before}", condition), parameters)
-        return rows
+        found = await self.store.query(LISTING.replace("{before}", condition), parameters)
+        return ContentListResult(records=[ListedRecord.model_validate(r) for r in found.rows])

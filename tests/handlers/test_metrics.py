@@ -20,7 +20,7 @@ from veil.metrics.ingest import Ingestor
 from veil.metrics.promptlog import PromptLog
 from veil.metrics.store import ClickHouseStore
 from veil.schemas import subjects
-from veil.schemas.content import ContentQuery
+from veil.schemas.content import ContentDeleted, ContentQuery, ContentResult
 from veil.schemas.messages import GenerationEvent, ProviderAttempt
 from veil.schemas.queries import (
     ActivityQuery,
@@ -160,5 +160,7 @@ async def test_sql_reads_and_refuses_writes(store):
 
 async def test_no_prompt_log_record_is_an_empty_answer(store):
     query = ContentQuery(account_id="acct-a", generation_id="gen-a1")
-    result = await ask(store, query, subjects.QUERY_CONTENT, QueryResult)
-    assert result.error is None and result.rows == []
+    result = await ask(store, query, subjects.QUERY_CONTENT, ContentResult)
+    assert result.error is None and result.record is None
+    gone = await ask(store, query, subjects.QUERY_CONTENT_DELETE, ContentDeleted)
+    assert gone.error is None and gone.deleted is False

@@ -16,7 +16,14 @@ from veil.gateway.responses import data, json_response
 from veil.gateway.routes.reports import ask_metrics, decode_cursor, encode_cursor
 from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.schemas import subjects
-from veil.schemas.content import ContentListQuery, ContentQuery
+from veil.schemas.content import (
+    ContentDeleted,
+    ContentListQuery,
+    ContentListResult,
+    ContentQuery,
+    ContentResult,
+    OpenedRecord,
+)
 from veil.schemas.errors import VeilError
 
 router = APIRouter()
@@ -30,30 +37,30 @@ async def _owner(who: Caller, state: GatewayState, account_id: str | None) -> st
     return await state.account_for(who, account_id)
 
 
-async def _one_record(
-    who: Caller, state: GatewayState, generation_id: str, account_id: str | None, subject: str
-) -> dict:
-    """Ask metrics about one record of the caller's account (read it, or delete it)."""
-    query = ContentQuery(
+async def _query(
+    who: Caller, state: GatewayState, generation_id: str, account_id: str | None
+) -> ContentQuery:
+    """One record of the caller's account."""
+    return ContentQuery(
         account_id=await _owner(who, state, account_id), generation_id=generation_id
     )
-    result = await ask_metrics(state.broker, query, subject)
-    if not result.rows:
-        raise VeilError(404, f"No logged content for generation {generation_id}")
-    return result.rows[0]
 
 
-def content_view(record: dict) -> dict:
+def _not_found(generation_id: str) -> VeilError:
+    return VeilError(404, f"No logged content for generation {generation_id}")
+
+
+def content_view(record: OpenedRecord) -> dict:
     """OpenRouter's generation-content shape (input, output, error), plus veil's whole
     request and completion (tools, parameters, tool calls, finish reason)."""
-    completion = record["completion"]
+    completion = record.completion.model_dump()
     error = completion.get("error")
     return {
-        "id": record["id"],
-        "created_at": record["created_at"],
-        "model": record["model"],
-        "provider": record["provider"],
-        "input": {"messages": record["request"].get("messages", [])},
+        "id": record.id,
+        "created_at": record.created_at,
+        "model": record.model,
+        "provider": record.provider,
+        "input": {"messages": record.request.get("messages", [])},
         "output": {"completion": completion.get("content"), "reasoning": None},
         "error": None
         if error is None
@@ -64,7 +71,7 @@ def content_view(record: dict) -> dict:
             "raw": None,
             "previous_errors": [],
         },
-        "request": record["request"],
+        "request": record.request,
         "completion": completion,
     }
 
@@ -76,8 +83,11 @@ async def read_content(
     id: Annotated[str, Query(min_length=1)],
     account_id: str | None = None,
 ) -> Response:
-    record = await _one_record(who, state, id, account_id, subjects.QUERY_CONTENT)
-    return data(content_view(record))
+    query = await _query(who, state, id, account_id)
+    found = await ask_metrics(state.broker, query, subjects.QUERY_CONTENT, ContentResult)
+    if found.record is None:
+        raise _not_found(id)
+    return data(content_view(found.record))
 
 
 @router.delete("/generation/content")
@@ -87,7 +97,10 @@ async def delete_content(
     id: Annotated[str, Query(min_length=1)],
     account_id: str | None = None,
 ) -> Response:
-    await _one_record(who, state, id, account_id, subjects.QUERY_CONTENT_DELETE)
+    query = await _query(who, state, id, account_id)
+    gone = await ask_metrics(state.broker, query, subjects.QUERY_CONTENT_DELETE, ContentDeleted)
+    if not gone.deleted:
+        raise _not_found(id)
     return Response(status_code=204)
 
 
@@ -104,7 +117,7 @@ async def list_content(
     query = ContentListQuery(
         account_id=account, limit=limit, before=decode_cursor(cursor) if cursor else None
     )
-    result = await ask_metrics(state.broker, query, subjects.QUERY_CONTENT_LIST)
-    rows = result.rows
+    result = await ask_metrics(state.broker, query, subjects.QUERY_CONTENT_LIST, ContentListResult)
+    rows = [record.model_dump() for record in result.records]
     next_cursor = encode_cursor(rows[-1]) if len(rows) == limit else None
     return json_response({"data": rows, "next_cursor": next_cursor})
