@@ -9,6 +9,12 @@ rate), then for each body sends a fixed number of non-streaming requests and rea
 each process's CPU time from /proc/<pid>/stat before and after. Prints CPU µs per
 request per process and size, and the policy's ratio large/small (the target is 1).
 
+Twice: first each body as fast as N connections send it, then both paced at the same
+request rate (nine tenths of what the large body reached). The second is the fair
+comparison: a service's CPU per request falls as the rate rises (more messages share
+each wake-up and each write), and the large body's run is the slower one, so the first
+table charges the large body for its lower rate as well as for its size.
+
 For scale, it also measures the floor of passing bytes through any nats-py process: a
 bare subscriber that republishes each message unchanged, fed the same two bodies on the
 same nats-server. A service that forwards a body cannot cost less than this.
@@ -18,6 +24,7 @@ import argparse
 import asyncio
 import os
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -63,8 +70,34 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def paced(session, url, headers, body, total, rate, concurrency) -> tuple[float, int]:
+    """`total` requests started `rate` a second (at most `concurrency` at once)."""
+    gate = asyncio.Semaphore(concurrency)
+    errors = 0
+    began = time.perf_counter()
+
+    async def one(number: int) -> None:
+        nonlocal errors
+        await asyncio.sleep(max(0.0, began + number / rate - time.perf_counter()))
+        async with gate:
+            try:
+                async with session.post(url, json=body, headers=headers) as response:
+                    await response.read()
+                    errors += response.status != 200
+            except aiohttp.ClientError:
+                errors += 1
+
+    await asyncio.gather(*(one(number) for number in range(total)))
+    return total / (time.perf_counter() - began), errors
+
+
 async def cost_per_request(
-    stack: RunningStack, key: str, body: dict, total: int, concurrency: int
+    stack: RunningStack,
+    key: str,
+    body: dict,
+    total: int,
+    concurrency: int,
+    rate: float | None = None,
 ) -> tuple[float, int, dict[str, float]]:
     url = f"{stack.api}/chat/completions"
     headers = {"authorization": f"Bearer {key}"}
@@ -73,7 +106,10 @@ async def cost_per_request(
     async with aiohttp.ClientSession(connector=connector) as session:
         await concurrent(session, url, headers, body, min(total, 300), concurrency)  # warm up
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        rate, errors = await concurrent(session, url, headers, body, total, concurrency)
+        if rate is None:
+            rate, errors = await concurrent(session, url, headers, body, total, concurrency)
+        else:
+            rate, errors = await paced(session, url, headers, body, total, rate, concurrency)
         after = {name: cpu_seconds(pid) for name, pid in pids.items()}
     return rate, errors, {n: (after[n] - before[n]) / total * 1e6 for n in pids}
 
@@ -113,25 +149,32 @@ async def forwarding_floor(nats_url: str, body: bytes, total: int) -> float:
 
 async def measure(stack: RunningStack, key: str, total: int, concurrency: int, size: int) -> None:
     bodies = {"small": SMALL, "large": conversation(size)}
-    results = {}
-    for label, body in bodies.items():
-        rate, errors, costs = await cost_per_request(stack, key, body, total, concurrency)
-        results[label] = costs
-        print(
-            f"{label}: body {len(orjson.dumps(body)):,} bytes, {total} requests, "
-            f"{rate:.0f} req/s, errors {errors}"
-        )
-    print("CPU µs per request    small     large   large/small")
-    for name in results["small"]:
-        small, large = results["small"][name], results["large"][name]
-        ratio = f"{large / small:6.2f}" if small else "     -"
-        print(f"  {name:16s} {small:8.0f}  {large:8.0f}   {ratio}")
+    reached = {}
+    for pace in (None, "same"):
+        if pace is None:
+            print(f"as fast as {concurrency} connections send them:")
+        else:
+            pace = 0.9 * reached["large"]
+            print(f"both at {pace:.0f} requests/s:")
+        results = {}
+        for label, body in bodies.items():
+            rate, errors, costs = await cost_per_request(stack, key, body, total, concurrency, pace)
+            reached[label], results[label] = rate, costs
+            print(
+                f"  {label}: body {len(orjson.dumps(body)):,} bytes, {total} requests, "
+                f"{rate:.0f} req/s, errors {errors}"
+            )
+        print("  CPU µs per request    small     large   large/small")
+        for name in results["small"]:
+            small, large = results["small"][name], results["large"][name]
+            ratio = f"{large / small:6.2f}" if small else "     -"
+            print(f"    {name:16s} {small:8.0f}  {large:8.0f}   {ratio}")
     floor = {
         label: await forwarding_floor(stack.nats_url, orjson.dumps(body), total)
         for label, body in bodies.items()
     }
     small, large = floor["small"], floor["large"]
-    print(f"  {'bare forwarder':16s} {small:8.0f}  {large:8.0f}   (nats-py, same bytes)")
+    print(f"bare forwarder (nats-py, same bytes): {small:.0f} and {large:.0f} us per message")
 
 
 def main() -> None:
