@@ -31,6 +31,9 @@ from veil.gateway.config import GatewaySettings
 
 READS_OWN_BODY = "veil.reads_own_body"  # scope key: the route answers a late body itself
 BODY_LATE = "veil.body_late"  # scope key: the body deadline passed (its value, seconds)
+# scope key: a future done when the client's connection closes, so a route can wait for
+# its answer or the client's leaving without a task of its own polling receive()
+CONNECTION_CLOSED = "veil.connection_closed"
 SWEEP_EVERY = 0.25
 # How long a refused connection still swallows what the client sends before it closes:
 # closing with unread bytes would reset the connection, which can destroy the answer
@@ -64,12 +67,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._reading_body = False
         self._deadline: float | None = self.loop.time() + self.header_timeout
+        self.closed: asyncio.Future[None] = self.loop.create_future()
         cls = type(self)
         if cls._sweeper is None or cls._sweeper.done():
             cls._sweeper = self.loop.create_task(_sweep(self.connections, self.loop))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._deadline = None
+        if not self.closed.done():
+            self.closed.set_result(None)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -84,6 +90,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.scope[CONNECTION_CLOSED] = self.closed  # type: ignore[literal-required]
         self._began = True
         self._header_bytes = 0
         if self._deadline is None:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from veil.bus import publish_framed, publish_model
 from veil.gateway.errors import error_response, json_object, validation_message
 from veil.gateway.inbox import Reply
-from veil.gateway.server import BODY_LATE, READS_OWN_BODY
+from veil.gateway.server import BODY_LATE, CONNECTION_CLOSED, READS_OWN_BODY
 from veil.gateway.state import GatewayState
 from veil.schemas import subjects
 from veil.schemas.categories import prompt_text
@@ -150,8 +150,11 @@ def _verdict(
 
 
 async def _next(queue: asyncio.Queue[Reply], idle: float) -> Reply:
+    # asyncio.timeout, not wait_for: wait_for runs the get in a task of its own, even when
+    # a reply is already waiting in the queue.
     try:
-        return await asyncio.wait_for(queue.get(), idle)
+        async with asyncio.timeout(idle):
+            return await queue.get()
     except TimeoutError:
         raise Lost() from None
 
@@ -288,6 +291,9 @@ async def _client_gone(request: Request) -> None:
 
 async def _unless_client_leaves(request: Request, waiting) -> Reply | None:
     """Wait for a reply, or return None as soon as the client disconnects."""
+    closed = request.scope.get(CONNECTION_CLOSED)
+    if closed is not None:  # veil's own server: the connection says when it closes
+        return await _unless_closed(closed, waiting)
     answer = asyncio.ensure_future(waiting)
     gone = asyncio.ensure_future(_client_gone(request))
     try:
@@ -298,6 +304,32 @@ async def _unless_client_leaves(request: Request, waiting) -> Reply | None:
         return answer.result()
     answer.cancel()
     return None
+
+
+async def _unless_closed(closed: asyncio.Future, waiting) -> Reply | None:
+    """`waiting`, in this task, cancelled if the connection closes first (then None)."""
+    if closed.done():
+        waiting.close()
+        return None
+    task = asyncio.current_task()
+    assert task is not None
+    waiting_here = True
+
+    def leave(_: asyncio.Future) -> None:
+        if waiting_here:  # (a callback already scheduled may run after we are done)
+            task.cancel()
+
+    closed.add_done_callback(leave)
+    try:
+        return await waiting
+    except asyncio.CancelledError:
+        if not closed.done():
+            raise  # cancelled for another reason
+        task.uncancel()  # the client's leaving, handled here
+        return None
+    finally:
+        waiting_here = False
+        closed.remove_done_callback(leave)
 
 
 async def _cancel(state: GatewayState, generation_id: str) -> None:
@@ -317,7 +349,8 @@ async def _first_reply(
     lost: the upstream may have received it, and the client must not be told otherwise.
     """
     try:
-        first = await asyncio.wait_for(queue.get(), state.settings.accept_timeout)
+        async with asyncio.timeout(state.settings.accept_timeout):
+            first = await queue.get()
     except TimeoutError:
         raise Lost() from None
     # Heartbeats ("accepted") mean a dispatcher is still on it: keep waiting, up to
