@@ -12,8 +12,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from veil.gateway.auth import Caller
-from veil.gateway.responses import data, json_response
-from veil.gateway.routes.reports import ask_metrics, decode_cursor, encode_cursor
+from veil.gateway.paging import Limit, decode_cursor, page_response
+from veil.gateway.responses import data
+from veil.gateway.routes.reports import ask_metrics
 from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.schemas import subjects
 from veil.schemas.content import (
@@ -108,16 +109,12 @@ async def delete_content(
 async def list_content(
     who: CallerDep,
     state: StateDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Limit = 20,
     cursor: str | None = None,
     account_id: str | None = None,
 ) -> Response:
     """The account's records, newest first, metadata only; `next_cursor` continues."""
     account = await _owner(who, state, account_id)
-    query = ContentListQuery(
-        account_id=account, limit=limit, before=decode_cursor(cursor) if cursor else None
-    )
+    query = ContentListQuery(account_id=account, limit=limit, before=decode_cursor(cursor))
     result = await ask_metrics(state.broker, query, subjects.QUERY_CONTENT_LIST, ContentListResult)
-    rows = [record.model_dump() for record in result.records]
-    next_cursor = encode_cursor(rows[-1]) if len(rows) == limit else None
-    return json_response({"data": rows, "next_cursor": next_cursor})
+    return page_response([record.model_dump() for record in result.records], limit)

@@ -1,7 +1,6 @@
 """Generation stats, activity and rankings: answered by the metrics service over the bus."""
 
 import asyncio
-import base64
 import time
 from typing import Annotated, TypeVar
 
@@ -13,7 +12,8 @@ from pydantic import BaseModel
 from veil.gateway.asking import ask
 from veil.gateway.generation_view import generation_view
 from veil.gateway.inbox import SETTLING_SECONDS
-from veil.gateway.responses import data, json_response
+from veil.gateway.paging import Limit, decode_cursor, page_response
+from veil.gateway.responses import data
 from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.schemas import subjects
 from veil.schemas.categories import CATEGORIES
@@ -82,7 +82,7 @@ async def activity(who: CallerDep, state: StateDep, account_id: str | None = Non
 async def list_generations(
     who: CallerDep,
     state: StateDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Limit = 20,
     cursor: str | None = None,
     account_id: str | None = None,
 ) -> Response:
@@ -90,30 +90,13 @@ async def list_generations(
     (status, latency, provider, attempts, the provider's data policy); `next_cursor`
     continues."""
     account = await state.account_for(who, account_id)
-    query = GenerationListQuery(
-        account_id=account, limit=limit, before=decode_cursor(cursor) if cursor else None
-    )
+    query = GenerationListQuery(account_id=account, limit=limit, before=decode_cursor(cursor))
     result = await ask_metrics(
         state.broker, query, subjects.QUERY_GENERATIONS, GenerationListResult
     )
-    rows = [generation_view(state.index, record) for record in result.generations]
-    next_cursor = encode_cursor(rows[-1]) if len(rows) == limit else None
-    return json_response({"data": rows, "next_cursor": next_cursor})
-
-
-def encode_cursor(row: dict) -> str:
-    """Where a newest-first listing stopped: the last row's time and id."""
-    return base64.urlsafe_b64encode(f"{row['created_at']}|{row['id']}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        created_at, _, generation_id = base64.urlsafe_b64decode(cursor).decode().partition("|")
-    except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8 inside
-        raise VeilError(400, "cursor: not a cursor this API returned") from None
-    if not generation_id:
-        raise VeilError(400, "cursor: not a cursor this API returned")
-    return created_at, generation_id
+    return page_response(
+        [generation_view(state.index, record) for record in result.generations], limit
+    )
 
 
 @router.get("/rankings")
