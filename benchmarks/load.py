@@ -46,6 +46,16 @@ class Load:
     p99_ms: float
 
 
+async def succeeded(session: aiohttp.ClientSession, url: str, headers: dict, body: dict) -> bool:
+    """One POST, its answer read to the end: True for a 200."""
+    try:
+        async with session.post(url, json=body, headers=headers) as response:
+            await response.read()
+            return response.status == 200
+    except aiohttp.ClientError:
+        return False
+
+
 def tool() -> str:
     return "wrk" if WRK else "aiohttp"
 
@@ -86,8 +96,6 @@ def _wrk(url: str, headers: dict, body: dict, connections: int, seconds: float) 
 async def _aiohttp(url: str, headers: dict, body: dict, connections: int, seconds: float) -> Load:
     timings: list[float] = []
     errors = 0
-    payload = json.dumps(body).encode()
-    headers = {**headers, "content-type": "application/json"}
     connector = aiohttp.TCPConnector(limit=connections)
     async with aiohttp.ClientSession(connector=connector) as session:
         deadline = time.perf_counter() + seconds
@@ -96,12 +104,7 @@ async def _aiohttp(url: str, headers: dict, body: dict, connections: int, second
             nonlocal errors
             while time.perf_counter() < deadline:
                 began = time.perf_counter()
-                try:
-                    async with session.post(url, data=payload, headers=headers) as response:
-                        await response.read()
-                        errors += response.status != 200
-                except aiohttp.ClientError:
-                    errors += 1
+                errors += not await succeeded(session, url, headers, body)
                 timings.append((time.perf_counter() - began) * 1000)
 
         began = time.perf_counter()

@@ -22,6 +22,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.load import succeeded
 from tests.integration.harness import RunningStack
 
 MODEL = "meta-llama/llama-3.1-8b-instruct"
@@ -67,12 +68,7 @@ async def concurrent(session, url, headers, body, total, concurrency) -> tuple[f
         nonlocal errors, remaining
         while remaining > 0:
             remaining -= 1
-            try:
-                async with session.post(url, json=body, headers=headers) as response:
-                    await response.read()
-                    errors += response.status != 200
-            except aiohttp.ClientError:
-                errors += 1
+            errors += not await succeeded(session, url, headers, body)
 
     began = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))

@@ -32,6 +32,7 @@ import nats
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.load import succeeded
 from benchmarks.overhead import MODEL, bench_stack, concurrent
 from tests.integration.harness import RunningStack
 
@@ -80,12 +81,7 @@ async def paced(session, url, headers, body, total, rate, concurrency) -> tuple[
         nonlocal errors
         await asyncio.sleep(max(0.0, began + number / rate - time.perf_counter()))
         async with gate:
-            try:
-                async with session.post(url, json=body, headers=headers) as response:
-                    await response.read()
-                    errors += response.status != 200
-            except aiohttp.ClientError:
-                errors += 1
+            errors += not await succeeded(session, url, headers, body)
 
     await asyncio.gather(*(one(number) for number in range(total)))
     return total / (time.perf_counter() - began), errors
