@@ -105,7 +105,7 @@ def _left_out_keeps_its_value(schema: dict[str, Any]) -> None:
         setting.pop("default", None)
 
 
-class PrivacySettingsPatch(BaseModel):
+class PrivacySettingsPatch(PrivacySettings):
     """PATCH /privacy: any subset of the settings and nothing else (an unknown name is a
     400 naming it). A setting left out keeps its value; `allowed_providers: null` lifts
     the allow-list. Values are strict, as in a chat request: "yes" or 1 is no boolean."""
@@ -116,13 +116,6 @@ class PrivacySettingsPatch(BaseModel):
         title="PrivacySettingsPatch",
         json_schema_extra=_left_out_keeps_its_value,  # a patch has no defaults
     )
-
-    enable_paid_model_training: bool = False
-    enable_free_model_training: bool = False
-    enable_prompt_logging: bool = False
-    enforce_zdr: bool = False
-    ignored_providers: list[str] = Field(default_factory=list)
-    allowed_providers: list[str] | None = None
 
     def changes(self) -> dict[str, Any]:
         """The settings the patch names, with their new values."""
