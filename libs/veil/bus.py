@@ -20,6 +20,7 @@ from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError, ServiceUnavailableError
 from pydantic import BaseModel, ValidationError
 
+from veil.retry import Backoff
 from veil.schemas import subjects
 
 # Metadata events wait here while ClickHouse is away; duplicates (same Nats-Msg-Id =
@@ -264,7 +265,9 @@ async def publish_durably(
     msg_id: str,
     give_up_after: float = 120.0,
 ) -> bool:
-    """Publish to JetStream until the server acknowledges it, across a NATS restart.
+    """Publish to JetStream until the server acknowledges it, across a NATS restart, for
+    a caller that waits for the answer (an API request); what no caller waits for goes
+    through an outbox instead (veil.outbox).
 
     While nats-py reconnects it buffers the publish and the ack wait times out although
     the message may well arrive: retrying with the same Nats-Msg-Id is safe (the stream
@@ -275,7 +278,7 @@ async def publish_durably(
     payload = message.model_dump_json().encode()
     headers = {**JSON_HEADERS, "Nats-Msg-Id": msg_id}
     deadline = time.monotonic() + give_up_after
-    delay = 0.2
+    backoff = Backoff(first=0.2)
     while True:
         try:
             await js.publish(subject, payload, headers=headers, timeout=2.0)
@@ -283,8 +286,8 @@ async def publish_durably(
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            delay = backoff.next()
             if time.monotonic() + delay > deadline:
                 log.error("no acknowledgement for %s %s: %s", subject, msg_id, type(exc).__name__)
                 return False
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)

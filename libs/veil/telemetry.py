@@ -18,11 +18,15 @@ import functools
 import logging
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from nats.aio.client import Client
 from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 
 from veil.schemas.messages import GenerationEvent, this_replica, veil_version
+
+if TYPE_CHECKING:
+    from veil.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,21 @@ CONSUMER_LAG = Gauge(
     "Messages of a durable consumer not yet acknowledged (pending and in flight)",
     ["durable"],
 )
+
+# dispatcher and gateway: what waits in the process's outbox for JetStream (veil.outbox)
+OUTBOX_EVENTS = Gauge(
+    "veil_outbox_events", "Records in this process's outbox not yet acknowledged by JetStream"
+)
+OUTBOX_OLDEST = Gauge(
+    "veil_outbox_oldest_seconds",
+    "Age of the oldest record in this process's outbox not yet acknowledged (0: none)",
+)
+
+
+def watch_outbox(outbox: "Outbox") -> None:
+    """The outbox gauges, read from the outbox when scraped."""
+    OUTBOX_EVENTS.set_function(lambda: outbox.depth)
+    OUTBOX_OLDEST.set_function(outbox.oldest_seconds)
 
 
 def describe_process(service: str) -> None:

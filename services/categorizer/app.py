@@ -1,5 +1,6 @@
 """The categorizer service."""
 
+import asyncio
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -42,7 +43,9 @@ def build_app(settings: CategorizerSettings | None = None) -> FastStream:
             )
     broker = make_broker(settings.nats_url, "categorizer")
     classifiers = Classifiers(load_local(), max_in_flight=settings.categorizer_max_in_flight)
-    broker.include_router(build_router(classifiers, Counts()))
+    retrying: list[asyncio.Task] = []
+    router, observations = build_router(classifiers, Counts())
+    broker.include_router(router)
 
     @asynccontextmanager
     async def lifespan():
@@ -55,6 +58,16 @@ def build_app(settings: CategorizerSettings | None = None) -> FastStream:
             await model.start(await broker.key_value(subjects.KV_PRIVACY, declare=False))
             classifiers.model = model
             log.info("classifying with %s (zero retention)", settings.categorizer_model)
+        retrying.append(asyncio.create_task(observations.run()))
         yield
 
-    return FastStream(broker, lifespan=lifespan)
+    app = FastStream(broker, lifespan=lifespan)
+
+    @app.on_shutdown
+    async def publish_what_waits() -> None:
+        # Before the broker closes: observations refused a moment ago get a last chance.
+        await observations.flush(grace=3.0)
+        for task in retrying:
+            task.cancel()
+
+    return app

@@ -3,15 +3,19 @@ bucketed to the hour: (hour, model, category), nothing else."""
 
 import asyncio
 import logging
+import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 from faststream.nats import NatsRouter
+from faststream.nats.publisher.usecase import LogicPublisher
 
-from veil.bus import METADATA_STREAM
+from veil.bus import JSON_HEADERS, METADATA_STREAM
 from veil.categorizer.local_model import LocalClassifier
 from veil.categorizer.model_client import ModelCategorizer
+from veil.outbox import Entry, Publish, Sender
+from veil.retry import Outage
 from veil.schemas import subjects
 from veil.schemas.messages import CategoryObservation, HealthReply, PromptSample
 
@@ -41,19 +45,44 @@ def hour_bucket(now: float) -> int:
     return int(now // 3600 * 3600)
 
 
-def build_router(classifiers: Classifiers, counts: Counts) -> NatsRouter:
+# Observations held for retry while JetStream refuses them (an election, NATS away):
+# beyond this many, the oldest go (they are anonymous counts; memory is bounded).
+HELD_OBSERVATIONS = 10_000
+
+
+def acknowledged_by(publisher: LogicPublisher) -> Publish:
+    """Publishing through the FastStream publisher, awaiting JetStream's acknowledgement;
+    the message id lets JetStream drop the copy a retry after a lost answer sends."""
+
+    async def publish(subject: str, payload: bytes, msg_id: str) -> object:
+        headers = {**JSON_HEADERS, "Nats-Msg-Id": msg_id}
+        return await publisher.publish(payload, headers=headers, timeout=2.0)
+
+    return publish
+
+
+def build_router(classifiers: Classifiers, counts: Counts) -> tuple[NatsRouter, Sender]:
+    """The handlers, and the sender of their observations (whose retry queue the app
+    runs)."""
     router = NatsRouter()
     observations = router.publisher(
         subjects.OBSERVATION,
         stream=METADATA_STREAM,
         description="Anonymous (hour, model, category) observations (JetStream)",
     )
+    sender = Sender(
+        acknowledged_by(observations),
+        Outage("JetStream", log),
+        "categorizer observations",
+        limit=HELD_OBSERVATIONS,
+    )
 
     async def observe(model: str, category: str) -> None:
         observation = CategoryObservation(
             hour=hour_bucket(time.time()), model=model, category=category
         )
-        await observations.publish(observation)
+        payload = observation.model_dump_json().encode()
+        await sender.send(Entry(subjects.OBSERVATION, f"obs-{secrets.token_hex(8)}", payload))
 
     def locally(text: str, fallback: str | None = None) -> str:
         counts.by_local += 1
@@ -96,7 +125,8 @@ def build_router(classifiers: Classifiers, counts: Counts) -> NatsRouter:
                 "classified_by_model": counts.by_model,
                 "classified_locally": counts.by_local,
                 "fallbacks": dict(counts.fallbacks),
+                "observations_waiting": len(sender.waiting),
             },
         )
 
-    return router
+    return router, sender

@@ -12,6 +12,8 @@ about as much as everything else the dispatcher does per request.
 """
 
 import asyncio
+import contextlib
+import logging
 import ssl
 from contextlib import asynccontextmanager
 
@@ -19,17 +21,20 @@ import aiohttp
 import certifi
 from faststream import FastStream
 
-from veil.bus import ensure_streams, make_broker, publish_durably
+from veil import telemetry
+from veil.bus import ensure_streams, make_broker
 from veil.catalog import CatalogIndex
 from veil.dispatcher.config import DispatcherSettings, provider_keys
 from veil.dispatcher.dispatch import Dispatcher
 from veil.dispatcher.handlers import RoutedConsumer, build_router
 from veil.dispatcher.targets import upstream_targets
 from veil.keyring import Keyring
+from veil.outbox import Outbox, jetstream_publisher
+from veil.retry import Outage
 from veil.schemas import subjects
 from veil.schemas.accounts import UpstreamAvailability
-from veil.schemas.content import ContentRecord
-from veil.schemas.messages import GenerationEvent
+
+log = logging.getLogger(__name__)
 
 
 def tls_context() -> ssl.SSLContext:
@@ -65,26 +70,11 @@ def build_app(settings: DispatcherSettings | None = None) -> FastStream:
     targets = upstream_targets(
         index.catalog, settings.upstreams, settings.simulator_url, provider_keys(index.catalog)
     )
-
-    async def publish_event(event: GenerationEvent) -> bool:
-        """One metadata event per generation on JetStream, deduplicated by its id, and
-        retried until acknowledged (a NATS restart must neither lose nor double it)."""
-        return await publish_durably(
-            broker.connection, subjects.GENERATION, event, event.generation_id
-        )
-
-    async def publish_content(record: ContentRecord) -> bool:
-        """An opted-in account's sealed content record, on its own stream."""
-        return await publish_durably(
-            broker.connection, subjects.CONTENT, record, record.generation_id
-        )
-
     keyring = Keyring(settings.resolved_master_key())
-    dispatcher = Dispatcher(
-        index, targets, broker, settings, publish_event, keyring, publish_content
-    )
+    dispatcher = Dispatcher(index, targets, broker, settings, keyring)
     broker.include_router(build_router(dispatcher))
     consumer = RoutedConsumer(dispatcher, settings.concurrency)
+    outboxing: list[asyncio.Task] = []
 
     @asynccontextmanager
     async def lifespan():
@@ -95,6 +85,20 @@ def build_app(settings: DispatcherSettings | None = None) -> FastStream:
         availability = UpstreamAvailability(mode=settings.upstreams, providers=frozenset(targets))
         kv = await broker.key_value(subjects.KV_UPSTREAMS, declare=False)
         await kv.put(subjects.UPSTREAMS_KEY, availability.model_dump_json().encode())
+        # Each generation's record waits here for JetStream (veil.outbox); what a
+        # previous life of this process, or a replica that died on the same data dir,
+        # left unpublished is published first.
+        outbox = Outbox(
+            settings.data_path / "outbox" / "dispatcher",
+            jetstream_publisher(broker.connection),
+            Outage("JetStream", log),
+            name="dispatcher outbox",
+            sync_interval=settings.outbox_sync_interval,
+        )
+        outbox.open()
+        dispatcher.outbox = outbox
+        telemetry.watch_outbox(outbox)
+        outboxing.append(asyncio.create_task(outbox.run()))
         async with http_client(settings) as http:
             dispatcher.http = http
             beating = asyncio.create_task(dispatcher.heartbeat(settings.heartbeat_interval))
@@ -107,7 +111,14 @@ def build_app(settings: DispatcherSettings | None = None) -> FastStream:
 
     @app.on_shutdown
     async def finish_in_flight() -> None:
-        # Shutdown hooks run before the broker closes: replies can still be sent.
+        # Shutdown hooks run before the broker closes: replies can still be sent, and
+        # the outbox can still publish what the generations left there.
         await consumer.drain(settings.drain_timeout)
+        for task in outboxing:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if outboxing:
+            await dispatcher.outbox.close(grace=5.0)
 
     return app

@@ -1,5 +1,7 @@
 import os
 
+from pydantic import Field
+
 from veil.config import CommonSettings
 from veil.schemas.catalog import Catalog
 
@@ -12,6 +14,9 @@ class DispatcherSettings(CommonSettings):
     concurrency: int = 2048  # requests handled at once by one dispatcher process
     drain_timeout: float = 30.0  # on shutdown, how long requests in flight may finish
     heartbeat_interval: float = 5.0  # "still working" to gateways; keep below their idle_timeout
+    # The outbox's group commit: records a power cut can lose are at most this old
+    # (a killed process loses none; veil.outbox).
+    outbox_sync_interval: float = Field(default=0.1, gt=0, le=10)
 
 
 def provider_keys(catalog: Catalog) -> dict[str, str]:

@@ -23,7 +23,10 @@ from veil.dispatcher.relay import Relay
 from veil.dispatcher.upstreams import adapter_for
 from veil.dispatcher.upstreams.base import UpstreamError, UpstreamTarget, parse_json, send
 from veil.keyring import Keyring
+from veil.outbox import Outbox
+from veil.schemas import subjects
 from veil.schemas.chat import upstream_body
+from veil.schemas.content import ContentRecord
 from veil.schemas.errors import ErrorBody
 from veil.schemas.messages import ProviderAttempt, ReplyHeader, RoutedEndpoint, RoutedRequest
 
@@ -47,18 +50,16 @@ class Dispatcher:
         targets: dict[str, UpstreamTarget],
         broker: NatsBroker,
         settings: DispatcherSettings,
-        publish_event,
         keyring: Keyring | None = None,
-        publish_content=None,
     ):
         self.index = index
         self.targets = targets
         self.http: aiohttp.ClientSession  # set by the app's lifespan: one pooled session
-        self.relay = Relay(broker)
+        # set by the app's lifespan: where each generation's record waits for JetStream
+        self.outbox: Outbox
+        self.relay = Relay(broker, self._commit)
         self.settings = settings
-        self.publish_event = publish_event
         self.keyring = keyring  # prompt logging; None: this dispatcher keeps no content
-        self.publish_content = publish_content
         self.inflight: dict[str, tuple[asyncio.Task, str]] = {}  # id -> (task, reply subject)
 
     def start(self, routed: RoutedRequest, body: bytes | memoryview) -> asyncio.Task:
@@ -110,25 +111,44 @@ class Dispatcher:
             log.exception("generation %s failed inside the dispatcher", gen.generation_id)
             gen.fail(500)  # recorded as veil's own fault; the client hears of a bad gateway
             await self.relay.failure(gen, ErrorBody(code=502, message="Internal dispatch error"))
-        gen.finished_at = gen.finished_at or time.time()
-        if gen.log is not None:
-            gen.logged = await self._keep_content(gen)
-        await self.publish_event(gen.event())  # retried until acknowledged; logs if never
+        await self._commit(gen)  # a cancelled one: no reply committed it
+        for entry in gen.outboxed:  # published until acknowledged, from the outbox
+            await self.outbox.send(entry)
 
-    async def _keep_content(self, gen: Generation) -> bool:
-        """The opted-in account's content record, sealed here, published until
-        acknowledged. A failure loses the record, never the generation."""
+    async def _commit(self, gen: Generation) -> None:
+        """Write the generation's record to the outbox, with the opted-in account's
+        sealed content record: called before the gateway hears how it ended (by the
+        relay), so that no crash after that can lose it. Once per generation."""
+        if gen.outboxed:
+            return
+        gen.finished_at = gen.finished_at or time.time()
+        if gen.serving is not None and gen.status == "ok":
+            endpoint, status, began = gen.serving
+            gen.attempts.append(self._attempt_record(endpoint, status, None, began))
+        entries = []
+        if gen.log is not None:
+            record = await self._content_record(gen)
+            if record is not None:
+                payload = record.model_dump_json().encode()
+                entries.append(self.outbox.append(subjects.CONTENT, gen.generation_id, payload))
+                gen.logged = True
+        payload = gen.event().model_dump_json().encode()
+        entries.append(self.outbox.append(subjects.GENERATION, gen.generation_id, payload))
+        gen.outboxed = entries
+
+    async def _content_record(self, gen: Generation) -> ContentRecord | None:
+        """The opted-in account's content record, sealed here. A failure loses the record,
+        never the generation."""
         assert gen.log is not None and self.keyring is not None
         model = gen.served_by[2] if gen.served_by else gen.routed.endpoints[0].model
         provider = gen.served_by[1].slug if gen.served_by else None
         try:
-            record = await sealed_record(
+            return await sealed_record(
                 self.keyring, gen.routed, gen.request, gen.log, model, provider
             )
-            return record is not None and await self.publish_content(record)
         except Exception:
             log.exception("could not keep the content record of %s", gen.generation_id)
-            return False
+            return None
 
     async def _try_endpoints(self, gen: Generation) -> None:
         for routed_endpoint in gen.routed.endpoints:
@@ -196,6 +216,7 @@ class Dispatcher:
         stream = gen.routed.envelope.routing.stream
         wire = adapter.build_request(gen.body, endpoint, target, stream)
         async with send(self.http, wire, self._timeout(gen, stream)) as response:
+            gen.serving = (routed_endpoint, response.status, began)
             if stream:
                 gen.serve(endpoint, provider, routed_endpoint.model, time.time())
                 await self.relay.stream(
@@ -207,7 +228,6 @@ class Dispatcher:
                 # request: its generation time (and throughput) is that attempt's.
                 gen.serve(endpoint, provider, routed_endpoint.model, began)
                 await self.relay.completion(gen, completion)
-        gen.attempts.append(self._attempt_record(routed_endpoint, response.status, None, began))
 
     def _timeout(self, gen: Generation, stream: bool) -> aiohttp.ClientTimeout:
         """Connecting (a free pooled connection or a new one) takes at most

@@ -11,11 +11,12 @@ from typing import Any
 from veil.dispatcher.content import CompletionLog
 from veil.dispatcher.cost import Usage, cost_of, estimate_tokens, prompt_length, usage_from
 from veil.dispatcher.cost import usage_body as priced_usage
+from veil.outbox import Entry
 from veil.schemas.catalog import Endpoint, Provider
 from veil.schemas.chunks import Chunk
 from veil.schemas.completions import native_finish_reason as native_reason
 from veil.schemas.errors import ErrorBody
-from veil.schemas.messages import GenerationEvent, ProviderAttempt, RoutedRequest
+from veil.schemas.messages import GenerationEvent, ProviderAttempt, RoutedEndpoint, RoutedRequest
 
 
 @dataclass
@@ -45,7 +46,12 @@ class Generation:
     # (provider slug, upstream error body) of the last failed attempt, for the client only
     last_failure: tuple[str, Any] | None = None
     log: CompletionLog | None = None  # the account opted in to prompt logging
-    logged: bool = False  # its content record was published
+    logged: bool = False  # its content record is in the outbox (so it will be published)
+    # The attempt that is serving it: (endpoint, upstream's HTTP status, when it began);
+    # recorded among the attempts when the generation ends well.
+    serving: tuple[RoutedEndpoint, int, float] | None = None
+    # Its record (and content record) in the dispatcher's outbox, once committed.
+    outboxed: list[Entry] = field(default_factory=list)
 
     @property
     def generation_id(self) -> str:

@@ -5,6 +5,7 @@ FastDepends resolves on a worker thread for every message.
 """
 
 import asyncio
+import contextlib
 
 from faststream.nats import NatsBroker, NatsRouter
 from nats.aio.subscription import Subscription
@@ -26,7 +27,11 @@ def build_router(dispatcher: Dispatcher) -> NatsRouter:
     async def health() -> HealthReply:
         return HealthReply(
             service="dispatcher",
-            detail={"inflight": len(dispatcher.inflight), "callable": len(dispatcher.targets)},
+            detail={
+                "inflight": len(dispatcher.inflight),
+                "callable": len(dispatcher.targets),
+                **(dispatcher.outbox.health() if hasattr(dispatcher, "outbox") else {}),
+            },
         )
 
     return router
@@ -52,9 +57,14 @@ class RoutedConsumer:
         )
 
     async def drain(self, grace: float) -> None:
-        """Stop taking requests, then let the ones in flight finish (for up to grace s)."""
+        """Stop taking requests, then let the ones in flight finish (for up to grace s).
+
+        The subscription drains rather than unsubscribes: requests NATS delivered before
+        it heard of the unsubscription are still taken (an unsubscription drops them, and
+        their clients would wait for nothing)."""
         if self.subscription is not None:
-            await self.subscription.unsubscribe()
+            with contextlib.suppress(Exception):
+                await self.subscription.drain()
         if self.running:
             await asyncio.wait(set(self.running), timeout=grace)
 

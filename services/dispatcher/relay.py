@@ -1,9 +1,15 @@
 """What the waiting gateway hears about a generation, on its reply subject: a header, then
 the completion or chunk JSON encoded once, here, which the gateway writes to its client
-as is."""
+as is.
+
+Before the gateway hears how a generation ended (its final reply, its error, or the
+error chunk that ends its stream), `commit` makes the generation's record durable (the
+dispatcher's outbox): a client is never told of a generation that a crash could then
+leave unrecorded.
+"""
 
 import time
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Awaitable, Callable
 
 import orjson
 from faststream.nats import NatsBroker
@@ -18,8 +24,9 @@ from veil.schemas.messages import ReplyHeader
 
 
 class Relay:
-    def __init__(self, broker: NatsBroker):
+    def __init__(self, broker: NatsBroker, commit: Callable[[Generation], Awaitable[None]]):
         self.broker = broker
+        self.commit = commit
 
     async def reply(self, subject: str, header: ReplyHeader, payload: bytes = b"") -> None:
         await publish_framed(self.broker.connection, subject, header, payload)
@@ -80,6 +87,7 @@ class Relay:
         """Nothing was sent yet: the gateway answers the client with this error."""
         if gen.log is not None:
             gen.log.failed(error)
+        await self.commit(gen)
         header = ReplyHeader(kind="error", generation_id=gen.generation_id, error=error)
         await self.reply(gen.routed.envelope.reply_subject, header)
 
@@ -88,6 +96,7 @@ class Relay:
         _, provider, model = gen.served_by  # type: ignore[misc]
         usage = gen.stream_failed(error)
         chunk = error_chunk(gen.generation_id, model, provider.name, error, usage)
+        await self.commit(gen)
         await self._chunk(gen, -1, chunk)
         await self._final(gen)
 
@@ -97,6 +106,7 @@ class Relay:
 
     async def _final(self, gen: Generation, logged: bool = False, payload: bytes = b"") -> None:
         _, provider, model = gen.served_by  # type: ignore[misc]
+        await self.commit(gen)
         header = ReplyHeader(
             kind="final",
             generation_id=gen.generation_id,

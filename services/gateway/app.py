@@ -1,6 +1,7 @@
 """The gateway: a FastAPI app with a NATS broker and this instance's reply inbox."""
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from contextlib import asynccontextmanager
@@ -23,6 +24,8 @@ from veil.gateway.routes import accounts, catalog, chat, content, keys, reports,
 from veil.gateway.state import GatewayState
 from veil.keyring import Keyring
 from veil.kvcache import KVCache
+from veil.outbox import Outbox, jetstream_publisher
+from veil.retry import Outage
 from veil.schemas import subjects
 from veil.schemas.accounts import (
     Account,
@@ -62,7 +65,9 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @broker.subscriber(subjects.health_subject("gateway"))
     async def health() -> HealthReply:
-        return HealthReply(service="gateway", detail={"inflight": len(inbox.pending)})
+        return HealthReply(
+            service="gateway", detail={"inflight": len(inbox.pending), **inbox.outbox_health()}
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -102,8 +107,18 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             body_limit=body_limit(settings, broker.connection.max_payload),
             keyring=keyring,
         )
+        # The verdicts this gateway records wait here for JetStream (veil.outbox).
+        outbox = Outbox(
+            settings.data_path / "outbox" / "gateway",
+            jetstream_publisher(broker.connection),
+            Outage("JetStream", log),
+            name="gateway outbox",
+        )
+        outbox.open()
+        telemetry.watch_outbox(outbox)
+        outboxing = asyncio.create_task(outbox.run())
         await broker.start()
-        await inbox.start(broker.connection)
+        await inbox.start(broker.connection, outbox)
         await rate_limits.start(broker.connection)
         watching = asyncio.create_task(telemetry.watch_bus(broker.connection))
         log.info(
@@ -111,6 +126,10 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
         yield
         watching.cancel()
+        outboxing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await outboxing
+        await outbox.close(grace=5.0)
         await rate_limits.stop()
         await keyring.stop()
         for cache in caches:

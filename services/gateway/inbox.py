@@ -6,7 +6,8 @@ from collections import OrderedDict
 
 from nats.aio.client import Client
 
-from veil.bus import on_undelivered, publish_durably, publish_model, subscribe_framed
+from veil.bus import on_undelivered, publish_model, subscribe_framed
+from veil.outbox import Entry, Outbox
 from veil.schemas import subjects
 from veil.schemas.errors import service_missing
 from veil.schemas.messages import CancelGeneration, GenerationVerdict, ReplyHeader
@@ -29,16 +30,21 @@ class Inbox:
         # GET /generation should wait for the row rather than answer 404 at once.
         self._closed: OrderedDict[str, float] = OrderedDict()
         self._connection: Client | None = None
+        self._outbox: Outbox | None = None
         self._recording: set[asyncio.Task] = set()
 
-    async def start(self, connection: Client) -> None:
+    async def start(self, connection: Client, outbox: Outbox) -> None:
         self._connection = connection
+        self._outbox = outbox
         # Every chunk of every stream passes here: the hot path's plain subscription.
         await subscribe_framed(connection, self.subject, ReplyHeader, self._on_reply)
         await on_undelivered(connection, self.instance, "policy", self._policy_missing)
         await on_undelivered(
             connection, self.dispatch_instance, "dispatcher", self._dispatcher_missing
         )
+
+    def outbox_health(self) -> dict[str, float]:
+        return self._outbox.health() if self._outbox is not None else {}
 
     async def _on_reply(self, header: ReplyHeader, body: memoryview) -> None:
         # bytes, as ASGI servers expect (a chunk is small: the copy costs nothing).
@@ -65,21 +71,24 @@ class Inbox:
     def give_up(self, verdict: GenerationVerdict) -> None:
         """This gateway ended a generation with an error of its own (its dispatcher went
         silent, or the bus lost the replies): stop any dispatcher still on it, and record
-        what the client was told. Both in the background: the client is answered now."""
-        task = asyncio.create_task(self._give_up(verdict))
+        what the client was told. The verdict is in the outbox before the client is
+        answered (so no crash can lose it); both are published in the background."""
+        assert self._outbox is not None
+        entry = self._outbox.append(
+            subjects.VERDICT, verdict.generation_id + ":verdict", verdict.model_dump_json().encode()
+        )
+        task = asyncio.create_task(self._give_up(verdict.generation_id, entry))
         self._recording.add(task)
         task.add_done_callback(self._recording.discard)
 
-    async def _give_up(self, verdict: GenerationVerdict) -> None:
-        assert self._connection is not None
-        cancel = CancelGeneration(generation_id=verdict.generation_id)
+    async def _give_up(self, generation_id: str, verdict: Entry) -> None:
+        assert self._connection is not None and self._outbox is not None
+        cancel = CancelGeneration(generation_id=generation_id)
         try:
             await publish_model(self._connection, subjects.CANCEL, cancel)
         except Exception:  # the bus is away: the verdict below waits for it
             pass
-        await publish_durably(
-            self._connection, subjects.VERDICT, verdict, verdict.generation_id + ":verdict"
-        )
+        await self._outbox.send(verdict)
 
     def open(self, generation_id: str) -> "asyncio.Queue[Reply]":
         queue: asyncio.Queue[Reply] = asyncio.Queue()

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import functools
+import logging
 from contextlib import asynccontextmanager
 
 from faststream import FastStream
@@ -19,9 +20,12 @@ from veil.metrics.promptlog import PromptLog
 from veil.metrics.spend import KeyUsagePublisher
 from veil.metrics.store import ClickHouseStore
 from veil.metrics.verdicts import Verdicts
+from veil.retry import Outage
 from veil.schemas import subjects
 from veil.schemas.content import ContentErasure, ContentRecord
 from veil.schemas.messages import CategoryObservation, GenerationEvent, GenerationVerdict
+
+log = logging.getLogger(__name__)
 
 
 def build_app(settings: MetricsSettings | None = None) -> FastStream:
@@ -33,9 +37,14 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
         stream=METADATA_STREAM,
         description="Events that can never be written, with the reason (JetStream)",
     )
+    # One outage for every consumer and publisher of this process: a stream electing a
+    # leader is logged once, however many of them it stops (veil.retry).
+    jetstream = Outage("JetStream", log)
 
     async def dead_letter(data: bytes, reason: str) -> None:
-        await dead_letters.publish(data, headers={"Veil-Reason": reason})
+        # Raises while JetStream refuses: the event is not terminated then, and comes
+        # back to be dead-lettered again after ack_wait.
+        await dead_letters.publish(data, headers={"Veil-Reason": reason}, timeout=2.0)
 
     ingestor = Ingestor(dead_letter, settings.retry_delay)
     keyring = Keyring(settings.resolved_master_key())
@@ -94,6 +103,7 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
                     broker.connection, js, stream, subject, durable,
                     functools.partial(ingestor.ingest, model=model, insert=insert),
                     settings.batch_size, settings.batch_timeout, stopping=stopping,
+                    outage=jetstream,
                 )
             )
             for stream, subject, durable, model, insert in streams

@@ -9,6 +9,10 @@ Batches are pulled over an inbox subscription of our own (JetStream's documented
 `CONSUMER.MSG.NEXT` request) rather than with nats-py's `fetch()`: fetch waits for each
 message of a batch under its own timer (a task per message), which cost more than
 decoding and storing the event; here one callback appends each message to the batch.
+
+While JetStream cannot serve the consumer (its stream or consumer electing a leader,
+NATS restarting) every pull is refused at once: the loop waits with backoff and the
+process logs one warning per outage, not one per try (veil.retry).
 """
 
 import asyncio
@@ -24,11 +28,17 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 
+from veil.retry import Backoff, Outage
+
 log = logging.getLogger(__name__)
 
 # Statuses that end a pull request: no messages (404), its expiry (408), and the
 # consumer's own refusals (409: deleted, max waiting, ...); 100 is a heartbeat.
 ENDS_PULL = {"404", "408", "409"}
+
+
+class PullRefused(Exception):
+    """JetStream answered a pull request with an error status (503: no leader yet)."""
 
 
 async def consume(
@@ -42,11 +52,14 @@ async def consume(
     batch_timeout: float,
     ack_wait: float = 10.0,
     stopping: asyncio.Event | None = None,
+    outage: Outage | None = None,
 ) -> None:
     """Hand batches of up to batch_size messages (or what arrived within batch_timeout of
     the first) to `handle`, until `stopping` is set: then the batch being handled is
-    finished, and no other is fetched."""
+    finished, and no other is fetched. `outage` is shared by the process's consumers."""
     stopping = stopping or asyncio.Event()
+    outage = outage or Outage("JetStream", log)
+    backoff = Backoff()
     config = ConsumerConfig(
         durable_name=durable,
         ack_policy=AckPolicy.EXPLICIT,
@@ -64,24 +77,32 @@ async def consume(
                 messages = await _unless_stopped(puller.batch(batch_size, batch_timeout), stopping)
                 if messages is None:
                     break  # messages fetched and not handled come back after ack_wait
+                if messages:
+                    # Unacknowledged if this fails (an ack lost with the connection, a
+                    # dead letter refused): JetStream delivers them again after ack_wait.
+                    await handle(messages)
             except asyncio.CancelledError:
                 raise
+            except PullRefused as exc:  # the subscription is fine: ask again, later
+                outage.failed(durable, str(exc))
+                await asyncio.sleep(backoff.next())
+                continue
             except Exception as exc:  # NATS restarting, consumer being created elsewhere...
                 # nats-py turns a cancelled fetch on a closed connection into
                 # ConnectionClosedError: a cancelled task must stop, not retry forever.
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     raise asyncio.CancelledError from exc
-                log.warning("consumer %s: %s; retrying", durable, type(exc).__name__)
+                outage.failed(durable, exc)
                 # Not just dropped: a subscription left open holds the connection's
                 # drain at shutdown (see below).
                 if puller is not None:
                     await puller.close()
                 puller = None
-                await asyncio.sleep(1)
+                await asyncio.sleep(backoff.next())
                 continue
-            if messages:
-                await handle(messages)
+            backoff.reset()
+            outage.recovered(durable)
     finally:
         # A subscription left open holds the connection's drain until its timeout
         # (a late "request expired" status stays unread in its queue).
@@ -134,6 +155,7 @@ class Puller:
         self.messages: list[Msg] = []
         self.arrived = asyncio.Event()  # a message or an ended request since last cleared
         self.ended = False
+        self.refused: str | None = None  # the error status that ended the last request
         self.subscription = None
 
     @classmethod
@@ -149,7 +171,7 @@ class Puller:
         elif status in ENDS_PULL:
             self.ended = True
         elif status != "100":
-            log.warning("pull request on %s: status %s", self.next_subject, status)
+            self.refused = status
             self.ended = True
         self.arrived.set()
 
@@ -162,9 +184,11 @@ class Puller:
     async def batch(self, size: int, linger: float, first_wait: float = 1.0) -> list[Msg]:
         """Up to `size` messages: waits at most `first_wait` for the first, then at most
         `linger` for the batch to fill, so a busy system writes large batches and a
-        quiet one writes within a second."""
+        quiet one writes within a second. Raises PullRefused if JetStream refused the
+        request and nothing came."""
         if len(self.messages) < size:
             self.ended = False
+            self.refused = None
             request = {"batch": size - len(self.messages), "expires": int(first_wait * 1e9)}
             await self.nc.publish(self.next_subject, orjson.dumps(request), reply=self.inbox)
             began = time.monotonic()
@@ -180,6 +204,8 @@ class Puller:
                     break
                 await self._wait(left)
         batch, self.messages = self.messages[:size], self.messages[size:]
+        if not batch and self.refused is not None:
+            raise PullRefused(f"pull request refused with status {self.refused}")
         return batch
 
     async def close(self) -> None:

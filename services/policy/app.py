@@ -1,5 +1,6 @@
 """The policy service: broker, handlers and the state they share."""
 
+import contextlib
 import secrets
 from contextlib import asynccontextmanager
 
@@ -23,6 +24,7 @@ def build_app(settings: PolicySettings | None = None) -> FastStream:
         unhealthy_error_rate=settings.unhealthy_error_rate,
     )
     broker.include_router(build_router(state))
+    requests = []  # the hot path's subscription, drained first on a graceful stop
 
     @asynccontextmanager
     async def lifespan():
@@ -33,11 +35,24 @@ def build_app(settings: PolicySettings | None = None) -> FastStream:
         await on_undelivered(
             broker.connection, instance, "dispatcher", dispatcher_missing(broker.connection)
         )
-        await subscribe_framed(
-            broker.connection, subjects.REQUEST, RequestEnvelope,
-            request_handler(state, broker.connection, instance), queue="policy",
+        requests.append(
+            await subscribe_framed(
+                broker.connection, subjects.REQUEST, RequestEnvelope,
+                request_handler(state, broker.connection, instance), queue="policy",
+            )
         )  # fmt: skip
         yield
         await state.close()
 
-    return FastStream(broker, lifespan=lifespan)
+    app = FastStream(broker, lifespan=lifespan)
+
+    @app.on_shutdown
+    async def finish_routing() -> None:
+        # A graceful stop routes every request NATS handed this replica before it heard
+        # of the stop, while the whole connection still works (settings lookups and
+        # replies included); the broker's own drain, later, stops everything at once.
+        for subscription in requests:
+            with contextlib.suppress(Exception):
+                await subscription.drain()
+
+    return app

@@ -22,7 +22,8 @@ def local() -> LocalClassifier:
 
 def categorizer(local: LocalClassifier) -> tuple[NatsBroker, list[CategoryObservation]]:
     broker = NatsBroker()
-    broker.include_router(build_router(Classifiers(local), Counts()))
+    router, _ = build_router(Classifiers(local), Counts())
+    broker.include_router(router)
     seen: list[CategoryObservation] = []
 
     # Stands where metrics' durable consumer reads the stream.

@@ -18,13 +18,9 @@ from veil.schemas import subjects
 from veil.schemas.messages import CancelGeneration, HealthReply
 
 
-async def publish_nothing(*_args) -> None:
-    raise AssertionError("no generation ran: nothing to publish")
-
-
 def dispatcher_and_bus() -> tuple[Dispatcher, NatsBroker]:
     broker = NatsBroker()
-    dispatcher = Dispatcher(CatalogIndex.load(), {}, broker, DispatcherSettings(), publish_nothing)
+    dispatcher = Dispatcher(CatalogIndex.load(), {}, broker, DispatcherSettings())
     broker.include_router(build_router(dispatcher))
     return dispatcher, broker
 
