@@ -43,6 +43,10 @@ class GatewaySettings(CommonSettings):
     header_timeout: float = Field(default=10.0, gt=0)
     max_header_bytes: int = Field(default=64 * 1024, ge=1024)
     body_timeout: float = Field(default=30.0, gt=0)
+    # On SIGTERM, keep serving this long while /readyz answers 503 (and every answer
+    # closes its connection), so that a load balancer polling /readyz stops sending
+    # here before the listener closes; then stop as usual. 0: stop at once (veil up).
+    drain_delay: float = Field(default=0.0, ge=0, le=300)
 
 
 def resolve_admin_key(settings: CommonSettings, configured: str | None) -> str:

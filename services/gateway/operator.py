@@ -1,9 +1,9 @@
 """The gateway's endpoints for operators and load balancers, outside the API.
 
 - `GET /healthz`: the process is alive and serving HTTP (a liveness probe).
-- `GET /readyz`: it can serve a request now: connected to NATS, and a policy and a
-  dispatcher answer their health subjects (a readiness probe: a load balancer sends
-  traffic only to gateways that answer 200).
+- `GET /readyz`: it can serve a request now: not draining for a stop, connected to
+  NATS, and a policy and a dispatcher answer their health subjects (a readiness probe:
+  a load balancer sends traffic only to gateways that answer 200).
 - `GET /metrics`: Prometheus metrics of this process (`veil.telemetry`).
 
 None of them is in the OpenAPI document: they are not part of OpenRouter's API.
@@ -46,7 +46,10 @@ def install(app: FastAPI) -> None:
 async def readiness(request: Request) -> dict[str, bool]:
     state = getattr(request.app.state, "veil", None)
     connection = state.broker.connection if state is not None else None
-    checks = {"bus": bool(connection is not None and connection.is_connected)}
+    checks = {
+        "accepting": not getattr(request.app.state, "draining", False),
+        "bus": bool(connection is not None and connection.is_connected),
+    }
 
     async def answers(service: str) -> bool:
         if not checks["bus"]:

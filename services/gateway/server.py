@@ -19,9 +19,16 @@ calls client_header_timeout, large_client_header_buffers and client_body_timeout
 Deadlines are checked by one sweep of the open connections every SWEEP_EVERY seconds,
 so a request costs two attribute writes, not a timer: each deadline is kept within
 that much.
+
+A graceful stop (`DrainingServer`) first drains for `drain_delay` seconds: /readyz
+answers 503 and every answer closes its connection, while requests are still served;
+only then does the listener close. Closing at once would refuse connections a load
+balancer still sends here and cut keep-alive connections a client is about to use.
 """
 
 import asyncio
+import time
+from types import FrameType
 
 import orjson
 import uvicorn
@@ -58,6 +65,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     header_timeout = 10.0
     max_header_bytes = 64 * 1024
     body_timeout = 30.0
+    draining = False  # set on the base class when the server begins draining
     _sweeper: "asyncio.Task | None" = None  # one per process, over every connection
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -101,6 +109,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._reading_body = True
         self._deadline = self.loop.time() + self.body_timeout
         super().on_headers_complete()
+        if self.draining and self.cycle is not None:
+            self.cycle.keep_alive = False  # answered with "connection: close"
 
     def on_message_complete(self) -> None:
         self._reading_body = False
@@ -180,12 +190,39 @@ def guarded_protocol(settings: GatewaySettings) -> type[GuardedHttpToolsProtocol
     )
 
 
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, draining for `drain_delay` seconds on the first SIGTERM or
+    SIGINT before its graceful shutdown (a second signal stops at once)."""
+
+    def __init__(self, config: uvicorn.Config, drain_delay: float, on_drain=None):
+        super().__init__(config)
+        self.drain_delay = drain_delay
+        self.on_drain = on_drain
+        self.drain_began: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.drain_delay > 0 and self.drain_began is None:
+            self.drain_began = time.monotonic()
+            GuardedHttpToolsProtocol.draining = True
+            if self.on_drain is not None:
+                self.on_drain()
+            return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        began = self.drain_began
+        if began is not None and time.monotonic() - began >= self.drain_delay:
+            return True
+        return await super().on_tick(counter)
+
+
 def serve(settings: GatewaySettings) -> None:
     from veil.gateway.app import build_app  # the routes import this module's scope keys
     from veil.gateway.fastpath import with_fast_chat
 
-    uvicorn.run(
-        with_fast_chat(build_app(settings)),
+    app = build_app(settings)
+    config = uvicorn.Config(
+        with_fast_chat(app),
         host=settings.http_host,
         port=settings.http_port,
         loop="uvloop",
@@ -201,3 +238,7 @@ def serve(settings: GatewaySettings) -> None:
         log_config=None,  # the process's own (veil.logs: text or JSON lines)
         timeout_graceful_shutdown=10,
     )
+    server = DrainingServer(
+        config, settings.drain_delay, on_drain=lambda: setattr(app.state, "draining", True)
+    )
+    server.run()

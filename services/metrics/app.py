@@ -111,12 +111,16 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
         lags = [(stream, durable) for stream, _, durable, _, _ in streams]
         tasks.append(asyncio.create_task(telemetry.watch_consumers(js, lags)))
         usage_kv = await broker.key_value(subjects.KV_KEY_USAGE, declare=False)
-        tasks.append(asyncio.create_task(usage.run(usage_kv)))
+        tasks.append(asyncio.create_task(usage.run(usage_kv, jetstream)))
         stats_kv = await broker.key_value(subjects.KV_ENDPOINT_STATS, declare=False)
         tasks.append(
             asyncio.create_task(
                 endpoint_stats.publish_forever(
-                    store, stats_kv, settings.stats_interval, settings.stats_window_minutes
+                    store,
+                    stats_kv,
+                    settings.stats_interval,
+                    settings.stats_window_minutes,
+                    jetstream,
                 )
             )
         )

@@ -11,9 +11,11 @@ import asyncio
 import logging
 import time
 
+from nats.errors import Error as NatsError
 from nats.js.kv import KeyValue
 
 from veil.metrics.store import ClickHouseStore
+from veil.retry import Outage
 from veil.schemas import subjects
 from veil.schemas.accounts import EndpointStat, EndpointStatsSnapshot
 
@@ -74,13 +76,19 @@ async def compute(store: ClickHouseStore, minutes: int) -> EndpointStatsSnapshot
     )
 
 
-async def publish_forever(store: ClickHouseStore, kv: KeyValue, interval: float, minutes: int):
+async def publish_forever(
+    store: ClickHouseStore, kv: KeyValue, interval: float, minutes: int, outage: Outage
+):
     while True:
         try:
             snapshot = await compute(store, minutes)
             await kv.put(subjects.ENDPOINT_STATS_KEY, snapshot.model_dump_json().encode())
         except asyncio.CancelledError:
             raise
+        except NatsError as exc:  # the bucket's stream electing: one outage, logged once
+            outage.failed("endpoint stats", exc)
         except Exception:
             log.exception("could not compute endpoint statistics; next try in %ss", interval)
+        else:
+            outage.recovered("endpoint stats")
         await asyncio.sleep(interval)

@@ -19,10 +19,12 @@ import logging
 import time
 from collections.abc import Iterable
 
+from nats.errors import Error as NatsError
 from nats.js.kv import KeyValue
 
 from veil.keys import window_start
 from veil.metrics.store import ClickHouseStore
+from veil.retry import Backoff, Outage
 from veil.schemas.accounts import KeyUsage
 from veil.schemas.messages import GenerationEvent
 from veil.schemas.queries import CreditsResult
@@ -115,7 +117,10 @@ class KeyUsagePublisher:
         if self.pending:
             self._wake.set()
 
-    async def run(self, kv: KeyValue) -> None:
+    async def run(self, kv: KeyValue, outage: Outage) -> None:
+        """Until cancelled. While JetStream refuses the bucket, the keys wait and are
+        retried with backoff, as one outage of the process (veil.retry)."""
+        backoff = Backoff()
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -127,9 +132,15 @@ class KeyUsagePublisher:
                     self.published += 1
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("could not publish the usage of %d keys; retrying", len(keys))
+            except Exception as exc:
+                if isinstance(exc, NatsError):
+                    outage.failed("key usage", exc)
+                else:  # the store: not a bus outage
+                    log.exception("could not publish the usage of %d keys; retrying", len(keys))
                 self.pending |= keys
                 self._wake.set()
-                await asyncio.sleep(1)
+                await asyncio.sleep(backoff.next())
+                continue
+            backoff.reset()
+            outage.recovered("key usage")
             await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - began)))

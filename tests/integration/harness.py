@@ -228,6 +228,50 @@ class RunningStack:
                 return leader
         return None
 
+    def stream_leader(self, stream: str) -> str | None:
+        """The child name of the node that leads `stream` now (None while electing)."""
+
+        async def ask() -> str | None:
+            client = await nats.connect(server_urls(self.nats_url), connect_timeout=2)
+            try:
+                info = await client.jetstream().stream_info(stream)
+                return info.cluster.leader if info.cluster else None
+            finally:
+                await client.close()
+
+        try:
+            return run_blocking(ask())
+        except Exception:  # no leader: JetStream does not answer
+            return None
+
+    def wait_stream_current(self, stream: str, timeout: float = 60) -> None:
+        """Until `stream` has a leader and every replica of it is current (a node that
+        rejoined has caught up): losing another node is then survivable."""
+
+        async def current() -> bool:
+            client = await nats.connect(server_urls(self.nats_url), connect_timeout=2)
+            try:
+                info = await client.jetstream().stream_info(stream)
+                replicas = (info.cluster.replicas or []) if info.cluster else []
+                wanted = int(self.env.get("VEIL_JETSTREAM_REPLICAS", "1")) - 1
+                return (
+                    bool(info.cluster and info.cluster.leader)
+                    and len(replicas) == wanted
+                    and all(r.current for r in replicas)
+                )
+            finally:
+                await client.close()
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if run_blocking(current()):
+                    return
+            except Exception:  # electing
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{stream} has no current replicas")
+
     def wait_meta_leader(self, timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -19,7 +19,8 @@ import httpx
 import nats
 import pytest
 
-from tests.integration.harness import RunningStack, TestAccount, run_blocking, run_cli
+from tests.integration.faults import stored_ids
+from tests.integration.harness import RunningStack, TestAccount, run_blocking
 from tests.integration.test_metrics import eventually
 from veil.bus import server_urls
 
@@ -117,18 +118,6 @@ def figures(outcomes: list[Outcome], events: list[Fault]) -> dict:
             "p50_ok_s": round(latencies[len(latencies) // 2], 2) if latencies else None,
         }
     return phases
-
-
-def stored_ids(stack: RunningStack, account: str, final: bool = True) -> Counter:
-    """generation id -> rows in the metrics store answering `veil sql` (FINAL: as every
-    query of veil's reads them; without: the raw rows, before merges)."""
-    query = (
-        f"SELECT generation_id, status FROM generations {'FINAL' if final else ''} "
-        f"WHERE account_id = '{account}'"
-    )
-    result = run_cli(stack, "sql", query, "--format", "csv")
-    assert result.returncode == 0, result.stderr
-    return Counter(line.split(",")[0].strip('"') for line in result.stdout.splitlines()[1:])
 
 
 async def explain_first(api: str, key: str) -> str:

@@ -58,7 +58,7 @@ def test_probes_for_load_balancers(observed):
     assert ready.status_code == 200
     assert ready.json() == {
         "ready": True,
-        "checks": {"bus": True, "policy": True, "dispatcher": True},
+        "checks": {"accepting": True, "bus": True, "policy": True, "dispatcher": True},
     }
     # not API endpoints: absent from the OpenAPI document the SDK tests read
     paths = httpx.get(f"{observed.url}/openapi.json").json()["paths"]
@@ -166,7 +166,12 @@ def test_readyz_and_status_report_a_missing_dispatcher(tmp_path):
             assert time.monotonic() < deadline
             time.sleep(0.2)
         ready = httpx.get(f"{stack.url}/readyz").json()
-        assert ready["checks"] == {"bus": True, "policy": True, "dispatcher": False}
+        assert ready["checks"] == {
+            "accepting": True,
+            "bus": True,
+            "policy": True,
+            "dispatcher": False,
+        }
         assert httpx.get(f"{stack.url}/healthz").status_code == 200  # alive, not ready
         result = run_cli(stack, "status")
         assert result.returncode == 1

@@ -2,6 +2,7 @@
 interval however many batches arrive (the query reads a key's whole month)."""
 
 import asyncio
+import logging
 import time
 
 import orjson
@@ -9,6 +10,7 @@ import pytest
 
 from veil.metrics.spend import KeyUsagePublisher
 from veil.metrics.store import ClickHouseStore
+from veil.retry import Outage
 from veil.schemas.messages import GenerationEvent
 
 
@@ -42,7 +44,7 @@ async def test_many_batches_cost_one_query_per_interval_and_usage_is_exact(tmp_p
 
     store.query = counting_query  # type: ignore[method-assign]
     publisher, kv = KeyUsagePublisher(store, interval=0.5), RecordingKV()
-    runner = asyncio.create_task(publisher.run(kv))
+    runner = asyncio.create_task(publisher.run(kv, Outage("JetStream", logging.getLogger())))
     try:
         began = time.monotonic()
         for batch in range(20):  # 20 batches in about 0.4 s, as under load
