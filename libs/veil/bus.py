@@ -17,7 +17,12 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError, ServiceUnavailableError
+from nats.js.errors import (
+    BadRequestError,
+    NoStreamResponseError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 from pydantic import BaseModel, ValidationError
 
 from veil.retry import Backoff
@@ -95,7 +100,22 @@ def make_broker(nats_url: str, service: str) -> NatsBroker:
 
 # What JetStream answers while a cluster elects a leader, for itself or for a stream
 # (a few seconds after its nodes start, or after one is lost).
-ELECTING = (NatsTimeoutError, NoRespondersError, ServiceUnavailableError)
+ELECTING = (NatsTimeoutError, NoRespondersError, ServiceUnavailableError, NoStreamResponseError)
+T = TypeVar("T")
+
+
+async def until_answered(operation: Callable[[], Awaitable[T]], within: float = 60.0) -> T:
+    """`operation`'s result, retried while JetStream is electing (at most `within` s):
+    what a service does at start, which may be the moment a node was lost."""
+    deadline = time.monotonic() + within
+    backoff = Backoff(first=0.1)
+    while True:
+        try:
+            return await operation()
+        except ELECTING:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(backoff.next())
 
 
 async def ensure_streams(broker: NatsBroker, replicas: int = 1, within: float = 60.0) -> None:
@@ -106,14 +126,7 @@ async def ensure_streams(broker: NatsBroker, replicas: int = 1, within: float = 
     deadline = time.monotonic() + within
 
     async def answered(operation: Callable[[], Awaitable[object]]) -> None:
-        while True:
-            try:
-                await operation()
-                return
-            except ELECTING:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.5)
+        await until_answered(operation, max(0.0, deadline - time.monotonic()))
 
     async def has_leader(stream: str) -> None:
         with contextlib.suppress(NotFoundError):  # the keyring's, before anyone made it

@@ -36,7 +36,7 @@ from nats.js.errors import (
 )
 from nats.js.kv import KeyValue
 
-from veil.bus import declare_stream
+from veil.bus import declare_stream, until_answered
 from veil.kvcache import KVCache
 from veil.schemas import subjects
 from veil.schemas.content import WrappedDataKey
@@ -139,9 +139,10 @@ class Keyring:
     async def bind(self, connection: Client, replicas: int = 1) -> None:
         """Make (or bring to `replicas` copies) and mirror the `veil_keyring` bucket, in
         the service's lifespan."""
-        self.js = connection.jetstream()
-        await declare_stream(self.js, replace(KEYRING_STREAM, num_replicas=replicas))
-        self.kv = await self.js.key_value(subjects.KV_KEYRING)
+        self.js = js = connection.jetstream()
+        config = replace(KEYRING_STREAM, num_replicas=replicas)
+        await until_answered(lambda: declare_stream(js, config))  # a start mid-election
+        self.kv = await until_answered(lambda: js.key_value(subjects.KV_KEYRING))
         self.wrapped = KVCache(self.kv, WrappedDataKey)
         await self.wrapped.start()
 

@@ -22,7 +22,7 @@ import certifi
 from faststream import FastStream
 
 from veil import telemetry
-from veil.bus import ensure_streams, make_broker
+from veil.bus import ensure_streams, make_broker, until_answered
 from veil.catalog import CatalogIndex
 from veil.dispatcher.config import DispatcherSettings, provider_keys
 from veil.dispatcher.dispatch import Dispatcher
@@ -84,7 +84,9 @@ def build_app(settings: DispatcherSettings | None = None) -> FastStream:
         # Tell routing which providers this dispatcher can call (it holds the keys).
         availability = UpstreamAvailability(mode=settings.upstreams, providers=frozenset(targets))
         kv = await broker.key_value(subjects.KV_UPSTREAMS, declare=False)
-        await kv.put(subjects.UPSTREAMS_KEY, availability.model_dump_json().encode())
+        await until_answered(
+            lambda: kv.put(subjects.UPSTREAMS_KEY, availability.model_dump_json().encode())
+        )
         # Each generation's record waits here for JetStream (veil.outbox); what a
         # previous life of this process, or a replica that died on the same data dir,
         # left unpublished is published first.

@@ -10,6 +10,7 @@ logs.
 import asyncio
 import json
 import re
+import secrets
 import signal
 import time
 
@@ -17,7 +18,9 @@ import httpx
 import pytest
 
 from tests.integration.faults import Load, account_rows
-from tests.integration.harness import RunningStack
+from tests.integration.harness import RunningStack, run_cli
+from tests.integration.test_prompt_logging import ask, logged_content, opt_in
+from veil.launcher.supervisor import free_port
 from veil.schemas import subjects
 
 pytestmark = pytest.mark.slow
@@ -40,10 +43,14 @@ async def sleep_until(moment: float) -> None:
     await asyncio.sleep(max(0.0, moment - time.monotonic()))
 
 
-async def start(tmp_path, nats_nodes: int, replicas: bool = True) -> tuple[RunningStack, list]:
+async def start(
+    tmp_path, nats_nodes: int, replicas: bool = True, dispatcher_metrics_port: int | None = None
+) -> tuple[RunningStack, list]:
     """A stack, with a second gateway, policy and dispatcher when `replicas`; the API
     URLs of its gateways."""
     stack = RunningStack(tmp_path, QUICK, nats_nodes=nats_nodes)
+    if dispatcher_metrics_port is not None:
+        stack.service_env["dispatcher"] = {"VEIL_METRICS_PORT": str(dispatcher_metrics_port)}
     await asyncio.to_thread(stack.start)
     gateways = [stack.api]
     if replicas:
@@ -168,9 +175,17 @@ async def test_a_dispatcher_killed_while_no_stream_has_a_leader_publishes_its_ou
     JetStream has no quorum, so the dispatcher's records wait in its outbox; it is
     SIGKILLed with them there, the nodes come back, and the restarted dispatcher
     publishes them."""
-    stack, gateways = await start(tmp_path, nats_nodes=3, replicas=False)
+    port = free_port()
+    stack, gateways = await start(
+        tmp_path, nats_nodes=3, replicas=False, dispatcher_metrics_port=port
+    )
     try:
         account = await asyncio.to_thread(stack.new_account, "leaderless")
+        # An account that opted in to prompt logging (its data key made while the
+        # bucket has a leader): its content records wait in the outbox too, sealed.
+        logged = await asyncio.to_thread(stack.new_account, "leaderless-logged")
+        await opt_in(logged)
+        assert (await ask(logged, "before the outage")).status_code == 200
         load, stop = Load(gateways, account.key, rate=20), asyncio.Event()
         loading = asyncio.create_task(load.run(stop))
         await asyncio.sleep(1)
@@ -185,8 +200,29 @@ async def test_a_dispatcher_killed_while_no_stream_has_a_leader_publishes_its_ou
             served = [o for o in load.outcomes if o.status == 200 and o.start > quorum_lost]
             if len(served) >= 30:
                 break
+        canary = f"outbox-canary-{secrets.token_hex(6)}"
+        logged_ids = []
+        for _ in range(3):
+            answer = await ask(logged, canary)
+            assert answer.status_code == 200, answer.text
+            logged_ids.append(answer.headers["x-generation-id"])
+        outboxed = b"".join(p.read_bytes() for p in stack.data_dir.glob("outbox/*/*/*.log"))
+        assert canary.encode() not in outboxed  # docs/privacy.md, invariant 1: sealed
+        assert all(f"{subjects.CONTENT} {g} ".encode() in outboxed for g in logged_ids)
         waiting = await asyncio.to_thread(outbox_depth, stack)
         assert waiting > 0, "nothing waited in the outbox while JetStream had no leader"
+        # What an operator sees meanwhile: the gauges, and the dispatcher's row in status.
+        async with httpx.AsyncClient() as client:
+            scraped = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+        gauges = {
+            line.split()[0]: float(line.split()[1])
+            for line in scraped.splitlines()
+            if line.startswith("veil_outbox_")
+        }
+        assert gauges["veil_outbox_events"] >= waiting and gauges["veil_outbox_oldest_seconds"] > 0
+        status = await asyncio.to_thread(run_cli, stack, "status")
+        [row] = [line for line in status.stdout.splitlines() if line.startswith("dispatcher")]
+        assert re.search(r"outbox_events=[1-9]", row) and "outbox_oldest_s=" in row, row
         stop.set()
         await loading
         await asyncio.to_thread(stack.kill, "dispatcher")  # with its outbox full
@@ -195,6 +231,9 @@ async def test_a_dispatcher_killed_while_no_stream_has_a_leader_publishes_its_ou
         await asyncio.to_thread(stack.wait_meta_leader)
         await asyncio.to_thread(stack.start_process, "dispatcher")
         accounting = await account_rows(stack, account.id, load.outcomes)
+        for generation_id in logged_ids:  # the sealed records arrived, and open
+            opened = await logged_content(logged, generation_id, wait=30)
+            assert opened["input"]["messages"] == [{"role": "user", "content": canary}]
         [taken] = re.findall(r"took over (\d+) unpublished", stack.log("dispatcher"))
         record(
             stack,

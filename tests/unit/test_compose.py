@@ -98,3 +98,19 @@ def test_secrets_reach_only_the_services_that_use_them():
         assert ("VEIL_MASTER_KEY" in env) == (name in ("dispatcher", "metrics")), name
         assert ("VEIL_CLICKHOUSE_DSN" in env) == (name == "metrics"), name
         assert any(k.endswith("_API_KEY") for k in env) == (name == "dispatcher"), name
+
+
+def test_every_container_keeps_a_data_dir_of_its_own_across_restarts():
+    """The dispatchers' and gateways' outboxes live in the data dir: the image makes it a
+    volume (one per container, kept when it restarts) that its user can write."""
+    dockerfile = (COMPOSE.parent / "Dockerfile").read_text()
+    assert "ENV VEIL_DATA_DIR=/var/lib/veil" in dockerfile
+    assert "VOLUME /var/lib/veil" in dockerfile
+    assert "chown nobody /var/lib/veil" in dockerfile and "USER nobody" in dockerfile
+    services = compose()["services"]
+    for name in VEIL_SERVICES:  # none shares one data dir between replicas
+        assert "VEIL_DATA_DIR" not in services[name]["environment"], name
+        assert not any("/var/lib/veil" in v for v in services[name].get("volumes", [])), name
+    gateway = services["gateway"]
+    drain = float(gateway["environment"]["VEIL_DRAIN_DELAY"])
+    assert drain > 0 and int(gateway["stop_grace_period"].rstrip("s")) >= drain + 10
