@@ -40,11 +40,6 @@ class RequestEnvelope(BaseModel):
         default=0, description="KV revision of the account's privacy settings the gateway knows"
     )
     routing: RoutingSummary = Field(description="what routing reads of the body")
-    body_held: bool = Field(
-        default=False,
-        description="the gateway kept a large body: policy sends its routing back to the "
-        "gateway (a 'routed' reply), which forwards the body to the dispatchers itself",
-    )
 
 
 class RoutedEndpoint(BaseModel):
@@ -64,14 +59,9 @@ class RoutedRequest(BaseModel):
     log_content: bool = Field(
         default=False, description="the account opted in to prompt logging (as of this request)"
     )
-    sample_model: str | None = Field(
-        default=None,
-        description="on a 'routed' reply only: policy sampled this request for the "
-        "categorizer; the gateway, which holds the body, publishes the stripped sample",
-    )
 
 
-ReplyKind = Literal["accepted", "routed", "start", "chunk", "final", "error"]
+ReplyKind = Literal["accepted", "start", "chunk", "final", "error"]
 
 
 class ReplyHeader(BaseModel):
@@ -81,9 +71,6 @@ class ReplyHeader(BaseModel):
     - "accepted": nothing. A heartbeat for a generation still in flight (every few
       seconds); a gateway that hears neither a reply nor a heartbeat for a while knows
       no dispatcher is working on its request.
-    - "routed": a `RoutedRequest` as JSON, from policy, for a request whose body the
-      gateway held (`RequestEnvelope.body_held`): the gateway forwards it, with the
-      body, to the dispatchers.
     - "start": nothing. An upstream accepted a streaming request: headers may be sent.
     - "chunk": one OpenAI `chat.completion.chunk` as JSON, in `seq` order, which the
       gateway writes to the client as is.

@@ -17,10 +17,6 @@ class GatewaySettings(CommonSettings):
     # started to carry it; against an external NATS, the smaller of this and what the
     # server's max_payload leaves room for applies.
     max_body_bytes: int = 8 * 1024 * 1024
-    # A body larger than this stays here while policy routes it (policy answers with
-    # the routing and the gateway forwards the body): policy's cost per request then
-    # does not grow with the prompt, at the price of one more hop for large requests.
-    body_bypass_bytes: int = 16 * 1024
     # No reply and no heartbeat by then: no service took the request, 503. Must exceed
     # the dispatchers' heartbeat interval (5 s).
     accept_timeout: float = 10.0

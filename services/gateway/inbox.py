@@ -39,9 +39,6 @@ class Inbox:
         # Every chunk of every stream passes here: the hot path's plain subscription.
         await subscribe_framed(connection, self.subject, ReplyHeader, self._on_reply)
         await on_undelivered(connection, self.instance, "policy", self._policy_missing)
-        await on_undelivered(
-            connection, self.dispatch_instance, "dispatcher", self._dispatcher_missing
-        )
 
     def outbox_health(self) -> dict[str, float]:
         return self._outbox.health() if self._outbox is not None else {}
@@ -53,18 +50,6 @@ class Inbox:
     async def _policy_missing(self, gateway_id: str, generation_id: str) -> None:
         error = ReplyHeader(
             kind="error", generation_id=generation_id, error=service_missing("policy")
-        )
-        self.deliver((error, b""))
-
-    @property
-    def dispatch_instance(self) -> str:
-        """Names this gateway's own publishes to the dispatchers (a held large body),
-        whose "no responders" mean the dispatcher is missing, not policy."""
-        return f"{self.instance}-d"
-
-    async def _dispatcher_missing(self, gateway_id: str, generation_id: str) -> None:
-        error = ReplyHeader(
-            kind="error", generation_id=generation_id, error=service_missing("dispatcher")
         )
         self.deliver((error, b""))
 

@@ -62,17 +62,6 @@ def request_handler(state: PolicyState, connection: Client, instance: str):
                 for c in decision.eligible
             ],
         )
-        if envelope.body_held:
-            # A large body stayed at the gateway: the routing goes back there and the
-            # gateway forwards it with the body (and makes the sample), so policy's cost
-            # does not grow with the prompt.
-            if sampled:
-                routed.sample_model = decision.eligible[0].model.id
-            answer = ReplyHeader(kind="routed", generation_id=envelope.generation_id)
-            await publish_framed(
-                connection, envelope.reply_subject, answer, routed.model_dump_json().encode()
-            )
-            return
         # No dispatcher subscribed: NATS says so at once, and `dispatcher_missing` tells
         # the gateway (a 503 in milliseconds, not a timeout).
         undelivered = subjects.undelivered_subject(

@@ -1,6 +1,6 @@
 """A long conversation crosses the stack as the client wrote it: the gateway validates it
-once, policy routes it from the summary alone (above VEIL_BODY_BYPASS_BYTES the body
-does not even pass through policy), the dispatcher parses it once."""
+once, policy routes it from the summary alone and forwards its bytes untouched, the
+dispatcher parses it once."""
 
 import asyncio
 import time
@@ -88,12 +88,11 @@ async def test_routing_a_long_conversation_reads_its_provider_constraints(stack,
     assert "No endpoints found" in refused.json()["error"]["message"]
 
 
-async def test_a_held_body_is_sampled_by_the_gateway_without_identifiers(make_stack):
-    """Above VEIL_BODY_BYPASS_BYTES the body stays at the gateway while policy routes
-    it; when policy draws the request for the categorizer, the gateway sends the
-    stripped sample: the user's words and the model, nothing else."""
-    stack = make_stack(VEIL_SAMPLE_RATE="1", VEIL_BODY_BYPASS_BYTES="1024")
-    account = stack.new_account("held-sample")
+async def test_a_long_body_is_sampled_by_policy_without_identifiers(make_stack):
+    """Policy draws the categorizer's sample whatever the body's size: the stripped
+    sample holds the user's words and the model, nothing else."""
+    stack = make_stack(VEIL_SAMPLE_RATE="1")
+    account = stack.new_account("long-sample")
     client = await nats.connect(stack.nats_url)
     samples: list[dict] = []
 
@@ -101,7 +100,7 @@ async def test_a_held_body_is_sampled_by_the_gateway_without_identifiers(make_st
         samples.append(orjson.loads(msg.data))
 
     await client.subscribe(subjects.SAMPLE, cb=seen)
-    words = "translate this long letter into french please " * 60  # > 1 KiB: held
+    words = "translate this long letter into french please " * 400  # ~19 KB
     async with account.http() as http:
         response = await http.post(
             "/chat/completions",
@@ -112,20 +111,20 @@ async def test_a_held_body_is_sampled_by_the_gateway_without_identifiers(make_st
     while not samples and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     await client.close()
-    assert samples, "no sample from the gateway"
+    assert samples, "no sample from policy"
     assert set(samples[0]) == {"model", "text"}
     assert samples[0]["model"] == MODEL and samples[0]["text"] == words.strip()[:1000]
 
 
-async def test_a_held_body_with_no_dispatcher_is_a_prompt_503(make_stack):
-    stack = make_stack(VEIL_BODY_BYPASS_BYTES="1024")
-    account = stack.new_account("held-no-dispatcher")
+async def test_a_long_body_with_no_dispatcher_is_a_prompt_503(make_stack):
+    stack = make_stack()
+    account = stack.new_account("long-no-dispatcher")
     stack.kill("dispatcher")
     began = time.monotonic()
     async with account.http() as http:
         response = await http.post(
             "/chat/completions",
-            json={"model": MODEL, "messages": [{"role": "user", "content": "x" * 4096}]},
+            json={"model": MODEL, "messages": [{"role": "user", "content": "x" * 40_000}]},
         )
     assert time.monotonic() - began < 1
     assert response.status_code == 503

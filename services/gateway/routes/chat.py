@@ -4,29 +4,26 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 
-from veil.bus import publish_framed, publish_model
+from veil.bus import publish_framed
 from veil.gateway.errors import error_response, json_object, validation_message
 from veil.gateway.inbox import Reply
 from veil.gateway.server import BODY_LATE, CONNECTION_CLOSED, READS_OWN_BODY
 from veil.gateway.state import GatewayState
 from veil.schemas import subjects
-from veil.schemas.categories import prompt_text
 from veil.schemas.chat import ChatRequest, split_routing_suffix
 from veil.schemas.chunks import error_chunk, sse_event
 from veil.schemas.errors import ErrorBody, VeilError
 from veil.schemas.messages import (
     CancelGeneration,
     GenerationVerdict,
-    PromptSample,
     ReplyHeader,
     RequestEnvelope,
-    RoutedRequest,
 )
 
 router = APIRouter()
@@ -191,7 +188,6 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
         received_at=time.time(),
         settings_revision=state.privacy.revisions.get(who.account_id, 0),  # type: ignore[arg-type]
         routing=chat.routing_summary(),
-        body_held=len(body) > state.settings.body_bypass_bytes,
     )
     queue = state.inbox.open(generation_id)
     try:
@@ -202,7 +198,7 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
                 state.broker.connection,
                 subjects.REQUEST,
                 envelope,
-                b"" if envelope.body_held else body,
+                body,
                 reply=subjects.undelivered_subject(
                     state.inbox.instance, state.inbox.subject, generation_id
                 ),
@@ -210,12 +206,7 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
         except Exception as exc:  # disconnected from NATS, or over its max_payload
             raise VeilError(503, "veil's message bus is unavailable; try again shortly") from exc
         # Until the response starts, a disconnect is only seen by watching for it.
-        forward = _forwarder(state, envelope, chat, body) if envelope.body_held else None
-        waiting = (
-            _first_reply(queue, state, forward)
-            if chat.stream
-            else _final_reply(queue, state, forward)
-        )
+        waiting = _first_reply(queue, state) if chat.stream else _final_reply(queue, state)
         first = await _unless_client_leaves(request, waiting)
         if first is None:
             await _cancel(state, generation_id)
@@ -243,41 +234,9 @@ def _error_of(header: ReplyHeader) -> ErrorBody:
     return header.error or ErrorBody(code=502, message="Internal error: an error without a body")
 
 
-Forward = Callable[[bytes], Awaitable[None]]
-
-
-def _forwarder(
-    state: GatewayState, envelope: RequestEnvelope, chat: ChatRequest, body: bytes
-) -> Forward:
-    """For a body held here: on policy's routing, send it with the body to the
-    dispatchers, and make the categorizer's sample if policy drew this request."""
-
-    async def forward(routed_json: bytes) -> None:
-        routed = RoutedRequest.model_validate_json(routed_json)
-        connection = state.broker.connection
-        await publish_framed(
-            connection,
-            subjects.ROUTED,
-            routed,
-            body,
-            reply=subjects.undelivered_subject(
-                state.inbox.dispatch_instance, state.inbox.subject, envelope.generation_id
-            ),
-        )
-        if routed.sample_model is not None:
-            text = prompt_text(chat)
-            if text:
-                sample = PromptSample(model=routed.sample_model, text=text)
-                await publish_model(connection, subjects.SAMPLE, sample)
-
-    return forward
-
-
-async def _final_reply(
-    queue: asyncio.Queue[Reply], state: GatewayState, forward: Forward | None
-) -> Reply:
+async def _final_reply(queue: asyncio.Queue[Reply], state: GatewayState) -> Reply:
     """Non-streaming: the final completion or the error."""
-    reply = await _first_reply(queue, state, forward)
+    reply = await _first_reply(queue, state)
     while reply[0].kind not in ("final", "error"):
         reply = await _next(queue, state.settings.idle_timeout)
     return reply
@@ -339,9 +298,7 @@ async def _cancel(state: GatewayState, generation_id: str) -> None:
         await state.broker.publish(CancelGeneration(generation_id=generation_id), subjects.CANCEL)
 
 
-async def _first_reply(
-    queue: asyncio.Queue[Reply], state: GatewayState, forward: Forward | None
-) -> Reply:
+async def _first_reply(queue: asyncio.Queue[Reply], state: GatewayState) -> Reply:
     """Wait for a dispatcher to take the request, or for an error.
 
     A missing policy or dispatcher is answered at once by NATS ("no responders", turned
@@ -355,9 +312,7 @@ async def _first_reply(
         raise Lost() from None
     # Heartbeats ("accepted") mean a dispatcher is still on it: keep waiting, up to
     # idle_timeout between two of them, for the final (or the stream to start).
-    while first[0].kind in ("accepted", "routed"):
-        if first[0].kind == "routed" and forward is not None:
-            await forward(first[1])  # policy routed a body held here
+    while first[0].kind == "accepted":
         first = await _next(queue, state.settings.idle_timeout)
     return first
 
