@@ -6,7 +6,7 @@ Starts a private stack, loads it with non-streaming requests (benchmarks/load.py
 when installed), and reads each process's user + system CPU time from /proc before and
 after: microseconds of CPU per request for the gateway, policy, dispatcher, metrics,
 categorizer, nats-server and the simulator (the upstream stand-in, not veil's cost).
-Medians over the runs. This is the basis of the scaling estimate in the README: on a
+Medians over the runs. This is the basis of the scaling estimate in docs/operating.md: on a
 machine with C cores, the stack serves at most C / (sum of these) requests per second.
 Linux only (/proc).
 """

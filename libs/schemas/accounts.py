@@ -90,7 +90,7 @@ class KeyUsage(BaseModel):
 
 
 class PrivacySettings(BaseModel):
-    """An account's settings; the defaults are the most private (README, API)."""
+    """An account's settings; the defaults are the most private (docs/api.md)."""
 
     enable_paid_model_training: bool = False
     enable_free_model_training: bool = False

@@ -24,7 +24,7 @@ ARTIFACT = Path(__file__).parent / "model" / "classifier.npz"
 # Word unigrams and bigrams carry topic words and phrases ("roth ira", "cite in"); the
 # character n-grams within word boundaries carry word pieces, so inflections, typos and
 # other languages still share features with the training prompts. Chosen by 5-fold
-# cross-validation on the training split (README, "Categorization").
+# cross-validation on the training split (docs/routing.md, "Categorization").
 FEATURE_BLOCKS: dict[str, dict] = {
     "word": {"analyzer": "word", "ngram_range": (1, 2)},
     "char": {"analyzer": "char_wb", "ngram_range": (2, 5)},

@@ -3,7 +3,7 @@
 No ClickHouse cluster (nor Keeper) can run here, so what is checked is the DDL itself:
 its shape, statement by statement, and that ClickHouse's own parser (chDB's `EXPLAIN
 AST`, in a child process) accepts every statement. Executing it is left to a real
-cluster; see the README's "Operating veil"."""
+cluster; see docs/operating.md, "ClickHouse at scale"."""
 
 import json
 import subprocess
