@@ -10,7 +10,7 @@ from faststream.nats import NatsBroker
 from pydantic import BaseModel
 
 from veil.schemas.errors import VeilError
-from veil.schemas.queries import Answer
+from veil.schemas.queries import Answer, QueryResult
 
 ASK_TIMEOUT = 10.0
 A = TypeVar("A", bound=Answer)
@@ -28,3 +28,10 @@ async def ask(
     if result.error is not None:
         raise VeilError.from_body(result.error)
     return result
+
+
+async def ask_metrics(
+    broker: NatsBroker, query: BaseModel, subject: str, answer: type[A] = QueryResult
+) -> A:
+    """A question for the metrics service (its store's reports)."""
+    return await ask(broker, "metrics", query, subject, answer)

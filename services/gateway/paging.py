@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Query
 from fastapi.responses import Response
 
-from veil.gateway.responses import json_response
+from veil.gateway.views.responses import json_response
 from veil.schemas.errors import VeilError
 
 Limit = Annotated[int, Query(ge=1, le=100)]

@@ -34,13 +34,11 @@ import orjson
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from veil.gateway.app import build_app
 from veil.gateway.config import GatewaySettings
+from veil.gateway.fastpath import with_fast_chat
+from veil.gateway.scope import BODY_LATE, CONNECTION_CLOSED, READS_OWN_BODY
 
-READS_OWN_BODY = "veil.reads_own_body"  # scope key: the route answers a late body itself
-BODY_LATE = "veil.body_late"  # scope key: the body deadline passed (its value, seconds)
-# scope key: a future done when the client's connection closes, so a route can wait for
-# its answer or the client's leaving without a task of its own polling receive()
-CONNECTION_CLOSED = "veil.connection_closed"
 SWEEP_EVERY = 0.25
 # How long a refused connection still swallows what the client sends before it closes:
 # closing with unread bytes would reset the connection, which can destroy the answer
@@ -217,9 +215,6 @@ class DrainingServer(uvicorn.Server):
 
 
 def serve(settings: GatewaySettings) -> None:
-    from veil.gateway.app import build_app  # the routes import this module's scope keys
-    from veil.gateway.fastpath import with_fast_chat
-
     app = build_app(settings)
     config = uvicorn.Config(
         with_fast_chat(app),

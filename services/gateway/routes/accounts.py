@@ -8,8 +8,8 @@ from pydantic import BaseModel, Field
 
 from veil.bus import publish_durably
 from veil.gateway.privacy import apply_privacy_patch, parse_privacy_patch
-from veil.gateway.responses import data
 from veil.gateway.state import CallerDep, GatewayState, StateDep
+from veil.gateway.views.responses import data
 from veil.keys import new_id
 from veil.schemas import subjects
 from veil.schemas.accounts import Account, PrivacySettings

@@ -11,11 +11,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from veil.gateway.asking import ask_metrics
 from veil.gateway.auth import Caller
 from veil.gateway.paging import Limit, decode_cursor, page_response
-from veil.gateway.responses import data
-from veil.gateway.routes.reports import ask_metrics
 from veil.gateway.state import CallerDep, GatewayState, StateDep
+from veil.gateway.views.responses import data
 from veil.schemas import subjects
 from veil.schemas.content import (
     ContentDeleted,

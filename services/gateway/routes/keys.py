@@ -15,11 +15,11 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from veil.gateway.asking import ask_metrics
 from veil.gateway.auth import Caller, require_id
 from veil.gateway.limits import KeySpend
-from veil.gateway.responses import data, json_response
-from veil.gateway.routes.reports import ask_metrics
 from veil.gateway.state import CallerDep, GatewayState, StateDep
+from veil.gateway.views.responses import data, json_response
 from veil.keys import hash_key, key_label, new_id, new_key
 from veil.schemas import subjects
 from veil.schemas.accounts import KeyKind, KeyRecord, LimitReset, RateLimit

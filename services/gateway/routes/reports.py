@@ -2,19 +2,17 @@
 
 import asyncio
 import time
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from faststream.nats import NatsBroker
-from pydantic import BaseModel
 
-from veil.gateway.asking import ask
-from veil.gateway.generation_view import generation_view
+from veil.gateway.asking import ask_metrics
 from veil.gateway.inbox import SETTLING_SECONDS
 from veil.gateway.paging import Limit, decode_cursor, page_response
-from veil.gateway.responses import data
 from veil.gateway.state import CallerDep, GatewayState, StateDep
+from veil.gateway.views.generation import generation_view
+from veil.gateway.views.responses import data
 from veil.schemas import subjects
 from veil.schemas.categories import CATEGORIES
 from veil.schemas.errors import VeilError
@@ -22,25 +20,16 @@ from veil.schemas.queries import (
     ActivityQuery,
     ActivityResult,
     ActivityRow,
-    Answer,
     GenerationListQuery,
     GenerationListResult,
     GenerationQuery,
     GenerationResult,
-    QueryResult,
     RankingsQuery,
     RankingsResult,
 )
 
 router = APIRouter()
-A = TypeVar("A", bound=Answer)
 SETTLING_POLL = 0.05
-
-
-async def ask_metrics(
-    broker: NatsBroker, query: BaseModel, subject: str, answer: type[A] = QueryResult
-) -> A:
-    return await ask(broker, "metrics", query, subject, answer)
 
 
 def with_provider_names(state: GatewayState, rows: list[ActivityRow]) -> list[ActivityRow]:

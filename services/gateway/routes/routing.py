@@ -12,11 +12,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from veil.gateway.asking import ask
+from veil.gateway.body import parse_chat_request, read_body
 from veil.gateway.privacy import parse_privacy_patch, patched_settings
-from veil.gateway.responses import data
-from veil.gateway.routes.catalog import ModelListDep, model_list_response
-from veil.gateway.routes.chat import parse_chat_request, read_body
 from veil.gateway.state import CallerDep, GatewayState, StateDep
+from veil.gateway.views.catalog import ModelListDep, model_list_response
+from veil.gateway.views.responses import data
 from veil.schemas import subjects
 from veil.schemas.accounts import PrivacySettings
 from veil.schemas.errors import VeilError
@@ -84,4 +84,4 @@ async def user_models(
     result = await ask(state.broker, "policy", query, subjects.USER_MODELS, UserModelsResult)
     reachable = set(result.models)
     models = [m for m in state.index.catalog.models if m.id in reachable]
-    return model_list_response(state, models, listing, "/models/user")
+    return model_list_response(state.index, models, listing, "/models/user")

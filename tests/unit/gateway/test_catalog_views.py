@@ -7,7 +7,7 @@ import pytest
 from openrouter import components, operations
 
 from veil.catalog import CatalogIndex
-from veil.gateway.catalog_views import (
+from veil.gateway.views.catalog import (
     endpoint_view,
     filter_models,
     model_endpoints_view,

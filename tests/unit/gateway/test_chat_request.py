@@ -5,7 +5,7 @@ import pytest
 from openrouter import components, utils
 from pydantic import ValidationError
 
-from veil.gateway.routes.chat import parse_chat_request
+from veil.gateway.body import parse_chat_request
 from veil.schemas.chat import ChatRequest, RoutingSummary, upstream_body
 from veil.schemas.errors import VeilError
 

@@ -6,10 +6,15 @@ default), never a guessed number.
 
 from calendar import timegm
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
+from fastapi import Depends, Query
+from fastapi.responses import Response
+
 from veil.catalog import CatalogIndex
+from veil.gateway.views.responses import json_response
 from veil.schemas.accounts import EndpointStat
 from veil.schemas.catalog import Endpoint, Model, Provider
 
@@ -237,3 +242,46 @@ def zero_retention_endpoints_view(index: CatalogIndex, stats: EndpointStats) -> 
         for e in model.endpoints
         if index.providers[e.provider].data_policy.zero_retention
     ]
+
+
+@dataclass
+class ModelListQuery:
+    """OpenRouter's list parameters that veil's catalog can answer; others are ignored."""
+
+    offset: Annotated[int | None, Query(ge=0)] = None
+    limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE)] = None
+    supported_parameters: str | None = None
+    input_modalities: str | None = None
+    output_modalities: str | None = None
+    zdr: bool = False
+
+    def filters(self) -> dict[str, str]:
+        """The filters as query parameters, for the next page's link."""
+        named = {
+            "supported_parameters": self.supported_parameters,
+            "input_modalities": self.input_modalities,
+            "output_modalities": self.output_modalities,
+            "zdr": "true" if self.zdr else None,
+        }
+        return {k: v for k, v in named.items() if v is not None}
+
+
+ModelListDep = Annotated[ModelListQuery, Depends()]
+
+
+def model_list_response(
+    index: CatalogIndex, models: list[Model], query: ModelListQuery, path: str
+) -> Response:
+    """GET /models and /models/user share this: filter, then one page."""
+    kept = filter_models(
+        models,
+        index,
+        supported_parameters=query.supported_parameters,
+        input_modalities=query.input_modalities,
+        output_modalities=query.output_modalities,
+        zdr=query.zdr,
+    )
+    page = model_list_view(
+        kept, index, path=path, offset=query.offset, limit=query.limit, query=query.filters()
+    )
+    return json_response(page)

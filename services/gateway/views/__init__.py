@@ -1,0 +1,1 @@
+"""The gateway's response shapes: pure functions from typed answers to OpenRouter's JSON."""
