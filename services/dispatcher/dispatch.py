@@ -122,8 +122,8 @@ class Dispatcher:
         if gen.outboxed:
             return
         gen.finished_at = gen.finished_at or time.time()
-        if gen.serving is not None and gen.status == "ok":
-            endpoint, status, began = gen.serving
+        if gen.serving_attempt is not None and gen.status == "ok":
+            endpoint, status, began = gen.serving_attempt
             gen.attempts.append(self._attempt_record(endpoint, status, None, began))
         entries = []
         if gen.log is not None:
@@ -140,8 +140,9 @@ class Dispatcher:
         """The opted-in account's content record, sealed here. A failure loses the record,
         never the generation."""
         assert gen.log is not None and self.keyring is not None
-        model = gen.served_by[2] if gen.served_by else gen.routed.endpoints[0].model
-        provider = gen.served_by[1].slug if gen.served_by else None
+        serving = gen.served_by
+        model = serving.model if serving else gen.routed.endpoints[0].model
+        provider = serving.provider.slug if serving else None
         try:
             return await sealed_record(
                 self.keyring, gen.routed, gen.request, gen.log, model, provider
@@ -216,7 +217,7 @@ class Dispatcher:
         stream = gen.routed.envelope.routing.stream
         wire = adapter.build_request(gen.body, endpoint, target, stream)
         async with send(self.http, wire, self._timeout(gen, stream)) as response:
-            gen.serving = (routed_endpoint, response.status, began)
+            gen.serving_attempt = (routed_endpoint, response.status, began)
             if stream:
                 gen.serve(endpoint, provider, routed_endpoint.model, time.time())
                 await self.relay.stream(

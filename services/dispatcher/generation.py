@@ -19,6 +19,16 @@ from veil.schemas.errors import ErrorBody
 from veil.schemas.messages import GenerationEvent, ProviderAttempt, RoutedEndpoint, RoutedRequest
 
 
+@dataclass(frozen=True)
+class Serving:
+    """Who serves a generation: the catalog endpoint, its provider, and the model id as
+    routed (a catalog id)."""
+
+    endpoint: Endpoint
+    provider: Provider
+    model: str
+
+
 @dataclass
 class Generation:
     """What one request accumulates on its way through the dispatcher."""
@@ -29,7 +39,7 @@ class Generation:
     body: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
     attempts: list[ProviderAttempt] = field(default_factory=list)
-    served_by: tuple[Endpoint, Provider, str] | None = None
+    served_by: Serving | None = None
     usage: Usage | None = None
     cost: float = 0.0
     finish_reason: str | None = None
@@ -49,13 +59,19 @@ class Generation:
     logged: bool = False  # its content record is in the outbox (so it will be published)
     # The attempt that is serving it: (endpoint, upstream's HTTP status, when it began);
     # recorded among the attempts when the generation ends well.
-    serving: tuple[RoutedEndpoint, int, float] | None = None
+    serving_attempt: tuple[RoutedEndpoint, int, float] | None = None
     # Its record (and content record) in the dispatcher's outbox, once committed.
     outboxed: list[Entry] = field(default_factory=list)
 
     @property
     def generation_id(self) -> str:
         return self.routed.envelope.generation_id
+
+    @property
+    def server(self) -> Serving:
+        """Who serves it; only asked once an endpoint answered (`serve`)."""
+        assert self.served_by is not None, "no endpoint serves this generation yet"
+        return self.served_by
 
     # --- how it ended: the two transitions away from "ok" ---------------------------------
 
@@ -76,7 +92,7 @@ class Generation:
 
     def serve(self, endpoint: Endpoint, provider: Provider, model: str, now: float) -> None:
         """An endpoint answered with success: from now on it generates this completion."""
-        self.served_by = (endpoint, provider, model)
+        self.served_by = Serving(endpoint, provider, model)
         self.generating_since = now
 
     def take_completion(self, completion: dict[str, Any], now: float) -> dict[str, Any]:
@@ -145,8 +161,8 @@ class Generation:
     def priced_usage(self) -> dict[str, Any]:
         """OpenRouter's usage object for the client, priced by the serving endpoint; sets
         the generation's cost to match."""
-        assert self.usage is not None and self.served_by is not None
-        pricing = self.served_by[0].pricing
+        assert self.usage is not None
+        pricing = self.server.endpoint.pricing
         self.cost = cost_of(self.usage, pricing)
         return priced_usage(self.usage, pricing)
 
@@ -154,7 +170,10 @@ class Generation:
         envelope = self.routed.envelope
         end = self.finished_at or time.time()
         # Served by none: the first model routing chose (a catalog id, without `:nitro`).
-        endpoint, provider, model = self.served_by or (None, None, self.routed.endpoints[0].model)
+        serving = self.served_by
+        endpoint = serving.endpoint if serving else None
+        provider = serving.provider if serving else None
+        model = serving.model if serving else self.routed.endpoints[0].model
         usage = self.usage or Usage(0, 0)
         return GenerationEvent(
             generation_id=envelope.generation_id,

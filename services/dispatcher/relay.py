@@ -33,7 +33,7 @@ class Relay:
 
     async def completion(self, gen: Generation, completion: dict) -> None:
         """A whole completion (canonical form) as the final reply."""
-        _, provider, model = gen.served_by  # type: ignore[misc]
+        provider, model = gen.server.provider, gen.server.model
         usage = gen.take_completion(completion, time.time())
         completion_body(completion, gen.generation_id, model, provider.name, usage)
         await self._final(gen, logged=gen.log is not None, payload=orjson.dumps(completion))
@@ -44,7 +44,7 @@ class Relay:
         """An upstream's stream, chunk by chunk, ending with usage (estimated when the
         upstream reported none) and the final header."""
         subject = gen.routed.envelope.reply_subject
-        _, provider, model = gen.served_by  # type: ignore[misc]
+        provider, model = gen.server.provider, gen.server.model
         start = ReplyHeader(
             kind="start",
             generation_id=gen.generation_id,
@@ -93,7 +93,7 @@ class Relay:
 
     async def stream_failure(self, gen: Generation, error: ErrorBody) -> None:
         """After the stream started, a failure is the last chunk, with finish_reason error."""
-        _, provider, model = gen.served_by  # type: ignore[misc]
+        provider, model = gen.server.provider, gen.server.model
         usage = gen.stream_failed(error)
         chunk = error_chunk(gen.generation_id, model, provider.name, error, usage)
         await self.commit(gen)
@@ -105,7 +105,7 @@ class Relay:
         await self.reply(gen.routed.envelope.reply_subject, header, orjson.dumps(chunk))
 
     async def _final(self, gen: Generation, logged: bool = False, payload: bytes = b"") -> None:
-        _, provider, model = gen.served_by  # type: ignore[misc]
+        provider, model = gen.server.provider, gen.server.model
         await self.commit(gen)
         header = ReplyHeader(
             kind="final",

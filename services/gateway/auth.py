@@ -9,35 +9,61 @@ from fastapi import Request
 
 from veil.keys import hash_key, is_valid_id
 from veil.kvcache import KVCache
-from veil.schemas.accounts import KeyRecord
+from veil.schemas.accounts import KeyKind, KeyRecord
 from veil.schemas.errors import VeilError
 
 
 @dataclass(frozen=True)
-class Caller:
-    kind: Literal["admin", "management", "inference"]
-    account_id: str | None  # None for the admin key
-    key_id: str | None
-    record: KeyRecord | None = field(default=None, compare=False)  # None for the admin key
+class AdminCaller:
+    """The operator's admin key: it belongs to no account, and names one per request."""
 
-    @property
-    def can_manage(self) -> bool:
-        return self.kind in ("admin", "management")
+    kind: Literal["admin"] = "admin"
+    can_manage: bool = True
 
     def account_for(self, requested: str | None) -> str:
-        """The account a request is about: the admin names it, a key is bound to its own.
+        """The account a request is about: the admin must name it (400 otherwise).
 
         A named id must be well formed (400 naming it); whether it exists is
         `GatewayState.account_for`'s question."""
         if requested is not None:
             require_id("account", "acct", requested)
-        if self.kind == "admin":
-            if not requested:
-                raise VeilError(400, "The admin key must name an account with ?account_id=")
-            return requested
+        if not requested:
+            raise VeilError(400, "The admin key must name an account with ?account_id=")
+        return requested
+
+
+@dataclass(frozen=True)
+class KeyCaller:
+    """An account's management or inference key, as stored."""
+
+    record: KeyRecord = field(compare=False)
+
+    @property
+    def kind(self) -> KeyKind:
+        return self.record.kind
+
+    @property
+    def account_id(self) -> str:
+        return self.record.account_id
+
+    @property
+    def key_id(self) -> str:
+        return self.record.id
+
+    @property
+    def can_manage(self) -> bool:
+        return self.record.kind == "management"
+
+    def account_for(self, requested: str | None) -> str:
+        """A key acts on its own account only (403 for another; 400 for a malformed id)."""
+        if requested is not None:
+            require_id("account", "acct", requested)
         if requested and requested != self.account_id:
             raise VeilError(403, "A key can only act on its own account")
-        return self.account_id  # type: ignore[return-value]
+        return self.account_id
+
+
+Caller = AdminCaller | KeyCaller
 
 
 def require_id(kind: str, prefix: str, value: str) -> None:
@@ -63,7 +89,7 @@ class Authenticator:
             raise VeilError(401, "Missing API key: send Authorization: Bearer <key>")
         digest = hash_key(token.strip())
         if hmac.compare_digest(digest, self._admin_hash):
-            return Caller("admin", None, None)
+            return AdminCaller()
         record = self.keys.get(digest)
         if record is None:
             raise VeilError(401, "Invalid or revoked API key")
@@ -72,4 +98,4 @@ class Authenticator:
             raise VeilError(401, "This API key is disabled")
         if record.expires_at is not None and record.expires_at <= time.time():
             raise VeilError(401, "This API key has expired")
-        return Caller(record.kind, record.account_id, record.id, record)
+        return KeyCaller(record)

@@ -9,7 +9,7 @@ can overshoot its limit by the cost of the requests in flight meanwhile.
 import time
 from dataclasses import dataclass
 
-from veil.gateway.auth import Caller
+from veil.gateway.auth import Caller, KeyCaller
 from veil.keys import spend_in_window, window_end, window_start
 from veil.kvcache import KVCache
 from veil.schemas.accounts import KeyRecord, KeyUsage
@@ -38,9 +38,10 @@ class KeyLimits:
 
     def check(self, who: Caller) -> None:
         """Refuse with 402 a key whose spend in its current window reached its limit."""
-        record = who.record
-        if record is None or record.limit is None:
+        if not isinstance(who, KeyCaller) or who.record.limit is None:
             return
+        record = who.record
+        assert record.limit is not None
         spent = spend_in_window(self.usage.get(record.id), record.limit_reset, time.time())
         if spent >= record.limit:
             raise VeilError(

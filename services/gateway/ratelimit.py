@@ -27,7 +27,7 @@ from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 
 from veil.bus import publish_model, subscribe_model
-from veil.gateway.auth import Caller
+from veil.gateway.auth import Caller, KeyCaller
 from veil.schemas import subjects
 from veil.schemas.accounts import KeyRecord, RateLimit, interval_seconds
 from veil.schemas.errors import VeilError
@@ -138,9 +138,9 @@ class RateLimits:
 
     def admit(self, who: Caller) -> None:
         """Count a request of this key, or refuse it with 429 when over its rate limit."""
+        if not isinstance(who, KeyCaller):
+            return  # the admin key is never rate limited
         record = who.record
-        if record is None:
-            return
         limit = effective_limit(record, self.default)
         if limit is None:
             return

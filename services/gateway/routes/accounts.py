@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from veil.bus import publish_durably
+from veil.gateway.auth import AdminCaller
 from veil.gateway.privacy import apply_privacy_patch, parse_privacy_patch
 from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.gateway.views.responses import data
@@ -25,7 +26,7 @@ class NewAccount(BaseModel):
 
 @router.post("/accounts")
 async def create_account(body: NewAccount, who: CallerDep, state: StateDep) -> Response:
-    if who.kind != "admin":
+    if not isinstance(who, AdminCaller):
         raise VeilError(403, "Only the admin key can create accounts")
     account = Account(id=new_id("acct"), name=body.name, created_at=time.time())
     await state.accounts.put(account.id, account)
@@ -35,10 +36,10 @@ async def create_account(body: NewAccount, who: CallerDep, state: StateDep) -> R
 @router.get("/accounts")
 async def list_accounts(who: CallerDep, state: StateDep) -> Response:
     """The admin key sees every account; an account's key only its own."""
-    if who.kind == "admin":
+    if isinstance(who, AdminCaller):
         accounts = sorted(state.accounts.values.values(), key=lambda a: a.created_at)
     else:
-        own = state.accounts.get(who.account_id or "")
+        own = state.accounts.get(who.account_id)
         accounts = [own] if own is not None else []
     return data([{"id": a.id, "name": a.name, "created_at": a.created_at} for a in accounts])
 

@@ -6,6 +6,7 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
+from veil.gateway.auth import KeyCaller
 from veil.gateway.body import parse_chat_request, read_body
 from veil.gateway.errors import error_response
 from veil.gateway.replies import Lost, Replies, error_of
@@ -38,7 +39,7 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
     # about an eighth of the gateway's time under load.
     state: GatewayState = request.app.state.veil
     who = state.auth.caller(request)
-    if who.kind == "admin":
+    if not isinstance(who, KeyCaller):
         raise VeilError(403, "The admin key manages veil; use an account's key for inference")
     state.limits.check(who)  # 402 once the key's spend reached its limit; no I/O
     state.rate_limits.admit(who)  # 429 over the key's request rate; no I/O
@@ -48,11 +49,11 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
     # body on as the client sent it, so their cost does not grow with the prompt.
     envelope = RequestEnvelope(
         generation_id=generation_id,
-        account_id=who.account_id,  # type: ignore[arg-type]
-        key_id=who.key_id,  # type: ignore[arg-type]
+        account_id=who.account_id,
+        key_id=who.key_id,
         reply_subject=state.inbox.subject,
         received_at=time.time(),
-        settings_revision=state.privacy.revisions.get(who.account_id, 0),  # type: ignore[arg-type]
+        settings_revision=state.privacy.revisions.get(who.account_id, 0),
         routing=chat.routing_summary(),
     )
     replies = Replies(state, envelope)

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from veil.gateway.asking import ask_metrics
-from veil.gateway.auth import Caller, require_id
+from veil.gateway.auth import AdminCaller, Caller, KeyCaller, require_id
 from veil.gateway.limits import KeySpend
 from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.gateway.views.responses import data, json_response
@@ -136,9 +136,9 @@ def _budgets(record: KeyRecord, spend: KeySpend) -> list[dict]:
 
 @router.get("/key")
 async def current_key(who: CallerDep, state: StateDep) -> Response:
-    record = who.record
-    if record is None:
+    if not isinstance(who, KeyCaller):
         raise VeilError(403, "The admin key belongs to no account; /key describes an account key")
+    record = who.record
     spend = state.limits.spend(record)
     budgets = _budgets(record, spend)
     return data(
@@ -176,7 +176,9 @@ def _find(state: GatewayState, who: Caller, key_hash: str) -> tuple[str, KeyReco
     """The KV digest and record of a key the caller may manage (404 for anyone else's)."""
     require_id("key", "key", key_hash)
     for digest, record in state.keys.values.items():
-        if record.id == key_hash and (who.kind == "admin" or record.account_id == who.account_id):
+        if record.id == key_hash and (
+            isinstance(who, AdminCaller) or record.account_id == who.account_id
+        ):
             return digest, record
     raise VeilError(404, f"Key not found: {key_hash}")
 

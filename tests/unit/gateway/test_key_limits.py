@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from veil.gateway.auth import Caller
+from veil.gateway.auth import KeyCaller
 from veil.gateway.limits import KeyLimits
 from veil.keys import spend_in_window, window_end, window_start
 from veil.kvcache import KVCache
@@ -102,8 +102,8 @@ def limits_with(*recorded: KeyUsage) -> KeyLimits:
     return KeyLimits(cache)
 
 
-def caller(record: KeyRecord) -> Caller:
-    return Caller(record.kind, record.account_id, record.id, record)
+def caller(record: KeyRecord) -> KeyCaller:
+    return KeyCaller(record)
 
 
 def test_a_key_under_its_limit_passes_and_one_that_reached_it_gets_402(monkeypatch):

@@ -4,14 +4,22 @@ import orjson
 import pytest
 
 from veil.catalog import CatalogIndex
-from veil.gateway.auth import Caller
+from veil.gateway.auth import AdminCaller, Caller, KeyCaller
 from veil.gateway.privacy import apply_privacy_patch, loosened, parse_privacy_patch
-from veil.schemas.accounts import PrivacySettings, PrivacySettingsPatch
+from veil.schemas.accounts import KeyRecord, PrivacySettings, PrivacySettingsPatch
 from veil.schemas.errors import VeilError
 
-INFERENCE = Caller("inference", "acct-1", "key-inf")
-MANAGEMENT = Caller("management", "acct-1", "key-mgmt")
-ADMIN = Caller("admin", None, None)
+
+def key(kind, key_id: str) -> KeyCaller:
+    record = KeyRecord(
+        id=key_id, account_id="acct-1", name=kind, kind=kind, created_at=0, label="sk-..."
+    )
+    return KeyCaller(record)
+
+
+INFERENCE = key("inference", "key-inf")
+MANAGEMENT = key("management", "key-mgmt")
+ADMIN = AdminCaller()
 
 
 def apply(current: PrivacySettings, changes: dict, who: Caller, index: CatalogIndex):

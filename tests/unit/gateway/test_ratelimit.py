@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from veil.gateway.auth import Caller
+from veil.gateway.auth import AdminCaller, Caller, KeyCaller
 from veil.gateway.ratelimit import RateLimits, retry_after, window_position
 from veil.keys import is_valid_id
 from veil.schemas.accounts import KeyRecord, RateLimit
@@ -20,7 +20,7 @@ class Clock:
         return self.now
 
 
-def key(key_id: str = "key-a", rate_limit: RateLimit | None = None) -> Caller:
+def key(key_id: str = "key-a", rate_limit: RateLimit | None = None) -> KeyCaller:
     record = KeyRecord(
         id=key_id,
         account_id="acct-1",
@@ -30,7 +30,7 @@ def key(key_id: str = "key-a", rate_limit: RateLimit | None = None) -> Caller:
         label="sk-...",
         rate_limit=rate_limit,
     )
-    return Caller("inference", "acct-1", key_id, record)
+    return KeyCaller(record)
 
 
 FIVE_PER_10S = RateLimit(requests=5, interval="10s")
@@ -127,7 +127,7 @@ def test_no_default_and_no_limit_of_its_own_is_unlimited():
 
 def test_the_admin_key_is_not_rate_limited():
     limits = RateLimits("gw-1", RateLimit(requests=1, interval="10s"), 0.2, Clock())
-    admin = Caller("admin", None, None)
+    admin = AdminCaller()
     for _ in range(3):
         limits.admit(admin)
 
