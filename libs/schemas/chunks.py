@@ -87,7 +87,7 @@ def chunk_body(chunk: Chunk, generation_id: str, model: str, provider_name: str)
     return chunk
 
 
-def usage_chunk(generation_id: str, model: str, provider_name: str, usage: dict) -> Chunk:
+def usage_chunk(generation_id: str, model: str, provider_name: str, usage: dict[str, Any]) -> Chunk:
     """The last chunk when the upstream's stream carried no usage: veil's estimate."""
     chunk = new_chunk(generation_id, model, provider_name)
     chunk["usage"] = usage
@@ -99,7 +99,7 @@ def error_chunk(
     model: str,
     provider_name: str,
     error: ErrorBody,
-    usage: dict | None = None,
+    usage: dict[str, Any] | None = None,
 ) -> Chunk:
     """A failure after the stream started: the last chunk, with `finish_reason: "error"`."""
     body = error.model_dump(exclude_none=True)

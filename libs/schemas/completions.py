@@ -23,7 +23,7 @@ def fill_choice(choice: dict[str, Any]) -> None:
 
 
 def completion_body(
-    data: dict[str, Any], generation_id: str, model: str, provider_name: str, usage: dict
+    data: dict[str, Any], generation_id: str, model: str, provider_name: str, usage: dict[str, Any]
 ) -> dict[str, Any]:
     """A non-streaming `chat.completion`, in place."""
     data.update(

@@ -47,7 +47,7 @@ def service_missing(service: str) -> ErrorBody:
 def validation_problems(
     errors: Iterable[Mapping[str, Any]],
     limit: int = 5,
-    where: Callable[[tuple], str] | None = None,
+    where: Callable[[tuple[Any, ...]], str] | None = None,
 ) -> str:
     """A pydantic error list (`exc.errors()`) as one line: "field.path: what is wrong; ...".
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from aiohttp import web
@@ -13,7 +13,7 @@ from veil.simulator.scenarios import Scenario
 from veil.simulator.state import SimState
 from veil.simulator.streaming import json_response
 
-API = "anthropic"
+API: Final = "anthropic"
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -98,7 +98,8 @@ def _forced_tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
     choice = body.get("tool_choice")
     if not isinstance(choice, dict) or choice.get("type") != "tool":
         return None
-    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+    listed = body.get("tools")
+    tools = listed if isinstance(listed, list) else []
     tool = next(
         (t for t in tools if isinstance(t, dict) and t.get("name") == choice.get("name")), None
     )
@@ -132,7 +133,7 @@ def _instance_of(schema: Any) -> Any:
         return {name: _instance_of(sub) for name, sub in properties.items()}
     if kind == "array":
         return [_instance_of(schema.get("items") or {})]
-    return _SAMPLE_VALUES.get(kind, "simulated")
+    return _SAMPLE_VALUES.get(str(kind), "simulated")
 
 
 def _event(kind: str, data: dict[str, Any]) -> bytes:

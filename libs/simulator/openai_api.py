@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from aiohttp import web
@@ -14,7 +14,7 @@ from veil.simulator.scenarios import Scenario
 from veil.simulator.state import SimState
 from veil.simulator.streaming import json_response
 
-API = "openai"
+API: Final = "openai"
 
 _ERROR_TYPES = {
     400: ("invalid_request_error", None),
@@ -127,5 +127,7 @@ def stream_parts(
         usage = _usage(prompt_tokens(body["messages"]), completion_tokens)
         tail.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n")
     tail.append(b"data: [DONE]\n\n")
-    broken = b'data: {"id": "' + base["id"].encode() + b'", "choices": [{"delta": {"content\n\n'
+    broken = (
+        b'data: {"id": "' + str(base["id"]).encode() + b'", "choices": [{"delta": {"content\n\n'
+    )
     return StreamParts(head, content, tail, broken)

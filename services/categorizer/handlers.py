@@ -56,7 +56,8 @@ def acknowledged_by(publisher: LogicPublisher) -> Publish:
 
     async def publish(subject: str, payload: bytes, msg_id: str) -> object:
         headers = {**JSON_HEADERS, "Nats-Msg-Id": msg_id}
-        return await publisher.publish(payload, headers=headers, timeout=2.0)
+        await publisher.publish(payload, headers=headers, timeout=2.0)
+        return None
 
     return publish
 

@@ -5,9 +5,11 @@ import contextlib
 import logging
 import secrets
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import Response
+from nats.js.kv import KeyValue
 
 from veil import telemetry
 from veil.bus import BUS_OVERHEAD, ensure_streams, make_broker
@@ -74,16 +76,15 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         await broker.connect()
         await ensure_streams(broker, settings.jetstream_replicas)
 
-        async def bucket(name: str):
+        async def bucket(name: str) -> KeyValue:
             return await broker.key_value(name, declare=False)  # ensure_streams made it
 
-        caches = [
-            KVCache(await bucket(subjects.KV_ACCOUNTS), Account),
-            KVCache(await bucket(subjects.KV_KEYS), KeyRecord),
-            KVCache(await bucket(subjects.KV_PRIVACY), PrivacySettings),
-            EndpointStatsCache(await bucket(subjects.KV_ENDPOINT_STATS)),
-            KVCache(await bucket(subjects.KV_KEY_USAGE), KeyUsage),
-        ]
+        accounts = KVCache(await bucket(subjects.KV_ACCOUNTS), Account)
+        keys = KVCache(await bucket(subjects.KV_KEYS), KeyRecord)
+        privacy = KVCache(await bucket(subjects.KV_PRIVACY), PrivacySettings)
+        stats = EndpointStatsCache(await bucket(subjects.KV_ENDPOINT_STATS))
+        usage = KVCache(await bucket(subjects.KV_KEY_USAGE), KeyUsage)
+        caches: list[KVCache[Any]] = [accounts, keys, privacy, stats, usage]
         for cache in caches:
             await cache.start()
         rate_limits = RateLimits(
@@ -96,13 +97,13 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             broker=broker,
             inbox=inbox,
             index=CatalogIndex.load(settings.catalog),
-            auth=Authenticator(caches[1], resolve_admin_key(settings, settings.admin_key)),
-            accounts=caches[0],
-            keys=caches[1],
-            privacy=caches[2],
-            stats=caches[3],
-            usage=caches[4],
-            limits=KeyLimits(caches[4]),
+            auth=Authenticator(keys, resolve_admin_key(settings, settings.admin_key)),
+            accounts=accounts,
+            keys=keys,
+            privacy=privacy,
+            stats=stats,
+            usage=usage,
+            limits=KeyLimits(usage),
             rate_limits=rate_limits,
             body_limit=body_limit(settings, broker.connection.max_payload),
             keyring=keyring,

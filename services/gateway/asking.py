@@ -10,7 +10,7 @@ from faststream.nats import NatsBroker
 from pydantic import BaseModel
 
 from veil.schemas.errors import VeilError
-from veil.schemas.queries import Answer, QueryResult
+from veil.schemas.queries import Answer
 
 ASK_TIMEOUT = 10.0
 A = TypeVar("A", bound=Answer)
@@ -30,8 +30,6 @@ async def ask(
     return result
 
 
-async def ask_metrics(
-    broker: NatsBroker, query: BaseModel, subject: str, answer: type[A] = QueryResult
-) -> A:
+async def ask_metrics(broker: NatsBroker, query: BaseModel, subject: str, answer: type[A]) -> A:
     """A question for the metrics service (its store's reports)."""
     return await ask(broker, "metrics", query, subject, answer)

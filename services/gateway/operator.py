@@ -52,7 +52,7 @@ async def readiness(request: Request) -> dict[str, bool]:
     }
 
     async def answers(service: str) -> bool:
-        if not checks["bus"]:
+        if connection is None or not checks["bus"]:
             return False
         try:
             await connection.request(health_subject(service), b"", timeout=READY_WAIT)

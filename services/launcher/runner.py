@@ -4,6 +4,7 @@ import asyncio
 import importlib
 
 from faststream import FastStream
+from faststream.nats import NatsBroker
 
 from veil import telemetry
 from veil.config import CommonSettings
@@ -46,7 +47,9 @@ def watch_the_bus(app: FastStream) -> None:
 
     @app.after_startup
     async def start_watching() -> None:
-        tasks.append(asyncio.create_task(telemetry.watch_bus(app.broker.connection)))
+        broker = app.broker
+        assert isinstance(broker, NatsBroker)
+        tasks.append(asyncio.create_task(telemetry.watch_bus(broker.connection)))
 
     @app.on_shutdown
     async def stop_watching() -> None:

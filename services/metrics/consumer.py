@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
@@ -156,7 +157,7 @@ class Puller:
         self.arrived = asyncio.Event()  # a message or an ended request since last cleared
         self.ended = False
         self.refused: str | None = None  # the error status that ended the last request
-        self.subscription = None
+        self.subscription: Subscription | None = None
 
     @classmethod
     async def open(cls, nc: Client, stream: str, durable: str) -> "Puller":

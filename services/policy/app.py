@@ -2,9 +2,11 @@
 
 import contextlib
 import secrets
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from faststream import FastStream
+from nats.aio.subscription import Subscription
 
 from veil.bus import ensure_streams, make_broker, on_undelivered, subscribe_framed
 from veil.catalog import CatalogIndex
@@ -24,10 +26,10 @@ def build_app(settings: PolicySettings | None = None) -> FastStream:
         unhealthy_error_rate=settings.unhealthy_error_rate,
     )
     broker.include_router(build_router(state))
-    requests = []  # the hot path's subscription, drained first on a graceful stop
+    requests: list[Subscription] = []  # the hot path's, drained first on a graceful stop
 
     @asynccontextmanager
-    async def lifespan():
+    async def lifespan() -> AsyncIterator[None]:
         await broker.connect()
         await ensure_streams(broker, settings.jetstream_replicas)
         await state.connect(broker)
@@ -53,6 +55,6 @@ def build_app(settings: PolicySettings | None = None) -> FastStream:
         # replies included); the broker's own drain, later, stops everything at once.
         for subscription in requests:
             with contextlib.suppress(Exception):
-                await subscription.drain()
+                await subscription.drain()  # type: ignore[no-untyped-call]  # nats-py's
 
     return app

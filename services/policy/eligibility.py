@@ -239,7 +239,11 @@ def _measured(candidate: Candidate, ctx: RoutingContext) -> EndpointStats:
     )
 
 
-def _sort_key(candidate: Candidate, ctx: RoutingContext, sort: Sort | None) -> tuple:
+# Compared element by element: flags (False first), measures, then a slug for a total order.
+SortKey = tuple[float | Decimal | str, ...]
+
+
+def _sort_key(candidate: Candidate, ctx: RoutingContext, sort: Sort | None) -> SortKey:
     stats = ctx.stats.get((candidate.model.id, candidate.provider.slug))
     unhealthy = stats is not None and (stats.error_rate or 0.0) > ctx.unhealthy_error_rate
     pricing = candidate.endpoint.pricing
@@ -247,7 +251,7 @@ def _sort_key(candidate: Candidate, ctx: RoutingContext, sort: Sort | None) -> t
     if sort == "throughput" or sort == "latency":
         measured = _measured(candidate, ctx)
         if sort == "throughput":
-            primary: tuple = (-_first_known(measured.throughput_tps, 0.0), price)
+            primary: SortKey = (-_first_known(measured.throughput_tps, 0.0), price)
         else:
             primary = (_first_known(measured.latency_ms, float("inf")), price)
     else:
@@ -372,7 +376,7 @@ def decide(request: RoutedView, ctx: RoutingContext) -> Decision:
         sort = prefs.sort_by or next(iter(suffix_sorts.values()), None)
         place = {m: i for i, m in enumerate(candidate_models)}
 
-        def across_models(c: Candidate) -> tuple:
+        def across_models(c: Candidate) -> SortKey:
             unhealthy, *primary, slug = _sort_key(c, ctx, sort)
             return (_order_position(c, order), unhealthy, *primary, place[c.model.id], slug)
 

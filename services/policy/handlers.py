@@ -10,6 +10,7 @@ message that cost more than the routing decision itself.
 
 import dataclasses
 import random
+from collections.abc import Awaitable, Callable
 
 from faststream.nats import NatsRouter
 from nats.aio.client import Client
@@ -33,7 +34,9 @@ from veil.schemas.messages import (
 from veil.schemas.queries import ExplainQuery, ExplainResult, UserModelsQuery, UserModelsResult
 
 
-def request_handler(state: PolicyState, connection: Client, instance: str):
+def request_handler(
+    state: PolicyState, connection: Client, instance: str
+) -> Callable[[RequestEnvelope, memoryview], Awaitable[None]]:
     """The handler of `veil.request.v1` (queue "policy"), the hot path: subscribed with
     veil.bus.subscribe_framed rather than FastStream, like every hot-path subject.
     `body` is the request as the client sent it, validated by the gateway: forwarded as
@@ -77,7 +80,7 @@ def request_handler(state: PolicyState, connection: Client, instance: str):
     return route_request
 
 
-def dispatcher_missing(connection: Client):
+def dispatcher_missing(connection: Client) -> Callable[[str, str], Awaitable[None]]:
     """No dispatcher took a routed request: tell the waiting gateway at once."""
 
     async def tell(gateway_id: str, generation_id: str) -> None:

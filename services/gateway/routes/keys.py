@@ -9,7 +9,7 @@ sees only its own account's keys.
 
 import datetime as dt
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -266,7 +266,7 @@ async def update_key(key_hash: str, body: KeyPatch, who: CallerDep, state: State
     given = body.model_fields_set
     if body.workspace_id is not None and body.workspace_id != record.account_id:
         raise VeilError(400, "Invalid request: a key cannot move to another account")
-    changes = {
+    changes: dict[str, Any] = {
         name: getattr(body, name)
         for name in ("name", "disabled", "include_byok_in_limit")
         if name in given and getattr(body, name) is not None
