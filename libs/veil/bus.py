@@ -13,6 +13,7 @@ from faststream.nats import JStream, NatsBroker
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
@@ -97,6 +98,11 @@ def make_broker(nats_url: str, service: str) -> NatsBroker:
         connect_timeout=5,
     )
 
+
+# What a request or publish on the bus raises when the bus cannot carry it: NATS's own
+# errors (no responders, a closed or reconnecting connection, JetStream refusing), a
+# timeout, a socket error.
+BUS_ERRORS = (NatsError, OSError, TimeoutError)
 
 # What JetStream answers while a cluster elects a leader, for itself or for a stream
 # (a few seconds after its nodes start, or after one is lost).
@@ -298,7 +304,7 @@ async def publish_durably(
             return True
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except BUS_ERRORS as exc:
             delay = backoff.next()
             if time.monotonic() + delay > deadline:
                 log.error("no acknowledgement for %s %s: %s", subject, msg_id, type(exc).__name__)

@@ -124,7 +124,7 @@ class Sender:
         except asyncio.CancelledError:
             self._queue(entry)
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the entry waits for a retry
             self.outage.failed(self.name, exc)
             self._queue(entry)
             return

@@ -17,6 +17,7 @@ back to the local classifier and counts why.
 """
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -26,7 +27,7 @@ import orjson
 from nats.aio.client import Client
 from nats.js.kv import KeyValue
 
-from veil.bus import on_undelivered, publish_framed, publish_model, subscribe_framed
+from veil.bus import BUS_ERRORS, on_undelivered, publish_framed, publish_model, subscribe_framed
 from veil.schemas import subjects
 from veil.schemas.accounts import PrivacySettings
 from veil.schemas.categories import (
@@ -132,7 +133,7 @@ class ModelCategorizer:
         except TimeoutError:
             await self._cancel(generation_id)
             return Answer(reason="timeout")
-        except Exception as exc:  # the bus is away
+        except BUS_ERRORS as exc:  # the bus is away
             log.warning("classification request not sent: %s", type(exc).__name__)
             return Answer(reason="unavailable")
         finally:
@@ -155,11 +156,10 @@ class ModelCategorizer:
             answer.set_result(Answer(reason="unavailable"))
 
     async def _cancel(self, generation_id: str) -> None:
-        try:
+        # The bus away: the dispatcher's own deadline ends it.
+        with contextlib.suppress(*BUS_ERRORS):
             cancel = CancelGeneration(generation_id=generation_id)
             await publish_model(self.connection, subjects.CANCEL, cancel)
-        except Exception:  # the bus is away: the dispatcher's own deadline ends it
-            pass
 
 
 def _answer_of(body: memoryview) -> Answer:

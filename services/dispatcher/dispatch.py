@@ -139,7 +139,8 @@ class Dispatcher:
     async def _content_record(self, gen: Generation) -> ContentRecord | None:
         """The opted-in account's content record, sealed here. A failure loses the record,
         never the generation."""
-        assert gen.log is not None and self.keyring is not None
+        assert gen.log is not None
+        assert self.keyring is not None
         serving = gen.served_by
         model = serving.model if serving else gen.routed.endpoints[0].model
         provider = serving.provider.slug if serving else None

@@ -1,12 +1,13 @@
 """The gateway instance's reply inbox: one queue per in-flight generation."""
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 
 from nats.aio.client import Client
 
-from veil.bus import on_undelivered, publish_model, subscribe_framed
+from veil.bus import BUS_ERRORS, on_undelivered, publish_model, subscribe_framed
 from veil.outbox import Entry, Outbox
 from veil.schemas import subjects
 from veil.schemas.errors import service_missing
@@ -67,12 +68,11 @@ class Inbox:
         task.add_done_callback(self._recording.discard)
 
     async def _give_up(self, generation_id: str, verdict: Entry) -> None:
-        assert self._connection is not None and self._outbox is not None
+        assert self._connection is not None
+        assert self._outbox is not None
         cancel = CancelGeneration(generation_id=generation_id)
-        try:
+        with contextlib.suppress(*BUS_ERRORS):  # the bus is away: the verdict waits for it
             await publish_model(self._connection, subjects.CANCEL, cancel)
-        except Exception:  # the bus is away: the verdict below waits for it
-            pass
         await self._outbox.send(verdict)
 
     def open(self, generation_id: str) -> "asyncio.Queue[Reply]":

@@ -239,50 +239,51 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
     components["securitySchemes"] = {
         BEARER: {"type": "http", "scheme": "bearer", "description": "an API key"}
     }
-    error = {"application/json": {"schema": {"$ref": REF.format(model="ErrorResponse")}}}
     for path, methods in document.get("paths", {}).items():
         for method, operation in methods.items():
             route = path.removeprefix(API)
-            if (method, route) in UNLISTED:
-                continue
-            spec = OPERATIONS[(method, route)]
-            responses = operation.setdefault("responses", {})
-            success = responses.pop("200", {"description": "Successful Response"})
-            responses.pop("422", None)
-            if spec.status == 204:
-                success = {"description": "Done; no content"}
-            elif spec.schema is not None:
-                success["content"] = {"application/json": {"schema": spec.schema}}
-            if spec.body == "ChatRequest":
-                success["content"]["text/event-stream"] = {
-                    "schema": {"type": "string"},
-                }
-                success["description"] = (
-                    "The completion, or with `stream: true` server-sent events "
-                    "ending with `data: [DONE]`"
-                )
-            if spec.headers:
-                success["headers"] = spec.headers
-            responses[str(spec.status)] = success
-            for status in spec.errors:
-                answer: dict[str, Any] = {"description": ERRORS[status], "content": error}
-                headers = {**spec.headers, **(RETRY_AFTER if status == 429 else {})}
-                if headers:
-                    answer["headers"] = headers
-                responses[str(status)] = answer
-            if spec.auth:
-                operation["security"] = [{BEARER: []}]
-            if spec.body is not None:
-                operation["requestBody"] = {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {"$ref": REF.format(model=spec.body)},
-                            **({"example": CHAT_EXAMPLE} if spec.body == "ChatRequest" else {}),
-                        }
-                    },
-                }
+            if (method, route) not in UNLISTED:
+                _describe(operation, OPERATIONS[(method, route)])
     return document
+
+
+def _describe(operation: dict[str, Any], spec: Operation) -> None:
+    """One operation as its spec says: its success and error responses, its security and
+    its request body."""
+    error = {"application/json": {"schema": {"$ref": REF.format(model="ErrorResponse")}}}
+    responses = operation.setdefault("responses", {})
+    success = responses.pop("200", {"description": "Successful Response"})
+    responses.pop("422", None)
+    if spec.status == 204:
+        success = {"description": "Done; no content"}
+    elif spec.schema is not None:
+        success["content"] = {"application/json": {"schema": spec.schema}}
+    if spec.body == "ChatRequest":
+        success["content"]["text/event-stream"] = {"schema": {"type": "string"}}
+        success["description"] = (
+            "The completion, or with `stream: true` server-sent events ending with `data: [DONE]`"
+        )
+    if spec.headers:
+        success["headers"] = spec.headers
+    responses[str(spec.status)] = success
+    for status in spec.errors:
+        answer: dict[str, Any] = {"description": ERRORS[status], "content": error}
+        headers = {**spec.headers, **(RETRY_AFTER if status == 429 else {})}
+        if headers:
+            answer["headers"] = headers
+        responses[str(status)] = answer
+    if spec.auth:
+        operation["security"] = [{BEARER: []}]
+    if spec.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": REF.format(model=spec.body)},
+                    **({"example": CHAT_EXAMPLE} if spec.body == "ChatRequest" else {}),
+                }
+            },
+        }
 
 
 def install(app: FastAPI) -> None:

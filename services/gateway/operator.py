@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from veil.bus import BUS_ERRORS
 from veil.schemas.subjects import health_subject
 
 # How long /readyz waits for a policy and a dispatcher: well under a load balancer's
@@ -57,7 +58,7 @@ async def readiness(request: Request) -> dict[str, bool]:
         try:
             await connection.request(health_subject(service), b"", timeout=READY_WAIT)
             return True
-        except Exception:  # no responders, a timeout, the bus going away
+        except BUS_ERRORS:  # no responders, a timeout, the bus going away
             return False
 
     policy, dispatcher = await asyncio.gather(answers("policy"), answers("dispatcher"))

@@ -26,7 +26,7 @@ from typing import Protocol
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 
-from veil.bus import publish_model, subscribe_model
+from veil.bus import BUS_ERRORS, publish_model, subscribe_model
 from veil.gateway.auth import Caller, KeyCaller
 from veil.schemas import subjects
 from veil.schemas.accounts import KeyRecord, RateLimit, interval_seconds
@@ -226,5 +226,5 @@ class RateLimits:
                 continue
             try:
                 await publish_model(connection, subjects.REQUEST_COUNTS, message)
-            except Exception as exc:  # the bus is away: the next full round says it again
+            except BUS_ERRORS as exc:  # the bus is away: the next full round says it again
                 log.debug("could not publish request counts: %s", exc)

@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.command == "up":
-        from veil.launcher.supervisor import up
+        from veil.launcher.up import up
 
         sys.exit(up(args))
     if args.command == "run":

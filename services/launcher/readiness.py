@@ -9,7 +9,7 @@ from collections.abc import Callable
 import httpx
 import nats
 
-from veil.bus import server_urls
+from veil.bus import BUS_ERRORS, server_urls
 from veil.schemas.messages import HealthReply
 from veil.schemas.subjects import SERVICES, health_subject
 
@@ -35,7 +35,7 @@ async def services_answering(nats_url: str, wait: float = 1.0) -> set[str]:
             ),
             timeout=1.5,
         )
-    except Exception:
+    except BUS_ERRORS:
         return set()
     try:
 
@@ -43,7 +43,7 @@ async def services_answering(nats_url: str, wait: float = 1.0) -> set[str]:
             try:
                 await client.request(health_subject(service), b"", timeout=wait)
                 return service
-            except Exception:
+            except BUS_ERRORS:
                 return None
 
         answers = await asyncio.gather(*(ask(s) for s in SERVICES))

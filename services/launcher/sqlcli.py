@@ -7,7 +7,7 @@ import sys
 import nats
 import orjson
 
-from veil.bus import server_urls
+from veil.bus import BUS_ERRORS, server_urls
 from veil.config import CommonSettings
 from veil.schemas import subjects
 from veil.schemas.queries import QueryResult, SqlQuery
@@ -40,14 +40,14 @@ async def run_sql(query: str, fmt: str) -> int:
             max_reconnect_attempts=0,
             allow_reconnect=False,
         )
-    except Exception as exc:
+    except BUS_ERRORS as exc:
         print(f"veil sql: cannot reach NATS at {settings.nats_url}: {exc}", file=sys.stderr)
         return 2
     try:
         reply = await client.request(
             subjects.QUERY_SQL, SqlQuery(sql=query).model_dump_json().encode(), timeout=60
         )
-    except Exception as exc:
+    except BUS_ERRORS as exc:
         print(
             f"veil sql: the metrics service did not answer ({type(exc).__name__})", file=sys.stderr
         )

@@ -13,7 +13,7 @@ import nats
 import orjson
 from pydantic import BaseModel
 
-from veil.bus import server_urls
+from veil.bus import BUS_ERRORS, server_urls
 from veil.config import CommonSettings
 from veil.launcher.readiness import replicas_answering
 from veil.schemas import subjects
@@ -53,7 +53,7 @@ async def gather(nats_url: str, wait: float = 0.5) -> Status:
         for stream in STREAMS:
             try:
                 infos = await js.consumers_info(stream)
-            except Exception:  # the stream is not made yet, or JetStream is electing
+            except BUS_ERRORS:  # the stream is not made yet, or JetStream is electing
                 continue
             consumers += [
                 ConsumerLag(
@@ -123,7 +123,7 @@ async def run_status(fmt: str = "table", wait: float = 0.5) -> int:
     settings = CommonSettings()
     try:
         status = await gather(settings.nats_url, wait)
-    except Exception as exc:
+    except BUS_ERRORS as exc:
         print(f"veil status: cannot reach NATS at {settings.nats_url}: {exc}", file=sys.stderr)
         return 2
     if fmt == "json":

@@ -7,9 +7,7 @@ alone, the admin key the gateway alone, and nats-server and the simulator no vei
 setting at all.
 """
 
-import contextlib
 import ctypes
-import os
 import signal
 import socket
 import subprocess
@@ -18,14 +16,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
-from veil.bus import BUS_OVERHEAD, server_urls
-from veil.catalog import CatalogError, load_catalog
-from veil.config import CommonSettings
-from veil.gateway.config import ADMIN_KEY_FILE, GatewaySettings, resolve_admin_key
-from veil.launcher.readiness import accepting, wait_ready
-from veil.schemas.subjects import SERVICES
+from veil.bus import BUS_OVERHEAD
+from veil.launcher.readiness import accepting
 
 # How long a stopping service may finish what it is doing before it is killed (idle,
 # each exits in well under a second; a request still running after this is cut), then
@@ -246,167 +239,3 @@ class Stack:
             deadline = time.monotonic() + grace
             for child in group:
                 child.wait(deadline)
-
-
-def _nats_listen(url: str) -> tuple[str, int]:
-    """Where the embedded nats-server listens: the first (with it, the only) URL."""
-    parsed = urlparse(server_urls(url)[0])
-    return parsed.hostname or "127.0.0.1", parsed.port or 4222
-
-
-def _admin_key_source(settings: CommonSettings, configured: str | None) -> str | None:
-    """Where the admin key comes from, or None when veil is about to generate it."""
-    if configured:
-        return "VEIL_ADMIN_KEY"
-    path = settings.data_path / ADMIN_KEY_FILE
-    if path.exists() and path.read_text().strip():
-        return str(path)
-    return None
-
-
-def up(args) -> int:
-    base = CommonSettings()
-    gateway = GatewaySettings()
-    data_dir = (args.data_dir or base.data_dir).expanduser().resolve()
-    host = args.host or gateway.http_host
-    port = args.port or gateway.http_port
-    upstreams = args.upstreams or base.upstreams
-    catalog_path = args.catalog or base.catalog
-    try:
-        catalog = load_catalog(catalog_path)
-    except CatalogError as exc:
-        print(f"veil: {exc}", file=sys.stderr, flush=True)
-        return 2
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "logs").mkdir(exist_ok=True)
-    settings = base.model_copy(update={"data_dir": data_dir})
-    admin_key_source = _admin_key_source(settings, gateway.admin_key)
-    admin_key = resolve_admin_key(settings, gateway.admin_key)
-
-    environ = dict(os.environ)
-    environ.update(
-        {
-            "VEIL_DATA_DIR": str(data_dir),
-            "VEIL_NATS_URL": base.nats_url,
-            "VEIL_UPSTREAMS": upstreams,
-            "VEIL_ADMIN_KEY": admin_key,
-            "VEIL_HTTP_HOST": host,
-            "VEIL_HTTP_PORT": str(port),
-        }
-    )
-    if catalog_path:
-        environ["VEIL_CATALOG"] = str(catalog_path.resolve())
-    provider_key_names = {p.api_key_env for p in catalog.providers if p.api_key_env}
-    simulator_url = None
-    if upstreams == "simulated":
-        simulator_url = base.simulator_url or f"http://127.0.0.1:{free_port()}"
-        environ["VEIL_SIMULATOR_URL"] = simulator_url
-
-    def env(child: str) -> dict[str, str]:
-        return child_environment(child, environ, provider_key_names)
-
-    children: list[Child] = []
-    logs = data_dir / "logs"
-    if args.nats == "embedded":
-        nats_host, nats_port = _nats_listen(base.nats_url)
-        children.append(
-            Child(
-                "nats-server",
-                nats_server_argv(nats_host, nats_port, data_dir, gateway.max_body_bytes, "veil"),
-                env("nats-server"),
-                logs / "nats-server.log",
-            )
-        )
-    if simulator_url is not None:
-        sim = urlparse(simulator_url)
-        argv = [sys.executable, "-m", "veil.simulator",
-                "--host", sim.hostname or "127.0.0.1", "--port", str(sim.port)]  # fmt: skip
-        children.append(Child("simulator", argv, env("simulator"), logs / "simulator.log"))
-    for service in SERVICES:
-        children.append(
-            Child(
-                service,
-                [sys.executable, "-m", "veil", "run", service],
-                env(service),
-                logs / f"{service}.log",
-            )
-        )
-
-    stack = Stack(children)
-    stopped = False
-
-    def _stop(signum, frame):
-        nonlocal stopped
-        if stack.stopping:  # a second Ctrl-C: no more waiting
-            stack.kill()
-        stopped = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    began = time.monotonic()
-    url = f"http://{host}:{port}"
-    try:
-        ready = stack.start(_nats_listen(base.nats_url), lambda: stopped) and wait_ready(
-            base.nats_url,
-            url,
-            timeout=120,
-            cancelled=lambda: stopped,
-            processes=[c for c in children if c.name != "nats-server"],
-        )
-        if not ready:
-            if not stopped:
-                print(
-                    f"veil: the stack did not become ready; logs are in {logs}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            return 1 if not stopped else 0
-        seconds = time.monotonic() - began
-        print(_banner(url, admin_key, admin_key_source, data_dir, upstreams, seconds), flush=True)
-        print(f"veil ready: {url}", flush=True)
-        while not stopped:
-            stack.supervise_once(sys.stderr)
-            time.sleep(0.2)
-        return 0
-    finally:
-        print("veil: stopping", file=sys.stderr, flush=True)
-        with contextlib.suppress(Exception):
-            stack.stop()
-
-
-def _banner(
-    url: str, admin_key: str, source: str | None, data_dir: Path, upstreams: str, seconds: float
-) -> str:
-    """What the operator needs to start. The admin key itself appears only on the run
-    that generated it: a key the operator supplied, or one already shown, is never
-    printed again (output like this ends up in logs)."""
-    if source is None:
-        key_lines = f"""  admin key  {admin_key}
-             (generated now, stored in {data_dir / ADMIN_KEY_FILE}, readable by you only;
-             it is not shown again)"""
-    elif source == "VEIL_ADMIN_KEY":
-        key_lines = "  admin key  from VEIL_ADMIN_KEY (not shown)"
-    else:
-        key_lines = f"  admin key  in {source} (not shown)"
-    admin = "$VEIL_ADMIN_KEY" if source == "VEIL_ADMIN_KEY" else "$ADMIN_KEY"
-    setup = ""
-    if source != "VEIL_ADMIN_KEY":
-        setup = f"  ADMIN_KEY=$(cat {data_dir / ADMIN_KEY_FILE})\n"
-    return f"""
-veil is up in {seconds:.1f}s ({upstreams} upstreams, data in {data_dir})
-
-  gateway    {url}/api/v1
-  console    {url}/ (sign in with the admin key, or an account's management key)
-{key_lines}
-
-Create an account and a key, then call it like OpenRouter:
-
-{setup}  curl -s {url}/api/v1/accounts -H "Authorization: Bearer {admin}" \\
-       -H 'content-type: application/json' -d '{{"name": "me"}}'
-  curl -s {url}/api/v1/keys -H "Authorization: Bearer {admin}" \\
-       -H 'content-type: application/json' -d '{{"account_id": "ACCOUNT_ID", "kind": "inference"}}'
-  curl -s {url}/api/v1/chat/completions -H "Authorization: Bearer KEY" \\
-       -H 'content-type: application/json' \\
-       -d '{{"model": "meta-llama/llama-3.1-8b-instruct",
-            "messages": [{{"role": "user", "content": "Hello"}}]}}'
-"""

@@ -45,7 +45,7 @@ async def _answer(coro: Awaitable[A], answer: type[A]) -> A:
         return await coro
     except VeilError as exc:
         return answer(error=exc.body)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any store failure is a 503 to the asker
         return answer(
             error=ErrorBody(code=503, message=f"metrics store error: {type(exc).__name__}")
         )

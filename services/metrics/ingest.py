@@ -61,7 +61,7 @@ class Ingestor:
         except DATA_FAULTS:
             await self._isolate(decoded, insert)
             return
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - not the data's fault: the store is away
             await self._wait(decoded, exc)
             return
         for msg, _ in decoded:
@@ -88,7 +88,7 @@ class Ingestor:
             except DATA_FAULTS as exc:
                 await self._reject(msg, f"ClickHouse cannot store it: {str(exc)[:300]}")
                 continue
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - as above: the store is away
                 await self._wait(decoded[position:], exc)
                 return
             await msg.ack()

@@ -1,6 +1,7 @@
 """Routing explained: the same `decide` that routes, rendered for people."""
 
-from veil.policy.eligibility import UNKNOWN_MODEL, Candidate, Decision, RoutingContext, decide
+from veil.policy.candidates import Candidate, Decision, RoutingContext
+from veil.policy.eligibility import UNKNOWN_MODEL, decide
 from veil.schemas.chat import RoutingSummary
 from veil.schemas.queries import (
     EligibleEndpoint,

@@ -16,7 +16,8 @@ from faststream.nats import NatsRouter
 from nats.aio.client import Client
 
 from veil.bus import publish_framed, publish_model
-from veil.policy.eligibility import RoutingContext, decide, no_endpoint_error
+from veil.policy.candidates import RoutingContext
+from veil.policy.eligibility import decide, no_endpoint_error
 from veil.policy.explain import explain, reachable_models
 from veil.policy.state import PolicyState
 from veil.schemas import subjects

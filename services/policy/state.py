@@ -7,7 +7,7 @@ from faststream.nats import NatsBroker
 from veil.catalog import CatalogIndex
 from veil.endpoint_stats import EndpointStatsCache
 from veil.kvcache import KVCache
-from veil.policy.eligibility import RoutingContext
+from veil.policy.candidates import RoutingContext
 from veil.schemas import subjects
 from veil.schemas.accounts import PrivacySettings, UpstreamAvailability
 

@@ -24,7 +24,8 @@ async def test_a_request_shows_in_activity_with_its_receipt(console, stack, sim)
     row = page.locator(f"#generations tr[data-generation='{generation_id}']")
     assert await row.count() == 1
     text = await row.inner_text()
-    assert MODEL in text and "ok" in text
+    assert MODEL in text
+    assert "ok" in text
     # The receipt says what the provider that served it does with prompts, as its
     # X-Veil-Data-Policy header told the caller.
     receipt = await row.locator(".receipt").inner_text()
@@ -42,7 +43,8 @@ async def test_a_request_shows_in_activity_with_its_receipt(console, stack, sim)
         await row.locator("a").click()
     assert page.url.endswith(f"/console/generations/{generation_id}")
     facts = await browser.text("#generation-facts")
-    assert MODEL in facts and "ok" in facts
+    assert MODEL in facts
+    assert "ok" in facts
     attempts = page.locator("#attempts tbody tr")
     assert await attempts.count() == 2
     assert "503" in await attempts.nth(0).inner_text()

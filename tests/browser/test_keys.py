@@ -29,7 +29,8 @@ async def test_create_label_disable_and_delete_a_key(console, stack):
     await browser.screenshot("secret shown once")
     assert secret.startswith("sk-veil-")
     assert await status_with(stack, secret) == 200  # the key works
-    assert "/keys" in page.url and secret not in page.url
+    assert "/keys" in page.url
+    assert secret not in page.url
     row = page.locator("#keys tr", has=page.locator("input[value='billing app']"))
     assert "$2.50 / monthly" in await row.inner_text()
 
@@ -44,7 +45,8 @@ async def test_create_label_disable_and_delete_a_key(console, stack):
     assert await page.locator("#new-key").count() == 0
     row = page.locator("#keys tr", has=page.locator("input[value='billing app']"))
     label = await row.locator("code").first.inner_text()
-    assert label[:8] == secret[:8] and label != secret
+    assert label[:8] == secret[:8]
+    assert label != secret
 
     # Rename it and lift its limit.
     await row.locator("input[name=name]").fill("billing")

@@ -20,7 +20,8 @@ async def test_providers_table_searches_and_shows_what_settings_exclude(console,
     # Default settings (no training): a provider that may train is excluded, one that
     # does not is not.
     free = await page.locator("tr[data-provider='google-ai-studio-free']").inner_text()
-    assert "may train" in free and "may train on prompts" in free.split("\t")[-1]
+    assert "may train" in free
+    assert "may train on prompts" in free.split("\t")[-1]
     groq = await page.locator("tr[data-provider='groq']").inner_text()
     assert "zero retention" in groq
     assert "none of" in groq
@@ -29,13 +30,15 @@ async def test_providers_table_searches_and_shows_what_settings_exclude(console,
     await page.fill("input[name=q]", "google")
     await browser.submit(".filters button")
     names = await page.locator("#providers tbody tr").all_inner_texts()
-    assert names and all("Google" in name for name in names)
+    assert names
+    assert all("Google" in name for name in names)
 
     await page.fill("input[name=q]", "")
     async with page.expect_navigation():
         await page.select_option("select[name=show]", "excluded")
     excluded = await page.locator("#providers tbody tr").all_inner_texts()
-    assert excluded and all("none of" not in row for row in excluded)
+    assert excluded
+    assert all("none of" not in row for row in excluded)
     assert not any(row.startswith("Groq") for row in excluded)
     await browser.screenshot("excluded by my settings")
 
@@ -78,7 +81,8 @@ async def test_playground_explains_eligible_and_excluded_endpoints(console, stac
     eligible = await page.locator("#eligible tbody tr").all_inner_texts()
     excluded = await page.locator("#excluded tbody tr").all_inner_texts()
     await browser.screenshot("zdr request")
-    assert eligible and all("zero retention" in row for row in eligible)
+    assert eligible
+    assert all("zero retention" in row for row in eligible)
     assert any("keeps prompts (not zero retention)" in row for row in excluded)
     # The same answer as the API's, in the same order.
     async with account.http() as client:

@@ -18,7 +18,9 @@ async def test_sign_in_keeps_the_key_out_of_urls_and_scripts(console, stack):
     await browser.screenshot("signed in")
     # The key is in an HttpOnly, SameSite=Strict session cookie only.
     (cookie,) = [c for c in await browser.context.cookies() if c["name"] == "veil_console_key"]
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] == -1
+    assert cookie["httpOnly"]
+    assert cookie["sameSite"] == "Strict"
+    assert cookie["expires"] == -1
     assert account.management_key not in await page.evaluate("document.cookie")
     stored = await page.evaluate("JSON.stringify([{...sessionStorage}, {...localStorage}])")
     assert account.management_key not in stored

@@ -47,7 +47,8 @@ async def test_a_sample_becomes_one_anonymous_hourly_observation(local):
     [observation] = seen
     assert observation.model == sample.model
     assert observation.category == "programming"
-    assert observation.hour % 3600 == 0 and before - 3600 < observation.hour <= before
+    assert observation.hour % 3600 == 0
+    assert before - 3600 < observation.hour <= before
     # the observation carries these three fields and nothing else
     assert set(observation.model_dump()) == {"hour", "model", "category"}
 
@@ -60,5 +61,6 @@ async def test_health_counts_what_was_classified_and_how(local):
         reply = await bus.request(None, subjects.health_subject("categorizer"))
     health = HealthReply.model_validate_json(reply.body)
     assert health.detail["classifier"] == "local"
-    assert health.detail["received"] == 2 and health.detail["classified_locally"] == 2
+    assert health.detail["received"] == 2
+    assert health.detail["classified_locally"] == 2
     assert health.detail["fallbacks"] == {}

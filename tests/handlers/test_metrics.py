@@ -105,8 +105,10 @@ async def test_a_generation_is_answered_typed_with_its_attempts(store):
     query = GenerationQuery(generation_id="gen-a2", account_id="acct-a")
     result = await ask(store, query, subjects.QUERY_GENERATION, GenerationResult)
     record = result.generation
-    assert record is not None and record.id == "gen-a2"
-    assert record.status == "cancelled" and record.cancelled is True
+    assert record is not None
+    assert record.id == "gen-a2"
+    assert record.status == "cancelled"
+    assert record.cancelled is True
     assert [(a.provider, a.status, a.error, a.latency_ms) for a in record.provider_responses] == [
         ("together", 503, "http_error", 12.5),
         ("groq", 200, None, 100.25),
@@ -116,7 +118,8 @@ async def test_a_generation_is_answered_typed_with_its_attempts(store):
 async def test_another_accounts_generation_is_not_found(store):
     query = GenerationQuery(generation_id="gen-b1", account_id="acct-a")
     result = await ask(store, query, subjects.QUERY_GENERATION, GenerationResult)
-    assert result.error is None and result.generation is None
+    assert result.error is None
+    assert result.generation is None
 
 
 async def test_activity_and_credits_are_the_accounts_own(store):
@@ -155,12 +158,16 @@ async def test_sql_reads_and_refuses_writes(store):
     refused = await ask(
         store, SqlQuery(sql="DROP TABLE generations"), subjects.QUERY_SQL, QueryResult
     )
-    assert refused.error is not None and refused.error.code == 400 and refused.rows == []
+    assert refused.error is not None
+    assert refused.error.code == 400
+    assert refused.rows == []
 
 
 async def test_no_prompt_log_record_is_an_empty_answer(store):
     query = ContentQuery(account_id="acct-a", generation_id="gen-a1")
     result = await ask(store, query, subjects.QUERY_CONTENT, ContentResult)
-    assert result.error is None and result.record is None
+    assert result.error is None
+    assert result.record is None
     gone = await ask(store, query, subjects.QUERY_CONTENT_DELETE, ContentDeleted)
-    assert gone.error is None and gone.deleted is False
+    assert gone.error is None
+    assert gone.deleted is False

@@ -56,8 +56,10 @@ async def test_explain_names_every_excluded_endpoint_and_why(settings):
     assert result.eligible, "a zero-retention endpoint serves this model"
     for endpoint in result.eligible:
         assert endpoint.data_policy.zero_retention, endpoint
-        assert endpoint.model == MODEL and float(endpoint.pricing.prompt) >= 0
-    assert result.excluded and all(e.excluded_by for e in result.excluded)
+        assert endpoint.model == MODEL
+        assert float(endpoint.pricing.prompt) >= 0
+    assert result.excluded
+    assert all(e.excluded_by for e in result.excluded)
     assert any("zdr" in reason for e in result.excluded for reason in e.excluded_by)
 
 
@@ -73,7 +75,8 @@ async def test_an_account_without_zdr_reaches_more_endpoints(settings):
 async def test_an_unknown_model_is_an_error_answer_not_a_crash(settings):
     query = ExplainQuery(account_id="acct-open", request=RoutingSummary(model="acme/nothing"))
     result = await ask(policy_state(settings), query, subjects.EXPLAIN, ExplainResult)
-    assert result.error is not None and result.error.code in (400, 404)
+    assert result.error is not None
+    assert result.error.code in (400, 404)
     assert result.eligible == []
 
 
@@ -92,4 +95,5 @@ async def test_user_models_are_those_the_settings_reach(settings):
 async def test_health_answers_with_the_catalog_size(settings):
     state = policy_state(settings)
     reply = await ask(state, None, subjects.health_subject("policy"), HealthReply)
-    assert reply.service == "policy" and reply.detail == {"models": len(state.index.models)}
+    assert reply.service == "policy"
+    assert reply.detail == {"models": len(state.index.models)}

@@ -55,7 +55,7 @@ def _docker_engine() -> bool:
 
         docker.from_env(timeout=3).ping()
         return True
-    except Exception:
+    except Exception:  # noqa: BLE001 - no engine, whatever the reason
         return False
 
 

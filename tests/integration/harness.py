@@ -21,7 +21,7 @@ import httpx
 import nats
 import openai
 
-from veil.bus import server_urls
+from veil.bus import BUS_ERRORS, server_urls
 from veil.gateway.config import GatewaySettings
 from veil.launcher.readiness import replicas_answering, services_answering
 from veil.launcher.supervisor import Child, free_port, nats_server_argv
@@ -241,7 +241,7 @@ class RunningStack:
 
         try:
             return run_blocking(ask())
-        except Exception:  # no leader: JetStream does not answer
+        except BUS_ERRORS:  # no leader: JetStream does not answer
             return None
 
     def wait_stream_current(self, stream: str, timeout: float = 60) -> None:
@@ -267,7 +267,7 @@ class RunningStack:
             try:
                 if run_blocking(current()):
                     return
-            except Exception:  # electing
+            except BUS_ERRORS:  # electing
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"{stream} has no current replicas")

@@ -99,7 +99,8 @@ async def test_veil_classifies_locally_by_default_and_keeps_no_backlog(make_stac
     await wait_for(classified)
     detail = await health(stack)
     assert detail["classifier"] == "local"
-    assert detail["received"] == len(LABELLED) and detail["fallbacks"] == {}
+    assert detail["received"] == len(LABELLED)
+    assert detail["fallbacks"] == {}
 
     # The categorizer is down: samples are published on core NATS and nobody keeps them.
     stack.kill("categorizer")
@@ -210,7 +211,8 @@ async def test_the_model_decides_through_zero_retention_endpoints_only(model_sta
         "json",
     )
     rows = json.loads(result.stdout)
-    assert rows and all(zdr(row["provider"]) for row in rows), rows
+    assert rows
+    assert all(zdr(row["provider"]) for row in rows), rows
     assert sum(float(row["cost"]) for row in rows) > 0
     assert all(int(row["logged"]) == 0 for row in rows)
     # Classification requests are never sampled: one sample per client request.

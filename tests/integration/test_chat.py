@@ -20,11 +20,13 @@ async def test_non_streaming_completion_through_the_stack(stack, account, sim):
     assert completion.id == generation_id
     assert completion.model == MODEL
     assert completion.choices[0].message.content.startswith(f"Simulated reply from {provider}")
-    assert completion.usage.prompt_tokens > 0 and completion.usage.completion_tokens == 12
+    assert completion.usage.prompt_tokens > 0
+    assert completion.usage.completion_tokens == 12
     assert completion.model_extra["provider"]  # OpenRouter's top-level provider name
     # the simulator really received it, at the provider the headers name
     recorded = await sim.requests(provider)
-    assert len(recorded) == 1 and recorded[0].body["messages"] == MESSAGES
+    assert len(recorded) == 1
+    assert recorded[0].body["messages"] == MESSAGES
 
     row = await account.generation(generation_id)
     assert row["model"] == MODEL
@@ -32,7 +34,8 @@ async def test_non_streaming_completion_through_the_stack(stack, account, sim):
     assert row["tokens_prompt"] == completion.usage.prompt_tokens
     assert row["tokens_completion"] == 12
     assert row["total_cost"] == pytest.approx(completion.usage.model_extra["cost"])
-    assert row["streamed"] is False and row["cancelled"] is False
+    assert row["streamed"] is False
+    assert row["cancelled"] is False
     assert row["finish_reason"] == "stop"
     assert [r["status"] for r in row["provider_responses"]] == [200]
     assert row["latency"] > 0
@@ -44,7 +47,8 @@ async def test_streaming_completion_through_the_stack(stack, account, sim):
     chunks = [chunk async for chunk in stream]
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text.startswith("Simulated reply from ")
-    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 12
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == 12
     generation_id = chunks[0].id
     assert all(c.id == generation_id for c in chunks)
 
@@ -55,8 +59,9 @@ async def test_streaming_completion_through_the_stack(stack, account, sim):
 
 
 async def test_stream_headers_carry_the_privacy_receipt(stack, account, sim):
-    async with account.http() as client:
-        async with client.stream(
+    async with (
+        account.http() as client,
+        client.stream(
             "POST",
             "/chat/completions",
             json={
@@ -64,12 +69,13 @@ async def test_stream_headers_carry_the_privacy_receipt(stack, account, sim):
                 "messages": MESSAGES,
                 "stream": True,
             },
-        ) as response:
-            assert response.status_code == 200
-            assert response.headers["content-type"].startswith("text/event-stream")
-            provider = response.headers["x-veil-provider"]
-            assert "training=false" in response.headers["x-veil-data-policy"]
-            lines = [line async for line in response.aiter_lines() if line]
+        ) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        provider = response.headers["x-veil-provider"]
+        assert "training=false" in response.headers["x-veil-data-policy"]
+        lines = [line async for line in response.aiter_lines() if line]
     assert lines[-1] == "data: [DONE]"
     assert provider
 
@@ -123,7 +129,8 @@ async def test_every_upstream_failing_gives_502_with_attempts(stack, account, si
     error = response.json()["error"]
     assert error["code"] == 502
     attempts = error["metadata"]["provider_responses"]
-    assert len(attempts) >= 2 and {a["status"] for a in attempts} == {500}
+    assert len(attempts) >= 2
+    assert {a["status"] for a in attempts} == {500}
 
 
 async def test_veil_sql_reads_the_generations_table(stack, account, sim):
@@ -150,4 +157,5 @@ async def test_veil_sql_refuses_writes(stack):
         assert result.returncode == 1
         assert "read-only" in result.stderr
     check = run_cli(stack, "sql", "SELECT count() FROM generations", "--format", "csv")
-    assert check.returncode == 0 and check.stdout.startswith("count()")
+    assert check.returncode == 0
+    assert check.stdout.startswith("count()")

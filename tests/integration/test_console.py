@@ -62,15 +62,19 @@ async def test_every_console_response_has_the_csp_and_no_external_reference(stac
     await client.aclose()
     for response in responses:
         policy = response.headers.get("content-security-policy", "")
-        assert "default-src 'self'" in policy and "script-src 'self'" in policy, response.url
+        assert "default-src 'self'" in policy, response.url
+        assert "script-src 'self'" in policy, response.url
         assert "frame-ancestors 'none'" in policy, response.url
-        assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+        assert "unsafe-inline" not in policy
+        assert "unsafe-eval" not in policy
         assert response.headers["x-content-type-options"] == "nosniff"
         text = response.text
         for match in REFERENCE.finditer(text):
             target = (match.group(1) or match.group(2) or "").strip("'\" ")
             assert not re.match(r"^(?:[a-z]+:)?//", target, re.I), (response.url, target)
-        assert "<script>" not in text and " style=" not in text and " on" + "click=" not in text
+        assert "<script>" not in text
+        assert " style=" not in text
+        assert " on" + "click=" not in text
     assert [r.status_code for r in responses[:3]] == [303, 303, 303]
     assert responses[4].status_code == 401
     assert [r.status_code for r in responses[5:7]] == [404, 404]
@@ -108,12 +112,14 @@ async def test_privacy_preview_answers_for_the_proposed_settings_and_saves_nothi
         unknown = await client.get("/models/user", params={"privacy": '{"nope": true}'})
     assert proposed.status_code == 200
     eligible = proposed.json()["data"]["eligible"]
-    assert eligible and len(eligible) < len(now["eligible"])
+    assert eligible
+    assert len(eligible) < len(now["eligible"])
     assert all(e["data_policy"]["retains_prompts"] is False for e in eligible)
     assert any("data_policy:zdr" in e["excluded_by"] for e in proposed.json()["data"]["excluded"])
     assert 0 < len(models_zdr) < len(models_now)
     assert settings["enforce_zdr"] is False  # a preview changes nothing
-    assert bad_json.status_code == 400 and unknown.status_code == 400
+    assert bad_json.status_code == 400
+    assert unknown.status_code == 400
     assert "nope" in unknown.json()["error"]["message"]
 
 
@@ -132,7 +138,9 @@ async def test_generations_list_is_the_accounts_own_newest_first(stack):
     assert listed == list(reversed(mine))
     assert rest.json()["next_cursor"] is None
     row = first["data"][0]
-    assert row["status"] == "ok" and row["data_policy"] is not None and row["provider_name"]
+    assert row["status"] == "ok"
+    assert row["data_policy"] is not None
+    assert row["provider_name"]
     assert bad.status_code == 400
     assert other.status_code == 403  # a key acts on its own account only
     async with admin_client(stack) as admin:
@@ -158,4 +166,5 @@ async def test_accounts_list_shows_the_admin_every_account_and_a_key_its_own(sta
     async with alice.http() as client:
         own = (await client.get("/accounts")).json()["data"]
     assert {alice.id, bob.id} <= every
-    assert [a["id"] for a in own] == [alice.id] and own[0]["name"] == "acc-a"
+    assert [a["id"] for a in own] == [alice.id]
+    assert own[0]["name"] == "acc-a"

@@ -98,22 +98,26 @@ async def test_streaming_chunks_arrive_before_the_upstream_finishes(stack, accou
     assert first_token - started < 1.0  # the first word, not the whole answer
     assert last - first_token > 1.0  # five more words, 250 ms apart, came after it
     usage = json.loads(events[-2][1][6:])["usage"]
-    assert usage["completion_tokens"] == 6 and usage["cost"] > 0
+    assert usage["completion_tokens"] == 6
+    assert usage["cost"] > 0
 
 
 async def test_truncated_stream_ends_with_an_error_chunk_and_is_recorded(stack, account, sim):
     await sim.add(provider="*", truncate_after_chunks=2)
-    async with account.http() as client:
-        async with client.stream(
+    async with (
+        account.http() as client,
+        client.stream(
             "POST", "/chat/completions", json={"model": MODEL, "messages": MESSAGES, "stream": True}
-        ) as response:
-            generation_id = response.headers["x-generation-id"]
-            lines = [line for _, line in await sse_events(response)]
+        ) as response,
+    ):
+        generation_id = response.headers["x-generation-id"]
+        lines = [line for _, line in await sse_events(response)]
     assert lines[-1] == "data: [DONE]"
     final = json.loads(lines[-2][6:])
     assert final["choices"][0]["finish_reason"] == "error"
     row = await account.generation(generation_id)
-    assert row["status"] == "error" and row["finish_reason"] == "error"
+    assert row["status"] == "error"
+    assert row["finish_reason"] == "error"
     assert row["provider_responses"][-1]["error"] == "stream_truncated"
     assert row["tokens_estimated"] is True
 
@@ -125,7 +129,8 @@ async def test_missing_usage_is_estimated_and_marked(stack, account, sim):
             "/chat/completions", json={"model": MODEL, "messages": MESSAGES}
         )
     usage = response.json()["usage"]
-    assert usage["estimated"] is True and usage["completion_tokens"] > 0
+    assert usage["estimated"] is True
+    assert usage["completion_tokens"] > 0
     row = await account.generation(response.headers["x-generation-id"])
     assert row["tokens_estimated"] is True
 
@@ -163,27 +168,31 @@ async def test_unsupported_parameters_are_dropped_not_forwarded(stack, account, 
     assert response.status_code == 200
     body = (await sim.requests(response.headers["x-veil-provider"]))[0].body
     assert body["temperature"] == 0.3
-    assert "top_k" not in body and "some_vendor_knob" not in body
+    assert "top_k" not in body
+    assert "some_vendor_knob" not in body
 
 
 async def test_client_disconnect_cancels_the_upstream_stream(stack, account, sim):
     await sim.add(provider="*", chunk_delay_ms=400, completion_tokens=30)
-    async with account.http() as client:
-        async with client.stream(
+    async with (
+        account.http() as client,
+        client.stream(
             "POST", "/chat/completions", json={"model": MODEL, "messages": MESSAGES, "stream": True}
-        ) as response:
-            generation_id = response.headers["x-generation-id"]
-            seen = 0
-            async for line in response.aiter_lines():
-                if '"content":"' in line and '"content":""' not in line:
-                    seen += 1
-                    if seen == 2:
-                        break  # leaving the block closes the connection
+        ) as response,
+    ):
+        generation_id = response.headers["x-generation-id"]
+        seen = 0
+        async for line in response.aiter_lines():
+            if '"content":"' in line and '"content":""' not in line:
+                seen += 1
+                if seen == 2:
+                    break  # leaving the block closes the connection
     recorded = await upstream_saw_cancel(sim)
     assert recorded[0].cancelled, "the upstream connection was not closed"
     assert recorded[0].chunks_sent < 30
     row = await account.generation(generation_id)
-    assert row["cancelled"] is True and row["status"] == "cancelled"
+    assert row["cancelled"] is True
+    assert row["status"] == "cancelled"
     assert row["tokens_completion"] > 0  # the tokens seen before the client left
 
 
@@ -210,7 +219,8 @@ async def test_client_leaving_before_the_stream_starts_cancels_it(stack, account
             ) as response:
                 await response.aread()
     recorded = await upstream_saw_cancel(sim)
-    assert recorded[0].cancelled and recorded[0].stream
+    assert recorded[0].cancelled
+    assert recorded[0].stream
 
 
 async def test_a_slow_upstream_does_not_slow_requests_to_others(stack, account, sim):
@@ -263,7 +273,8 @@ async def test_anthropic_models_through_the_stack(stack, account, sim):
     assert completion.choices[0].message.content.startswith("Simulated reply from anthropic")
     assert completion.choices[0].finish_reason == "stop"
     sent = (await sim.requests("anthropic"))[0]
-    assert sent.api == "anthropic" and sent.body["system"] == "be brief"
+    assert sent.api == "anthropic"
+    assert sent.body["system"] == "be brief"
 
     stream = await client.chat.completions.create(
         model=model,
@@ -293,7 +304,8 @@ async def test_anthropic_models_through_the_stack(stack, account, sim):
         extra_body={"provider": {"only": ["anthropic"]}},
     )
     call = called.choices[0].message.tool_calls[0]
-    assert call.function.name == "lookup" and json.loads(call.function.arguments) == {"q": "x"}
+    assert call.function.name == "lookup"
+    assert json.loads(call.function.arguments) == {"q": "x"}
     assert called.choices[0].finish_reason == "tool_calls"
 
 
@@ -343,11 +355,13 @@ async def test_keepalive_comments_while_waiting_for_the_first_token(tight_stack)
     sim = stack.simulator()
     await sim.reset()
     await sim.add(provider="*", chunk_delay_ms=900, completion_tokens=2)
-    async with account.http() as client:
-        async with client.stream(
+    async with (
+        account.http() as client,
+        client.stream(
             "POST", "/chat/completions", json={"model": MODEL, "messages": MESSAGES, "stream": True}
-        ) as response:
-            lines = [line async for line in response.aiter_lines() if line]
+        ) as response,
+    ):
+        lines = [line async for line in response.aiter_lines() if line]
     first_content = next(
         i for i, line in enumerate(lines) if '"content":"' in line and '"content":""' not in line
     )

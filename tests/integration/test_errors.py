@@ -86,7 +86,8 @@ async def test_a_body_of_several_mebibytes_is_served(stack, account, sim):
     provider = response.headers["x-veil-provider"]
     [received] = await sim.requests(provider)
     assert received.body["messages"][0]["content"] == document
-    assert explained.status_code == 200 and explained.json()["data"]["eligible"]
+    assert explained.status_code == 200
+    assert explained.json()["data"]["eligible"]
 
 
 async def test_oversized_body_is_413_and_the_connection_still_serves(stack, account):
@@ -175,12 +176,14 @@ async def test_a_request_error_from_upstream_is_returned_not_retried(stack, acco
 
 async def test_mid_stream_failure_ends_with_an_error_chunk(stack, account, sim):
     await sim.add(provider="*", fail_after_chunks=3)
-    async with account.http() as client:
-        async with client.stream(
+    async with (
+        account.http() as client,
+        client.stream(
             "POST", "/chat/completions", json={"model": MODEL, "messages": MESSAGES, "stream": True}
-        ) as response:
-            assert response.status_code == 200
-            events = [line async for line in response.aiter_lines() if line.startswith("data:")]
+        ) as response,
+    ):
+        assert response.status_code == 200
+        events = [line async for line in response.aiter_lines() if line.startswith("data:")]
     assert events[-1] == "data: [DONE]"
     last = json.loads(events[-2].removeprefix("data: "))
     assert last["choices"][0]["finish_reason"] == "error"
@@ -198,9 +201,13 @@ async def test_the_openai_sdk_raises_on_a_mid_stream_error(stack, account, sim):
         model=MODEL, messages=MESSAGES, stream=True
     )
     received = []
-    with pytest.raises(openai.APIError):
+
+    async def read_all() -> None:
         async for chunk in stream:
             received.append(chunk)
+
+    with pytest.raises(openai.APIError):
+        await read_all()
     assert any(c.choices and c.choices[0].delta.content for c in received)
 
 

@@ -159,14 +159,16 @@ async def test_a_frozen_dispatcher_is_recorded_as_the_error_the_client_saw(quick
                     os.kill(dispatcher.pid, signal.SIGSTOP)
         os.kill(dispatcher.pid, signal.SIGCONT)
     errors = [line for line in lines if '"finish_reason":"error"' in line]
-    assert errors and "may have received it" in errors[0]
+    assert errors
+    assert "may have received it" in errors[0]
 
     async def settled():
         latest = await account.generation(generation_id)
         return latest["status"] == "error" and latest
 
     row = await eventually(settled, limit=20)
-    assert row and (row["error_code"], row["finish_reason"]) == (502, "error")
+    assert row
+    assert (row["error_code"], row["finish_reason"]) == (502, "error")
     await sim.aclose()
 
 

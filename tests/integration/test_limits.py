@@ -215,7 +215,8 @@ async def test_a_chat_body_that_stops_short_is_a_408_and_the_connection_closes(l
     assert "within 1 s" in body["error"]["message"]
     assert headers["x-generation-id"].startswith("gen-")  # the chat route's own answer
     assert headers["connection"] == "close"
-    assert closed and took < 3  # not held: answered and closed at about 1 s
+    assert closed
+    assert took < 3
 
 
 async def test_a_management_body_that_stops_short_is_a_408_too(limited):
@@ -224,7 +225,8 @@ async def test_a_management_body_that_stops_short_is_a_408_too(limited):
     status, headers, body = parse(received)
     assert (status, body["error"]["code"]) == (408, 408)
     assert headers["connection"] == "close"
-    assert closed and took < 3
+    assert closed
+    assert took < 3
 
 
 async def test_headers_that_never_end_are_a_408_and_endless_ones_a_431(limited):
@@ -232,7 +234,8 @@ async def test_headers_that_never_end_are_a_408_and_endless_ones_a_431(limited):
     received, took, closed = await asyncio.to_thread(raw_exchange, limited.http_port, partial)
     status, _, body = parse(received)
     assert (status, body["error"]["code"]) == (408, 408)
-    assert closed and took < 3
+    assert closed
+    assert took < 3
     endless = partial + b"X-Padding: " + b"a" * (200 * 1024)
     received, _, closed = await asyncio.to_thread(raw_exchange, limited.http_port, endless)
     status, _, body = parse(received)

@@ -89,7 +89,8 @@ async def test_live_mode_calls_only_configured_providers(live_stack):
     assert response.status_code == 200, response.text
     assert response.headers["x-veil-provider"] == "keyed"
     recorded = await sim.requests("keyed")
-    assert recorded[0].auth_present and recorded[0].body["model"] == "acme-chat-keyed"
+    assert recorded[0].auth_present
+    assert recorded[0].body["model"] == "acme-chat-keyed"
     assert recorded[0].headers.get("api-key") is True  # Azure-style key header, from data
     assert only_keyless.status_code == 404
     assert "unconfigured" in only_keyless.json()["error"]["metadata"]["availability"]["excluded_by"]
@@ -115,7 +116,8 @@ async def test_a_dead_upstream_falls_back_and_alone_is_a_502(live_stack):
                 "provider": {"only": ["dead"]},
             },
         )
-    assert ordered.status_code == 200 and ordered.headers["x-veil-provider"] == "keyed"
+    assert ordered.status_code == 200
+    assert ordered.headers["x-veil-provider"] == "keyed"
     row = await account.generation(ordered.headers["x-generation-id"])
     assert [(a["provider"], a["error"]) for a in row["provider_responses"]] == [
         ("dead", "connection_error"),

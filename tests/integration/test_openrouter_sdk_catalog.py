@@ -104,7 +104,8 @@ def test_count_equals_the_list_length(client):
 
 def test_get_one_model_including_a_free_variant(client, raw):
     free = client.models.get(author="meta-llama", slug="llama-3.1-8b-instruct:free").data
-    assert free.id == FREE and free.pricing.prompt == "0"
+    assert free.id == FREE
+    assert free.pricing.prompt == "0"
     llama = client.models.get(author="meta-llama", slug="llama-3.1-8b-instruct").data
     assert llama.id == MODEL
     # the path the rest of veil's API uses answers the same
@@ -117,7 +118,8 @@ def test_model_endpoints_are_its_providers_with_their_data_policies(client, raw,
     listed = client.endpoints.list(author="meta-llama", slug="llama-3.1-8b-instruct").data
 
     model = catalog.models[MODEL]
-    assert listed.id == MODEL and listed.created == 1721692800
+    assert listed.id == MODEL
+    assert listed.created == 1721692800
     assert [e.tag for e in listed.endpoints] == [e.provider for e in model.endpoints]
     for shown, declared in zip(listed.endpoints, model.endpoints, strict=True):
         provider = catalog.providers[declared.provider]
@@ -178,7 +180,8 @@ def test_models_for_user_are_those_the_account_settings_reach(client, sdk_accoun
         for m in catalog.catalog.models
         if not m.is_free and all(policy(catalog, e).may_train for e in m.endpoints)
     ]
-    assert only_trainers and not set(only_trainers) & set(reachable)
+    assert only_trainers
+    assert not set(only_trainers) & set(reachable)
     assert set(reachable) < {m.id for m in catalog.catalog.models}
 
 

@@ -22,14 +22,16 @@ async def test_chat_completion_parses_in_the_sdk(sdk, account, sim):
     result = await sdk.chat.send_async(model=MODEL, messages=MESSAGES)
 
     assert result.id.startswith("gen-")
-    assert result.object == "chat.completion" and result.model == MODEL
+    assert result.object == "chat.completion"
+    assert result.model == MODEL
     assert result.system_fingerprint is None  # present, and null: veil has none
     choice = result.choices[0]
     assert choice.finish_reason == "stop"
     assert choice.message.role == "assistant"
     assert choice.message.content.startswith("Simulated reply from ")
     usage = result.usage
-    assert usage.completion_tokens == 12 and usage.is_byok is False
+    assert usage.completion_tokens == 12
+    assert usage.is_byok is False
     parts = usage.cost_details
     assert usage.cost == pytest.approx(
         parts.upstream_inference_prompt_cost + parts.upstream_inference_completions_cost
@@ -45,8 +47,10 @@ async def test_streamed_chat_parses_chunk_by_chunk(sdk, account, sim):
     assert text.startswith("Simulated reply from ")
     assert {c.id for c in chunks} == {chunks[0].id}
     finishing = [c.choices[0].finish_reason for c in chunks if c.choices]
-    assert finishing[-1] == "stop" and set(finishing[:-1]) == {None}
-    assert chunks[-1].usage.completion_tokens == 12 and chunks[-1].usage.cost > 0
+    assert finishing[-1] == "stop"
+    assert set(finishing[:-1]) == {None}
+    assert chunks[-1].usage.completion_tokens == 12
+    assert chunks[-1].usage.cost > 0
 
 
 async def test_a_stream_failing_midway_ends_with_a_typed_error_chunk(sdk, account, sim):
@@ -55,7 +59,8 @@ async def test_a_stream_failing_midway_ends_with_a_typed_error_chunk(sdk, accoun
     chunks = [chunk async for chunk in stream]
 
     last = chunks[-1]
-    assert last.error is not None and last.error.code == 502
+    assert last.error is not None
+    assert last.error.code == 502
     assert last.error.metadata.error_type == "provider_unavailable"
     assert last.choices[0].finish_reason == "error"
     assert "".join(c.choices[0].delta.content or "" for c in chunks[:-1] if c.choices)
@@ -66,19 +71,24 @@ async def test_generation_is_readable_at_once_after_the_completion(sdk, account,
     # No polling: a generation the gateway has just served waits for its row.
     generation = (await sdk.generations.get_generation_async(id=result.id)).data
 
-    assert generation.id == result.id and generation.model == MODEL
+    assert generation.id == result.id
+    assert generation.model == MODEL
     assert generation.total_cost == pytest.approx(result.usage.cost)
     assert generation.usage == pytest.approx(result.usage.cost)
     assert generation.tokens_completion == 12
     assert generation.native_tokens_completion == 12
     assert generation.native_tokens_prompt == result.usage.prompt_tokens
-    assert generation.finish_reason == "stop" and generation.native_finish_reason == "stop"
+    assert generation.finish_reason == "stop"
+    assert generation.native_finish_reason == "stop"
     assert generation.upstream_id.startswith("chatcmpl-")  # the simulator's own id
-    assert generation.streamed is False and generation.cancelled is False
-    assert generation.is_byok is False and generation.api_type == "completions"
+    assert generation.streamed is False
+    assert generation.cancelled is False
+    assert generation.is_byok is False
+    assert generation.api_type == "completions"
     assert generation.latency > 0
     [attempt] = generation.provider_responses
-    assert attempt.status == 200 and attempt.provider_name == generation.provider_name
+    assert attempt.status == 200
+    assert attempt.provider_name == generation.provider_name
 
     # veil's additions ride along: the status and the privacy receipt
     async with account.http() as client:
@@ -116,7 +126,8 @@ async def test_every_upstream_failing_is_a_typed_502_with_every_attempt(sdk, sim
     error = caught.value.data.error
     assert error.code == 502
     attempts = error.metadata["provider_responses"]
-    assert len(attempts) >= 2 and {a["status"] for a in attempts} == {503}
+    assert len(attempts) >= 2
+    assert {a["status"] for a in attempts} == {503}
     assert error.metadata["provider_name"]
     assert "overloaded" in str(error.metadata["raw"])
 

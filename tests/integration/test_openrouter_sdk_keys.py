@@ -64,9 +64,12 @@ async def test_current_key_reports_its_kind_limit_and_recorded_spend(stack, fres
     with client(stack, fresh.key) as sdk:
         before = (await sdk.api_keys.get_current_key_metadata_async()).data
         assert before.label == fresh.key[:14] + "..." + fresh.key[-4:]
-        assert before.is_management_key is False and before.is_free_tier is False
-        assert before.limit is None and before.limit_remaining is None
-        assert before.limit_reset is None and before.budgets == []
+        assert before.is_management_key is False
+        assert before.is_free_tier is False
+        assert before.limit is None
+        assert before.limit_remaining is None
+        assert before.limit_reset is None
+        assert before.budgets == []
         assert before.usage == before.usage_daily == 0
         assert before.workspace_id == fresh.id
 
@@ -83,15 +86,20 @@ async def test_current_key_reports_its_kind_limit_and_recorded_spend(stack, fres
         assert after.byok_usage == 0
     with client(stack, fresh.management_key) as sdk:
         management = (await sdk.api_keys.get_current_key_metadata_async()).data
-        assert management.is_management_key is True and management.usage == 0
+        assert management.is_management_key is True
+        assert management.usage == 0
 
 
 async def test_create_list_get_update_delete_in_the_sdk(stack, fresh, manager):
     created = await manager.api_keys.create_async(name="ci", limit=5, limit_reset="daily")
     raw, key = created.key, created.data
     assert raw.startswith("sk-veil-v1-")
-    assert key.name == "ci" and key.limit == 5 and key.limit_reset == "daily"
-    assert key.limit_remaining == 5 and key.disabled is False and key.usage == 0
+    assert key.name == "ci"
+    assert key.limit == 5
+    assert key.limit_reset == "daily"
+    assert key.limit_remaining == 5
+    assert key.disabled is False
+    assert key.usage == 0
     assert key.label == raw[:14] + "..." + raw[-4:]
     # The public hash is an id, not the digest the store authenticates with.
     assert key.hash != hashlib.sha256(raw.encode()).hexdigest()
@@ -105,13 +113,15 @@ async def test_create_list_get_update_delete_in_the_sdk(stack, fresh, manager):
     assert (fetched.name, fetched.created_at, fetched.updated_at) == ("ci", key.created_at, None)
 
     updated = await manager.api_keys.update_async(hash=key.hash, name="renamed", limit=1.5)
-    assert updated.data.name == "renamed" and updated.data.limit == 1.5
+    assert updated.data.name == "renamed"
+    assert updated.data.limit == 1.5
     assert updated.data.limit_reset == "daily"  # left out: unchanged
     assert updated.data.updated_at is not None
     again = (await manager.api_keys.get_async(hash=key.hash)).data
     assert (again.name, again.limit) == ("renamed", 1.5)
     cleared = await manager.api_keys.update_async(hash=key.hash, limit=None, limit_reset=None)
-    assert cleared.data.limit is None and cleared.data.limit_reset is None
+    assert cleared.data.limit is None
+    assert cleared.data.limit_reset is None
 
     await complete(stack, raw)
     deleted = await manager.api_keys.delete_async(hash=key.hash)
@@ -140,8 +150,10 @@ async def test_a_key_at_its_limit_gets_402_while_another_key_of_the_account_work
         assert at_limit is not None, "the completion's cost never reached the key's usage"
         assert at_limit.limit_remaining < 0
         budget = at_limit.effective_budget
-        assert budget.scope == "key_limit" and budget.spend_usd == at_limit.usage
-        assert budget.reset_interval is None and budget.resets_at is None
+        assert budget.scope == "key_limit"
+        assert budget.spend_usd == at_limit.usage
+        assert budget.reset_interval is None
+        assert budget.resets_at is None
 
         with pytest.raises(errors.PaymentRequiredResponseError) as refused:
             await sdk.chat.send_async(model=MODEL, messages=MESSAGES)

@@ -179,7 +179,8 @@ async def test_even_an_order_naming_a_provider_without_tools_is_not_followed(sdk
         model=SMALL, messages=MESSAGES, tools=TOOLS, provider={"order": ["lambda"]}
     )
     receivers = await served_by(sim, SMALL_PROVIDERS)
-    assert len(receivers) == 1 and receivers[0] in SMALL_WITH_TOOLS
+    assert len(receivers) == 1
+    assert receivers[0] in SMALL_WITH_TOOLS
 
 
 async def test_a_json_schema_is_answered_by_claude_through_a_forced_tool(sdk, account, sim):
@@ -195,7 +196,8 @@ async def test_a_json_schema_is_answered_by_claude_through_a_forced_tool(sdk, ac
         provider={"only": ["anthropic"]},
     )
     answer = json.loads(result.choices[0].message.content)
-    assert set(answer) == {"city", "days"} and isinstance(answer["days"], int)
+    assert set(answer) == {"city", "days"}
+    assert isinstance(answer["days"], int)
     assert result.choices[0].finish_reason == "stop"
     assert not result.choices[0].message.tool_calls
     (recorded,) = await sim.requests("anthropic")

@@ -102,8 +102,10 @@ async def test_gateway_and_metrics_export_what_they_saw(observed):
     assert lag, "the metrics consumer's lag was never exported"
     # labels name statuses and providers, never an account, a key or a prompt
     for text in (page(f"{observed.url}/metrics"), page(metrics_url)):
-        assert account.id not in text and account.key not in text
-        assert SECRET_PROMPT not in text and generation not in text
+        assert account.id not in text
+        assert account.key not in text
+        assert SECRET_PROMPT not in text
+        assert generation not in text
 
 
 async def test_json_logs_name_service_replica_and_generation_never_content(observed):
@@ -131,13 +133,15 @@ async def test_json_logs_name_service_replica_and_generation_never_content(obser
 
     entry = await eventually(cancel_logged, limit=15)
     assert entry, observed.log("dispatcher")[-2000:]
-    assert entry["service"] == "dispatcher" and ":" in entry["replica"]
+    assert entry["service"] == "dispatcher"
+    assert ":" in entry["replica"]
     for service in SERVICES:
         lines = observed.log(service).splitlines()
         assert lines, service
         for line in lines:
             parsed = json.loads(line)  # every line is one JSON object
-            assert parsed["service"] == service and parsed["level"], line
+            assert parsed["service"] == service, line
+            assert parsed["level"], line
         assert SECRET_PROMPT not in observed.log(service)
 
 

@@ -207,7 +207,8 @@ async def test_overall_rankings_need_k_accounts_and_show_no_open_hour(sampling_s
     ]
     async with account.http() as http:
         unknown = await http.get("/rankings", params={"category": "gossip"})
-    assert unknown.status_code == 400 and "programming" in unknown.json()["error"]["message"]
+    assert unknown.status_code == 400
+    assert "programming" in unknown.json()["error"]["message"]
 
 
 async def _at_least(samples: list[bytes], n: int) -> bool:

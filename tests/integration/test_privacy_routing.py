@@ -45,7 +45,8 @@ async def test_only_the_trainer_with_fallbacks_off_is_a_data_policy_404(stack, f
     assert error["message"].startswith("No endpoints found matching your data policy")
     assert "enable_paid_model_training" in error["message"]
     availability = error["metadata"]["availability"]
-    assert availability["code"] == "privacy_restricted" and availability["retryable"] is False
+    assert availability["code"] == "privacy_restricted"
+    assert availability["retryable"] is False
     assert "data_policy:training" in availability["excluded_by"]
     assert await sim.requests(TRAINER) == []
 
@@ -167,7 +168,8 @@ async def test_inference_key_cannot_loosen_privacy(stack, fresh):
 async def test_unknown_provider_slugs_are_named(stack, fresh):
     async with fresh.http(management=True) as manager, fresh.http() as client:
         response = await manager.patch("/privacy", json={"ignored_providers": ["nope", "groq"]})
-        assert response.status_code == 400 and "nope" in response.json()["error"]["message"]
+        assert response.status_code == 400
+        assert "nope" in response.json()["error"]["message"]
         bad_order = await chat(client, provider={"order": ["not-a-provider"]})
         assert bad_order.status_code == 400
         assert "provider.order" in bad_order.json()["error"]["message"]
@@ -208,11 +210,14 @@ async def test_models_user_lists_only_reachable_models(stack, fresh):
     async with fresh.http(management=True) as manager, fresh.http() as client:
         everything = {m["id"] for m in (await client.get("/models")).json()["data"]}
         reachable = {m["id"] for m in (await client.get("/models/user")).json()["data"]}
-        assert ONLY_TRAINERS_FREE not in reachable and ONLY_TRAINER_PAID not in reachable
-        assert MIXED in reachable and reachable < everything
+        assert ONLY_TRAINERS_FREE not in reachable
+        assert ONLY_TRAINER_PAID not in reachable
+        assert MIXED in reachable
+        assert reachable < everything
         await manager.patch("/privacy", json={"enable_free_model_training": True})
         after = {m["id"] for m in (await client.get("/models/user")).json()["data"]}
-    assert ONLY_TRAINERS_FREE in after and ONLY_TRAINER_PAID not in after
+    assert ONLY_TRAINERS_FREE in after
+    assert ONLY_TRAINER_PAID not in after
 
 
 async def test_settings_are_private_to_their_account(stack, fresh):

@@ -87,7 +87,8 @@ async def test_an_opted_in_account_reads_back_prompt_and_completion(logging_stac
     await opt_in(account)
     prompt = f"remember {secrets.token_hex(6)}"
     response = await ask(account, prompt, temperature=0.3)
-    assert response.status_code == 200 and response.headers["x-veil-logged"] == "true"
+    assert response.status_code == 200
+    assert response.headers["x-veil-logged"] == "true"
     generation_id = response.headers["x-generation-id"]
     answer = response.json()["choices"][0]["message"]["content"]
 
@@ -96,13 +97,15 @@ async def test_an_opted_in_account_reads_back_prompt_and_completion(logging_stac
     assert record["output"]["completion"] == answer
     assert record["request"]["temperature"] == 0.3
     assert record["completion"]["finish_reason"] == "stop"
-    assert record["model"] == MODEL and record["provider"] == response.headers["x-veil-provider"]
+    assert record["model"] == MODEL
+    assert record["provider"] == response.headers["x-veil-provider"]
     assert (await account.generation(generation_id))["logged"] is True
 
     # OpenRouter's SDK reads it too
     sdk = OpenRouter(api_key=account.management_key, server_url=stack.api, retry_config=None)
     parsed = await sdk.generations.list_generation_content_async(id=generation_id)
-    assert parsed.data.output.completion == answer and parsed.data.error is None
+    assert parsed.data.output.completion == answer
+    assert parsed.data.error is None
 
     # an inference key gets 403; another account 404
     assert (await content(account, generation_id, key=account.key)).status_code == 403
@@ -148,8 +151,9 @@ async def test_errors_and_cancelled_streams_are_logged_with_what_was_produced(lo
 
     await sim.reset()
     await sim.add(provider="*", chunk_delay_ms=200, completion_tokens=40)
-    async with account.http() as client:
-        async with client.stream(
+    async with (
+        account.http() as client,
+        client.stream(
             "POST",
             "/chat/completions",
             json={
@@ -157,13 +161,14 @@ async def test_errors_and_cancelled_streams_are_logged_with_what_was_produced(lo
                 "messages": [{"role": "user", "content": "cut me off"}],
                 "stream": True,
             },
-        ) as response:
-            generation_id = response.headers["x-generation-id"]
-            seen = 0
-            async for line in response.aiter_lines():
-                seen += '"content":"' in line
-                if seen >= 3:
-                    break  # the client leaves mid-stream
+        ) as response,
+    ):
+        generation_id = response.headers["x-generation-id"]
+        seen = 0
+        async for line in response.aiter_lines():
+            seen += '"content":"' in line
+            if seen >= 3:
+                break  # the client leaves mid-stream
     record = await logged_content(account, generation_id)
     assert record["completion"]["finish_reason"] == "cancelled"
     assert record["output"]["completion"].startswith("Simulated reply")
@@ -199,7 +204,8 @@ async def test_delete_list_and_turning_logging_off_erases_everything(logging_sta
             )
         ).json()
         listed = [r["id"] for r in first["data"] + rest["data"]]
-        assert listed == list(reversed(ids)) and rest["next_cursor"] is None
+        assert listed == list(reversed(ids))
+        assert rest["next_cursor"] is None
         assert "request" not in first["data"][0]  # metadata only
 
         assert (

@@ -186,7 +186,8 @@ def test_veil_up_serves_survives_a_crash_and_stops_clean(tmp_path):
             if stats.status_code == 200:
                 break
             time.sleep(0.2)
-        assert stats.status_code == 200 and stats.json()["data"]["model"] == MODEL
+        assert stats.status_code == 200
+        assert stats.json()["data"]["model"] == MODEL
         assert (
             user.post("/chat/completions", json={"model": MODEL, "messages": MESSAGES}).status_code
             == 200
@@ -247,4 +248,5 @@ def test_veil_up_gives_each_child_only_the_secrets_it_needs(tmp_path):
         assert up.stop() == 0
     assert "Traceback" not in up.output()
     logs = "".join(path.read_text(errors="replace") for path in (data_dir / "logs").iterdir())
-    assert supplied_admin_key not in logs and provider_key not in logs
+    assert supplied_admin_key not in logs
+    assert provider_key not in logs

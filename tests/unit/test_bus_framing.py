@@ -52,7 +52,8 @@ def test_a_forwarded_body_is_a_view_not_a_copy():
 def test_a_header_without_a_body_needs_no_newline():
     framed = ReplyHeader(kind="accepted", generation_id="gen-1").model_dump_json().encode()
     header, body = unpack(framed, ReplyHeader)
-    assert header.kind == "accepted" and bytes(body) == b""
+    assert header.kind == "accepted"
+    assert bytes(body) == b""
 
 
 def test_defaults_are_left_out_of_the_header_and_restored():

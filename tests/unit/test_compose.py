@@ -46,7 +46,8 @@ def test_a_three_node_nats_cluster_with_jetstream_replicated():
     config = compose()["configs"]["nats"]["content"]
     routes = re.search(r"routes: \[(.*)\]", config).group(1)
     assert routes.split(", ") == [f"nats-route://{node}:6222" for node in NATS_NODES]
-    assert "jetstream" in config and "name: veil" in config
+    assert "jetstream" in config
+    assert "name: veil" in config
     # the largest body the gateway takes, with its envelope, fits a NATS message
     payload = int(re.search(r"max_payload: (\d+)", config).group(1))
     assert payload == GatewaySettings().max_body_bytes + BUS_OVERHEAD
@@ -106,11 +107,13 @@ def test_every_container_keeps_a_data_dir_of_its_own_across_restarts():
     dockerfile = (COMPOSE.parent / "Dockerfile").read_text()
     assert "ENV VEIL_DATA_DIR=/var/lib/veil" in dockerfile
     assert "VOLUME /var/lib/veil" in dockerfile
-    assert "chown nobody /var/lib/veil" in dockerfile and "USER nobody" in dockerfile
+    assert "chown nobody /var/lib/veil" in dockerfile
+    assert "USER nobody" in dockerfile
     services = compose()["services"]
     for name in VEIL_SERVICES:  # none shares one data dir between replicas
         assert "VEIL_DATA_DIR" not in services[name]["environment"], name
         assert not any("/var/lib/veil" in v for v in services[name].get("volumes", [])), name
     gateway = services["gateway"]
     drain = float(gateway["environment"]["VEIL_DRAIN_DELAY"])
-    assert drain > 0 and int(gateway["stop_grace_period"].rstrip("s")) >= drain + 10
+    assert drain > 0
+    assert int(gateway["stop_grace_period"].rstrip("s")) >= drain + 10

@@ -58,9 +58,11 @@ async def test_an_entry_is_on_disk_before_it_is_published_and_gone_once_acknowle
     entry = box.append("veil.generation.v1", "gen-1", b'{"generation_id":"gen-1"}')
     [line] = segment_lines(box)
     assert parse_line(line).payload == b'{"generation_id":"gen-1"}'
-    assert box.depth == 1 and box.oldest_seconds() >= 0
+    assert box.depth == 1
+    assert box.oldest_seconds() >= 0
     await box.send(entry)
-    assert js.ids() == ["gen-1"] and box.depth == 0
+    assert js.ids() == ["gen-1"]
+    assert box.depth == 0
     await box.sync()
     assert segment_lines(box) == []  # the current segment is emptied, not left to grow
     await box.close()
@@ -76,7 +78,8 @@ async def test_refused_entries_wait_in_order_and_go_out_when_the_bus_answers(tmp
         for n in range(20):
             await box.send(box.append("s", f"gen-{n}", b"{}"))
         await asyncio.sleep(1.0)
-        assert js.acked == [] and box.depth == 20
+        assert js.acked == []
+        assert box.depth == 20
         assert len(segment_lines(box)) == 20
         js.down = False
         deadline = time.monotonic() + 5
@@ -87,7 +90,8 @@ async def test_refused_entries_wait_in_order_and_go_out_when_the_bus_answers(tmp
     # Backoff: refused a handful of times over a second, not thousands.
     assert 2 <= js.refusals <= 40, js.refusals
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "unavailable" in warnings[0].getMessage()
+    assert len(warnings) == 1
+    assert "unavailable" in warnings[0].getMessage()
     [back] = [r.getMessage() for r in caplog.records if "available again" in r.getMessage()]
     assert "after 1." in back or "after 0.9" in back, back
 
@@ -118,7 +122,8 @@ async def test_a_process_killed_after_appending_loses_nothing(tmp_path):
     [dead] = list(root.iterdir())
     js = FakeJetStream()
     box = outbox(root, js)
-    assert box.recovered == 500 and box.depth == 500
+    assert box.recovered == 500
+    assert box.depth == 500
     assert not dead.exists()  # taken over: its entries are in this process's segment
     await box.sender.flush(grace=0)  # nothing is published before the retry loop runs
     running = asyncio.create_task(box.run())
@@ -146,7 +151,8 @@ async def test_a_live_replicas_outbox_is_left_alone_and_a_dead_ones_is_adopted(t
     newcomer.open()
     assert newcomer.recovered == 1
     assert [e.msg_id for e in newcomer.pending] == ["gen-dead"]
-    assert alive.directory.exists() and not dead.exists()
+    assert alive.directory.exists()
+    assert not dead.exists()
     assert newcomer.adopt() == 0  # the live one stays with its owner
 
 
@@ -210,11 +216,14 @@ def test_an_outage_of_several_members_is_one_warning_and_ends_with_the_last(capl
         assert outage.ongoing
         outage.recovered("verdicts")
         outage.recovered("verdicts")  # one that never failed since: nothing
-    assert not outage.ongoing and outage.outages == 1
+    assert not outage.ongoing
+    assert outage.outages == 1
     lines = [(r.levelname, r.getMessage()) for r in caplog.records]
     assert len(lines) == 2
-    assert lines[0][0] == "WARNING" and "unavailable to generations (status 503)" in lines[0][1]
-    assert lines[1][0] == "INFO" and "(200 retries)" in lines[1][1]
+    assert lines[0][0] == "WARNING"
+    assert "unavailable to generations (status 503)" in lines[0][1]
+    assert lines[1][0] == "INFO"
+    assert "(200 retries)" in lines[1][1]
 
 
 @pytest.mark.skipif(not hasattr(os, "fdatasync"), reason="fdatasync is Linux's")
@@ -232,4 +241,5 @@ async def test_the_group_commit_syncs_what_was_written_since_the_last(tmp_path, 
         box.append("s", f"gen-{n}", b"{}")
     await box.sync()
     await box.sync()  # nothing new: no second fsync
-    assert len(synced) == 1 and len(synced[0]) == 1
+    assert len(synced) == 1
+    assert len(synced[0]) == 1

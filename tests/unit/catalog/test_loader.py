@@ -185,7 +185,8 @@ def test_default_catalog_loads_and_indexes_every_endpoint():
     index = CatalogIndex.load()
 
     assert load_catalog(DEFAULT_CATALOG) == catalog
-    assert catalog.providers and catalog.models
+    assert catalog.providers
+    assert catalog.models
     expected = {(m.id, e.provider) for m in catalog.models for e in m.endpoints}
     assert set(index.endpoints) == expected
     # No two endpoints of one model share a provider: none is shadowed in the index.
@@ -207,9 +208,12 @@ def test_model_metadata_defaults_to_text_in_text_out_and_unknown(tmp_path):
     catalog = load_catalog(write(tmp_path, {"providers": [provider()], "models": [model()]}))
 
     loaded = catalog.models[0]
-    assert loaded.input_modalities == ("text",) and loaded.output_modalities == ("text",)
-    assert loaded.description is None and loaded.created is None
-    assert loaded.tokenizer is None and loaded.instruct_type is None
+    assert loaded.input_modalities == ("text",)
+    assert loaded.output_modalities == ("text",)
+    assert loaded.description is None
+    assert loaded.created is None
+    assert loaded.tokenizer is None
+    assert loaded.instruct_type is None
     assert catalog.providers[0].privacy_policy_url is None
     assert catalog.providers[0].headquarters is None
 
@@ -250,7 +254,8 @@ def test_bad_provider_link_or_country_is_refused_naming_it(tmp_path, field, valu
     message = load_error(
         tmp_path, {"providers": [provider("acme", **{field: value})], "models": [model()]}
     )
-    assert "acme" in message and field in message
+    assert "acme" in message
+    assert field in message
 
 
 @pytest.mark.parametrize(
@@ -266,4 +271,5 @@ def test_bad_model_metadata_is_refused_naming_it(tmp_path, field, value):
     message = load_error(
         tmp_path, {"providers": [provider()], "models": [model("acme/odd", **{field: value})]}
     )
-    assert "acme/odd" in message and field in message
+    assert "acme/odd" in message
+    assert field in message

@@ -22,7 +22,8 @@ def test_every_category_has_at_least_a_hundred_prompts_and_a_held_out_share():
 def test_training_never_sees_a_held_out_prompt():
     train = {e.text for e in corpus.load("train")}
     heldout = {e.text for e in corpus.load("heldout")}
-    assert train and heldout
+    assert train
+    assert heldout
     assert not train & heldout
     assert len(train) + len(heldout) == len(corpus.load("all"))
     assert 0.15 < len(heldout) / (len(train) + len(heldout)) < 0.25
@@ -38,7 +39,8 @@ def test_prompts_vary_in_length_and_language():
     for category in CATEGORIES:
         texts = [e.text for e in corpus.load("all") if e.category == category]
         words = sorted(len(t.split()) for t in texts)
-        assert words[0] <= 8 and words[-1] >= 20, category  # short and long ones
+        assert words[0] <= 8, category  # short ones
+        assert words[-1] >= 20, category  # and long ones
         # Not English: accented letters and other scripts (some German or Dutch prompts
         # have neither, so this undercounts them).
         foreign = [t for t in texts if re.search(NOT_ENGLISH, t)]

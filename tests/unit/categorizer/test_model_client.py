@@ -20,11 +20,13 @@ def test_the_request_is_the_fixed_prompt_and_the_sample_with_privacy_forced():
         {"role": "user", "content": "Can my landlord keep my deposit?"},
     ]
     assert body["provider"] == {"zdr": True, "data_collection": "deny"}
-    assert body["temperature"] == 0 and body["max_tokens"] <= 16
+    assert body["temperature"] == 0
+    assert body["max_tokens"] <= 16
     # Nothing else: no user, no metadata, no session, no identifier of any kind.
     assert set(body) == {"model", "messages", "max_tokens", "temperature", "provider"}
     request = ChatRequest.model_validate(body)
-    assert request.provider is not None and request.provider.zdr is True
+    assert request.provider is not None
+    assert request.provider.zdr is True
     assert request.provider.data_collection == "deny"
 
 

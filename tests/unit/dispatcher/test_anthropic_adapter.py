@@ -446,7 +446,8 @@ def test_a_request_anthropic_would_refuse_is_answered_without_echoing_the_prompt
     assert caught.value.status == 400
     assert caught.value.retryable is False
     assert "temperature" in str(caught.value)
-    assert "secret" not in str(caught.value) and "hot" not in str(caught.value)
+    assert "secret" not in str(caught.value)
+    assert "hot" not in str(caught.value)
 
 
 # --- a whole message back as a chat.completion ----------------------------------------
@@ -914,7 +915,8 @@ async def test_simulator_answers_a_json_schema(sim_url, control, stream):
         assert "tool_calls" not in choice["message"]
     answer = json.loads(content)
     assert set(answer) == {"city", "population"}
-    assert isinstance(answer["city"], str) and isinstance(answer["population"], int)
+    assert isinstance(answer["city"], str)
+    assert isinstance(answer["population"], int)
     assert finish == "stop"
     (recorded,) = await control.requests("anthropic")
     assert recorded.body["tool_choice"] == {"type": "tool", "name": anthropic.ANSWER_TOOL}

@@ -36,7 +36,8 @@ def test_a_translated_chunk_names_no_provider_until_veil_fills_it():
     )
     assert chunk["created"] == 7  # the upstream's time is kept
     choice = chunk["choices"][0]
-    assert choice["logprobs"] is None and choice["native_finish_reason"] is None
+    assert choice["logprobs"] is None
+    assert choice["native_finish_reason"] is None
 
 
 def test_chunk_body_fills_what_an_upstream_left_out_and_keeps_the_rest():
@@ -50,7 +51,8 @@ def test_chunk_body_fills_what_an_upstream_left_out_and_keeps_the_rest():
 def test_the_usage_chunk_has_no_choices():
     usage = {"prompt_tokens": 3, "completion_tokens": 4, "estimated": True}
     chunk = usage_chunk("gen-1-abc", "acme/large", "Acme AI", usage)
-    assert chunk["choices"] == [] and chunk["usage"] == usage
+    assert chunk["choices"] == []
+    assert chunk["usage"] == usage
     assert chunk["provider"] == "Acme AI"
 
 
@@ -94,7 +96,8 @@ def test_an_error_chunk_carries_the_usage_so_far_when_given():
 def test_an_sse_event_is_one_data_line_of_json():
     chunk = usage_chunk("gen-1-abc", "acme/large", "Acme AI", {"total_tokens": 1})
     event = sse_event(chunk)
-    assert event.startswith(b"data: ") and event.endswith(b"\n\n")
+    assert event.startswith(b"data: ")
+    assert event.endswith(b"\n\n")
     assert orjson.loads(event[6:]) == chunk
 
 

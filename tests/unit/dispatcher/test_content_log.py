@@ -27,7 +27,8 @@ def test_a_whole_response_is_kept_as_received():
     kept = log.logged()
     assert kept.content == "It is sunny."
     assert kept.tool_calls == [{"id": "c1", "type": "function"}]
-    assert kept.finish_reason == "stop" and kept.error is None
+    assert kept.finish_reason == "stop"
+    assert kept.error is None
 
 
 def test_streamed_text_and_tool_call_deltas_are_reassembled():
@@ -57,10 +58,12 @@ def test_an_error_after_some_text_keeps_both():
     log.chunk(chunk({"content": "partial"}))
     log.failed(ErrorBody(code=502, message="the upstream connection failed"))
     kept = log.logged()
-    assert kept.content == "partial" and kept.finish_reason == "error"
+    assert kept.content == "partial"
+    assert kept.finish_reason == "error"
     assert kept.error == {"code": 502, "message": "the upstream connection failed"}
 
 
 def test_nothing_received_is_none_not_empty_text():
     kept = CompletionLog().logged()
-    assert kept.content is None and kept.tool_calls is None
+    assert kept.content is None
+    assert kept.tool_calls is None

@@ -120,7 +120,8 @@ def test_a_whole_completion_gives_usage_finish_reason_and_upstream_id():
     }
     body = gen.take_completion(completion, RECEIVED + 0.4)
 
-    assert body["completion_tokens"] == 2 and body["cost"] == gen.cost == 0.000014
+    assert body["completion_tokens"] == 2
+    assert body["cost"] == gen.cost == 0.000014
     assert (gen.upstream_id, gen.finish_reason) == ("chatcmpl-up-9", "length")
     assert gen.native_finish_reason == "length"
     assert gen.first_token_at == gen.finished_at == RECEIVED + 0.4

@@ -103,13 +103,16 @@ async def test_an_untrusted_certificate_is_refused_and_a_trusted_one_accepted(se
 
     # An operator's own CA, named the standard OpenSSL way, is trusted.
     monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
-    async with http_client(DispatcherSettings()) as session:
-        async with session.get(f"{https_url}/hello") as response:
-            assert await response.json() == {"ok": True}
+    async with (
+        http_client(DispatcherSettings()) as session,
+        session.get(f"{https_url}/hello") as response,
+    ):
+        assert await response.json() == {"ok": True}
 
 
 def test_certifis_roots_are_trusted_as_httpx_trusted_them():
     context = tls_context()
-    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
     bundle = Path(certifi.where()).read_text()
     assert context.cert_store_stats()["x509_ca"] >= bundle.count("BEGIN CERTIFICATE")

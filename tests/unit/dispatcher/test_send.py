@@ -54,9 +54,11 @@ async def test_the_request_goes_out_as_json_with_its_headers_and_query(upstream)
         body={"model": "m", "messages": []},
         params={"api-version": "2024-10-21"},
     )
-    async with http_client(DispatcherSettings()) as http:
-        async with send(http, wire, TIMEOUTS) as response:
-            seen = orjson.loads(await response.read())
+    async with (
+        http_client(DispatcherSettings()) as http,
+        send(http, wire, TIMEOUTS) as response,
+    ):
+        seen = orjson.loads(await response.read())
     assert seen == {
         "body": {"model": "m", "messages": []},
         "query": {"api-version": "2024-10-21"},

@@ -103,7 +103,8 @@ def test_model_list_parses_in_the_sdk_and_keeps_veil_extras(index):
 
     parsed = components.ModelsListResponse.model_validate(page)
     assert [m.id for m in parsed.data] == ["acme/large", "acme/large:free", "bolt/small"]
-    assert parsed.total_count == 3 and parsed.links.next is None
+    assert parsed.total_count == 3
+    assert parsed.links.next is None
     large = page["data"][0]
     assert large["endpoint_count"] == 2
     assert large["zero_retention_endpoint_count"] == 1
@@ -113,7 +114,8 @@ def test_model_shows_the_cheapest_endpoint_as_price_and_top_provider(index):
     view = model_view(index.models["acme/large"], index)
     parsed = components.Model.model_validate(view)
 
-    assert parsed.pricing.prompt == "0.0000001" and parsed.pricing.completion == "0.0000002"
+    assert parsed.pricing.prompt == "0.0000001"
+    assert parsed.pricing.completion == "0.0000002"
     # the cheapest endpoint declares no context of its own: the model's applies
     assert parsed.top_provider.context_length == 131072
     assert parsed.top_provider.max_completion_tokens is None
@@ -133,7 +135,8 @@ def test_model_metadata_comes_from_the_catalog(index):
     assert large.architecture.input_modalities == ["text", "image"]
     assert (large.architecture.tokenizer, large.architecture.instruct_type) == ("Llama3", "llama3")
     # nothing declared: text to text, and 0 / null rather than a made-up date or tokenizer
-    assert bare.created == 0 and bare.description is None
+    assert bare.created == 0
+    assert bare.description is None
     assert bare.architecture.modality == "text->text"
     assert bare.architecture.tokenizer is None
 
@@ -178,7 +181,8 @@ def test_pages_carry_the_total_and_a_link_to_the_next_page_with_the_filters(inde
         "limit": ["2"],
     }
     assert [m["id"] for m in last["data"]] == ["bolt/small"]
-    assert last["links"]["next"] is None and last["total_count"] == 3
+    assert last["links"]["next"] is None
+    assert last["total_count"] == 3
     # an offset alone pages with OpenRouter's largest page
     assert [m["id"] for m in listing(index, offset=1)["data"]] == ["acme/large:free", "bolt/small"]
 
@@ -198,15 +202,20 @@ def test_endpoints_parse_in_the_sdk_with_data_policy_and_live_stats(index):
     view = model_endpoints_view(index, model, stats)
 
     parsed = components.ListEndpointsResponse.model_validate(view)
-    assert parsed.created == 1721692800 and parsed.architecture.tokenizer == "Llama3"
+    assert parsed.created == 1721692800
+    assert parsed.architecture.tokenizer == "Llama3"
     keeper, sealed = parsed.endpoints
     assert (keeper.provider_name, keeper.tag, keeper.model_id) == ("Keeper", "keeper", model.id)
-    assert keeper.context_length == 65536 and keeper.max_completion_tokens == 4096
-    assert keeper.quantization == "fp8" and keeper.pricing.prompt == "0.0000003"
+    assert keeper.context_length == 65536
+    assert keeper.max_completion_tokens == 4096
+    assert keeper.quantization == "fp8"
+    assert keeper.pricing.prompt == "0.0000003"
     assert keeper.uptime_last_30m == 75.0
-    assert sealed.context_length == 131072 and sealed.uptime_last_30m is None
+    assert sealed.context_length == 131072
+    assert sealed.uptime_last_30m is None
     # only the median is measured: OpenRouter's percentile objects stay null
-    assert keeper.latency_last_30m is None and keeper.throughput_last_30m is None
+    assert keeper.latency_last_30m is None
+    assert keeper.throughput_last_30m is None
     raw_keeper, raw_sealed = view["endpoints"]
     assert raw_keeper["stats_last_30m"] == {
         "latency_ms_p50": 412.0,
@@ -215,7 +224,8 @@ def test_endpoints_parse_in_the_sdk_with_data_policy_and_live_stats(index):
         "requests": 8,
     }
     assert raw_sealed["stats_last_30m"] is None
-    assert raw_keeper["data_policy"] == RETAINS and raw_sealed["data_policy"] == ZDR
+    assert raw_keeper["data_policy"] == RETAINS
+    assert raw_sealed["data_policy"] == ZDR
     assert (raw_keeper["provider"], raw_sealed["provider"]) == ("keeper", "sealed")
 
 
@@ -257,7 +267,8 @@ def test_providers_parse_in_the_sdk_with_links_and_data_policy(index):
     sealed, keeper, _ = parsed.data
     assert sealed.privacy_policy_url == "https://sealed.example/privacy"
     assert sealed.headquarters == "DE"
-    assert keeper.privacy_policy_url is None and keeper.status_page_url is None
+    assert keeper.privacy_policy_url is None
+    assert keeper.status_page_url is None
     assert view[1]["data_policy"] == RETAINS
 
 

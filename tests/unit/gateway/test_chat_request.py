@@ -165,11 +165,13 @@ def test_the_official_sdks_request_with_every_provider_preference_is_accepted():
     request = parse_chat_request(utils.marshal_json(sent, components.ChatRequest).encode())
     prefs = request.provider
     assert prefs is not None
-    assert prefs.allow_fallbacks is True and prefs.zdr is None
+    assert prefs.allow_fallbacks is True
+    assert prefs.zdr is None
     assert prefs.data_collection == "deny"
     assert (prefs.sort_by, prefs.sort_partition) == ("throughput", "none")
     assert prefs.order == ["deepinfra/bf16", "together"]
-    assert prefs.max_price is not None and prefs.max_price.request == 0
+    assert prefs.max_price is not None
+    assert prefs.max_price.request == 0
     assert request.candidate_models == ["acme/large", "acme/small"]
     assert request.suffix_sorts == {"acme/large": "throughput", "acme/small": "price"}
     assert request.required_capabilities == {"tools"}
@@ -324,7 +326,8 @@ def test_real_booleans_and_nulls_are_still_accepted():
     assert request.stream is True
     assert request.provider is not None
     assert request.provider.allow_fallbacks is False
-    assert request.provider.zdr is None and request.provider.require_parameters is False
+    assert request.provider.zdr is None
+    assert request.provider.require_parameters is False
     assert parse_chat_request(orjson.dumps({**body, "stream": None})).stream is False
 
 
@@ -358,7 +361,8 @@ def test_the_routing_summary_survives_the_bus_with_what_routing_reads():
     ):
         assert getattr(summary, attribute) == getattr(request, attribute), attribute
     assert summary.parameters == {"temperature", "tools", "response_format"}
-    assert summary.provider is not None and summary.provider.max_price is not None
+    assert summary.provider is not None
+    assert summary.provider.max_price is not None
     assert str(summary.provider.max_price.prompt) == "0.5"
 
 

@@ -22,10 +22,12 @@ def test_a_preview_names_what_the_change_excludes_and_why():
     (change,) = result.excluded
     assert (change.provider_name, change.models) == ("OpenAI", ["a/x", "a/y"])
     assert change.reasons == ["keeps prompts (not zero retention)"]
-    assert result.allowed == [] and result.models_lost == ["a/y"]
+    assert result.allowed == []
+    assert result.models_lost == ["a/y"]
     # the other way round: the same endpoints come back, with the reason they were out
     back = views.preview(proposed, now, ["a/x"], ["a/x", "a/y"], {"openai": "OpenAI"})
-    assert [c.provider for c in back.allowed] == ["openai"] and back.models_gained == ["a/y"]
+    assert [c.provider for c in back.allowed] == ["openai"]
+    assert back.models_gained == ["a/y"]
     assert views.preview(now, now, ["a/x"], ["a/x"], {}).unchanged
 
 
@@ -73,7 +75,9 @@ def test_activity_is_summed_per_day_without_gaps_and_per_model():
 
 def test_a_chart_has_one_bar_per_value_and_escapes_labels():
     svg = charts.bar_chart("Spend", ["<b>", "2026-01-02"], [1.0, 3.0], "$")
-    assert svg.count('class="bar"') == 2 and "<b>" not in svg and "&lt;b&gt;" in svg
+    assert svg.count('class="bar"') == 2
+    assert "<b>" not in svg
+    assert "&lt;b&gt;" in svg
     assert "$3.00" in svg
     assert "no requests yet" in charts.bar_chart("Empty", [], [])
 

@@ -84,7 +84,8 @@ def test_attempts_are_kept_as_typed_tuples_in_order():
 
 def test_a_cancelled_generation_is_recorded_as_cancelled():
     row = as_dict(event(status="cancelled", finish_reason="cancelled"))
-    assert row["status"] == "cancelled" and row["cancelled"] is True
+    assert row["status"] == "cancelled"
+    assert row["cancelled"] is True
 
 
 def test_a_failed_generation_without_provider_has_empty_strings_not_nulls():

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from veil.catalog import CatalogIndex
-from veil.policy.eligibility import Decision, EndpointStats, RoutingContext
+from veil.policy.candidates import Decision, EndpointStats, RoutingContext
 from veil.schemas.accounts import PrivacySettings
 from veil.schemas.catalog import Catalog, DataPolicy, Endpoint, Hints, Model, Pricing, Provider
 from veil.schemas.chat import ChatRequest

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from veil.catalog import CatalogIndex
-from veil.policy.eligibility import EndpointStats, decide, no_endpoint_error
+from veil.policy.candidates import EndpointStats
+from veil.policy.eligibility import decide, no_endpoint_error
 from veil.schemas.errors import VeilError
 
 from .catalog_builders import context, endpoint, excluded, index, model, provider, request, routed
@@ -925,7 +926,8 @@ def test_default_catalog_enforce_zdr_keeps_only_zero_retention(
         decision = decide(request(model_id, provider={"zdr": False}), ctx)
         for candidate in decision.eligible:
             policy = candidate.provider.data_policy
-            assert policy.training is False and policy.retains_prompts is False, candidate
+            assert policy.training is False, candidate
+            assert policy.retains_prompts is False, candidate
         routable += bool(decision.eligible)
     assert routable > 0
 

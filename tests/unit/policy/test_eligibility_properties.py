@@ -16,14 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from veil.catalog import CatalogIndex
-from veil.policy.eligibility import (
-    Candidate,
-    Decision,
-    EndpointStats,
-    RoutingContext,
-    decide,
-    no_endpoint_error,
-)
+from veil.policy.candidates import Candidate, Decision, EndpointStats, RoutingContext
+from veil.policy.eligibility import decide, no_endpoint_error
 from veil.schemas.accounts import PrivacySettings
 from veil.schemas.chat import ChatRequest
 
@@ -243,9 +237,9 @@ def expected_reasons(candidate: Candidate, s: Scenario) -> set[str]:
         and e.pricing.completion * MILLION > bounds["completion"]
     ):
         reasons.add("max_price")
-    if "quantizations" in prefs:
-        if (e.quantization or "unknown") not in {q.lower() for q in prefs["quantizations"]}:
-            reasons.add("quantization")
+    wanted = {q.lower() for q in prefs.get("quantizations") or ()}
+    if "quantizations" in prefs and (e.quantization or "unknown") not in wanted:
+        reasons.add("quantization")
     # A request with tools goes only where tools are supported, require_parameters or not.
     if "tools" in s.body and "tools" not in e.supported_parameters:
         reasons.add("unsupported:tools")
@@ -294,7 +288,8 @@ def assert_privacy_invariants(s: Scenario) -> Decision:
             assert s.prefs.get("data_collection") != "deny"
         # docs/privacy.md, invariant 3: ZDR from either side admits only known zero retention.
         if account.enforce_zdr or s.prefs.get("zdr"):
-            assert policy.training is False and policy.retains_prompts is False
+            assert policy.training is False
+            assert policy.retains_prompts is False
         # docs/privacy.md, invariant 4: ignore merges, only intersects.
         assert slug not in account.ignored_providers
         assert slug not in s.prefs.get("ignore", [])

@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from veil.catalog import CatalogIndex
-from veil.policy.eligibility import EndpointStats, decide, no_endpoint_error
+from veil.policy.candidates import EndpointStats
+from veil.policy.eligibility import decide, no_endpoint_error
 from veil.policy.explain import explain
 from veil.schemas.errors import VeilError
 

@@ -179,10 +179,14 @@ def _is_json(text):
 async def test_fail_after_chunks_aborts_without_done(client, control):
     await control.add(fail_after_chunks=3)
     lines = []
-    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+
+    async def read_all() -> None:
         async with client.stream("POST", CHAT, json=chat_body(stream=True)) as r:
             async for line in r.aiter_lines():
                 lines.append(line)
+
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+        await read_all()
     data = [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
     assert content_of(data) == "Simulated reply from "
     assert all(c["choices"][0]["finish_reason"] is None for c in data)
@@ -246,7 +250,8 @@ async def test_requests_are_recorded_without_secrets(client, control):
     assert rec.auth_present is True
     assert rec.headers["content-type"] == "application/json"
     assert rec.headers["api-key"] is False
-    assert rec.completed and not rec.cancelled
+    assert rec.completed
+    assert not rec.cancelled
     assert "sk-very-secret" not in rec.model_dump_json()
     (other,) = await control.requests("other")
     assert other.stream is True
@@ -268,7 +273,8 @@ async def test_client_disconnect_is_recorded_as_cancelled(client, control):
         if rec.cancelled:
             break
         await asyncio.sleep(0.05)
-    assert rec is not None and rec.cancelled
+    assert rec is not None
+    assert rec.cancelled
     assert not rec.completed
     assert 1 <= rec.chunks_sent < 40
 
@@ -288,14 +294,15 @@ async def test_chunks_are_flushed_as_written(client, control):
 
 
 async def test_control_validates_scenarios(control, sim_url):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="stauts"):
         await control.add(stauts=500)
     async with httpx.AsyncClient(base_url=sim_url) as http:
         r = await http.post("/_sim/scenarios", json={"status": 200})
         assert r.status_code == 422
         assert (await http.get("/_sim/health")).json() == {"ok": True}
     added = await control.add(status=502, times=1)
-    assert added["id"] and added["status"] == 502
+    assert added["id"]
+    assert added["status"] == 502
     assert await control.remove(added["id"]) is True
     assert await control.health() is True
 

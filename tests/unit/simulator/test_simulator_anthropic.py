@@ -128,7 +128,8 @@ async def test_tool_use(client, control, parse_sse):
 
     events = parse_sse((await client.post(MSGS, json=msg_body(stream=True), headers=HEADERS)).text)
     opening = events[1][1]["content_block"]
-    assert opening["type"] == "tool_use" and opening["name"] == "search"
+    assert opening["type"] == "tool_use"
+    assert opening["name"] == "search"
     partial = [
         data["delta"]["partial_json"]
         for name, data in events
@@ -148,10 +149,14 @@ async def test_streaming_failure_modes(client, control, parse_sse):
 
     await control.add(fail_after_chunks=2, times=1)
     lines = []
-    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+
+    async def read_all() -> None:
         async with client.stream("POST", MSGS, json=msg_body(stream=True), headers=HEADERS) as r:
             async for line in r.aiter_lines():
                 lines.append(line)
+
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+        await read_all()
     assert lines.count("event: content_block_delta") == 2
     assert "event: message_stop" not in lines
 
