@@ -14,10 +14,10 @@ from faststream.nats.publisher.usecase import LogicPublisher
 from veil.bus import JSON_HEADERS, METADATA_STREAM
 from veil.categorizer.local_model import LocalClassifier
 from veil.categorizer.model_client import ModelCategorizer
-from veil.outbox import Entry, Publish, Sender
 from veil.retry import Outage
 from veil.schemas import subjects
 from veil.schemas.messages import CategoryObservation, HealthReply, PromptSample
+from veil.sender import Entry, Publish, Sender
 
 log = logging.getLogger(__name__)
 

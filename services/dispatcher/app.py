@@ -29,10 +29,11 @@ from veil.dispatcher.dispatch import Dispatcher
 from veil.dispatcher.handlers import RoutedConsumer, build_router
 from veil.dispatcher.targets import upstream_targets
 from veil.keyring import Keyring
-from veil.outbox import Outbox, jetstream_publisher
+from veil.outbox import Outbox
 from veil.retry import Outage
 from veil.schemas import subjects
 from veil.schemas.accounts import UpstreamAvailability
+from veil.sender import jetstream_publisher
 
 log = logging.getLogger(__name__)
 

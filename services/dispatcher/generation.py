@@ -11,12 +11,12 @@ from typing import Any
 from veil.dispatcher.content import CompletionLog
 from veil.dispatcher.cost import Usage, cost_of, estimate_tokens, prompt_length, usage_from
 from veil.dispatcher.cost import usage_body as priced_usage
-from veil.outbox import Entry
 from veil.schemas.catalog import Endpoint, Provider
 from veil.schemas.chunks import Chunk
 from veil.schemas.completions import native_finish_reason as native_reason
 from veil.schemas.errors import ErrorBody
 from veil.schemas.messages import GenerationEvent, ProviderAttempt, RoutedEndpoint, RoutedRequest
+from veil.sender import Entry
 
 
 @dataclass(frozen=True)

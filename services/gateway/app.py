@@ -26,7 +26,7 @@ from veil.gateway.routes import accounts, catalog, chat, content, keys, reports,
 from veil.gateway.state import GatewayState
 from veil.keyring import Keyring
 from veil.kvcache import KVCache
-from veil.outbox import Outbox, jetstream_publisher
+from veil.outbox import Outbox
 from veil.retry import Outage
 from veil.schemas import subjects
 from veil.schemas.accounts import (
@@ -37,6 +37,7 @@ from veil.schemas.accounts import (
     RateLimit,
 )
 from veil.schemas.messages import HealthReply
+from veil.sender import jetstream_publisher
 
 API = "/api/v1"
 log = logging.getLogger(__name__)

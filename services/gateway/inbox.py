@@ -8,10 +8,11 @@ from collections import OrderedDict
 from nats.aio.client import Client
 
 from veil.bus import BUS_ERRORS, on_undelivered, publish_model, subscribe_framed
-from veil.outbox import Entry, Outbox
+from veil.outbox import Outbox
 from veil.schemas import subjects
 from veil.schemas.errors import service_missing
 from veil.schemas.messages import CancelGeneration, GenerationVerdict, ReplyHeader
+from veil.sender import Entry
 
 # A reply as it arrived: its header, and the completion or chunk JSON the dispatcher
 # wrote (empty for other kinds), relayed to the client without being parsed.

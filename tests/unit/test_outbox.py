@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from veil.outbox import Entry, Outbox, Sender, parse_line
+from veil.outbox import Outbox, entry_line, parse_line
 from veil.retry import Backoff, Outage
+from veil.sender import Entry, Sender
 
 log = logging.getLogger("test.outbox")
 
@@ -143,7 +144,7 @@ async def test_a_live_replicas_outbox_is_left_alone_and_a_dead_ones_is_adopted(t
     dead = tmp_path / "otherhost-4242"  # a replica that died: its lock is free
     dead.mkdir()
     (dead / "000003.log").write_bytes(
-        Entry("s", "gen-dead", b"{}").line() + b"s gen-torn 17"  # the last line torn
+        entry_line(Entry("s", "gen-dead", b"{}")) + b"s gen-torn 17"  # the last line torn
     )
     js.down = False
     newcomer = Outbox(tmp_path, js.publish, Outage("JetStream", log))
