@@ -2,16 +2,16 @@
 key (`Session.api`), renders a template, and posts forms back here."""
 
 import asyncio
-import base64
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from veil.gateway.console import charts, views
+from veil.gateway.console import charts, keys, views
+from veil.gateway.console.pages import SessionDep, choose_account, first, page
 from veil.gateway.console.session import (
     ACCOUNT_COOKIE,
     KEY_COOKIE,
@@ -19,7 +19,6 @@ from veil.gateway.console.session import (
     ConsoleRoute,
     Session,
     SignInRequired,
-    current_session,
     form_fields,
     identify,
     redirect,
@@ -30,7 +29,6 @@ from veil.schemas.categories import CATEGORIES
 from veil.schemas.errors import VeilError
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
-SessionDep = Annotated[Session, Depends(current_session)]
 
 STATIC = {path.name: path.read_bytes() for path in (Path(__file__).parent / "static").iterdir()}
 STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
@@ -40,21 +38,6 @@ PLAYGROUND_EXAMPLE = {
     "messages": [{"role": "user", "content": "Hello"}],
     "provider": {"data_collection": "deny", "sort": "price"},
 }
-
-
-def _first(form: dict[str, list[str]], name: str, default: str = "") -> str:
-    return (form.get(name) or [default])[0]
-
-
-def page(name: str, session: Session | None, **context: Any) -> Response:
-    return render(name, session=session, **context)
-
-
-def choose_account(session: Session) -> Response | None:
-    """The admin key's pages are about the account it switched to: ask for one first."""
-    if session.account_id is None:
-        return page("choose.html", session, section="")
-    return None
 
 
 @router.get("/")
@@ -88,7 +71,7 @@ async def sign_in_page() -> Response:
 
 @router.post(f"{PREFIX}/sign-in")
 async def sign_in(request: Request) -> Response:
-    key = _first(await form_fields(request), "key").strip()
+    key = first(await form_fields(request), "key").strip()
     try:
         if not key:
             raise SignInRequired("Paste a key")
@@ -116,7 +99,7 @@ async def sign_out() -> Response:
 @router.post(f"{PREFIX}/account")
 async def switch_account(request: Request, session: SessionDep) -> Response:
     """The admin key switches the account its pages show (an account key has one)."""
-    chosen = _first(await form_fields(request), "account_id")
+    chosen = first(await form_fields(request), "account_id")
     if session.kind != "admin" or chosen not in {a["id"] for a in session.accounts}:
         raise VeilError(403, "Only the admin key switches accounts, to one that exists")
     response = redirect(f"{PREFIX}/privacy")
@@ -127,7 +110,7 @@ async def switch_account(request: Request, session: SessionDep) -> Response:
 @router.post(f"{PREFIX}/accounts")
 async def create_account(request: Request, session: SessionDep) -> Response:
     """The admin key creates an account (POST /accounts) and switches to it."""
-    name = _first(await form_fields(request), "name").strip()
+    name = first(await form_fields(request), "name").strip()
     created = await session.api.call("POST", "/accounts", json={"name": name}, for_account=False)
     response = redirect(f"{PREFIX}/keys")
     set_cookie(request, response, ACCOUNT_COOKIE, created["data"]["id"])
@@ -224,92 +207,6 @@ async def providers_page(session: SessionDep, q: str = "", show: str = "all") ->
     )  # fmt: skip
 
 
-# keys ----------------------------------------------------------------------
-
-
-async def _keys_page(session: Session, created: dict | None = None, status: int = 200):
-    keys = await session.api.data("/keys", include_disabled="true", include_expired="true")
-    response = page("keys.html", session, section="keys", keys=keys, created=created)
-    response.status_code = status
-    return response
-
-
-# A new key's secret travels from the POST that made it to the page that shows it in a
-# short-lived cookie (HttpOnly, SameSite=Strict, this path only), which that page clears:
-# post, redirect, get, so reloading the page shows the list and never makes a second key.
-NEW_KEY_COOKIE = "veil_console_new_key"
-NEW_KEY_SECONDS = 60
-
-
-@router.get(f"{PREFIX}/keys")
-async def keys_page(request: Request, session: SessionDep) -> Response:
-    if (chosen := choose_account(session)) is not None:
-        return chosen
-    created = None
-    if flash := request.cookies.get(NEW_KEY_COOKIE):
-        try:
-            created = json.loads(base64.urlsafe_b64decode(flash))
-        except ValueError:
-            created = None
-    response = await _keys_page(session, created=created)
-    if flash:
-        response.delete_cookie(NEW_KEY_COOKIE, path=f"{PREFIX}/keys")
-    return response
-
-
-def _limit(form: dict[str, list[str]]) -> dict[str, Any]:
-    raw = _first(form, "limit").strip()
-    reset = _first(form, "limit_reset") or None
-    try:
-        limit = float(raw) if raw else None
-    except ValueError:
-        raise VeilError(400, f"limit: not a number of USD: {raw!r}") from None
-    return {"limit": limit, "limit_reset": reset if limit is not None else None}
-
-
-@router.post(f"{PREFIX}/keys")
-async def create_key(request: Request, session: SessionDep) -> Response:
-    if (chosen := choose_account(session)) is not None:
-        return chosen
-    form = await form_fields(request)
-    body = {
-        "name": _first(form, "name").strip() or "default",
-        "kind": _first(form, "kind", "inference"),
-        **_limit(form),
-    }
-    created = await session.api.call("POST", "/keys", json=body)
-    shown = {"key": created["key"], "data": {"name": created["data"]["name"]}}
-    response = redirect(f"{PREFIX}/keys")
-    response.set_cookie(
-        NEW_KEY_COOKIE,
-        base64.urlsafe_b64encode(json.dumps(shown).encode()).decode(),
-        max_age=NEW_KEY_SECONDS,
-        path=f"{PREFIX}/keys",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
-    return response
-
-
-@router.post(f"{PREFIX}/keys/{{key_hash}}")
-async def change_key(key_hash: str, request: Request, session: SessionDep) -> Response:
-    form = await form_fields(request)
-    action = _first(form, "action")
-    path = f"/keys/{key_hash}"
-    if action == "delete":
-        await session.api.call("DELETE", path, for_account=False)
-    elif action in ("disable", "enable"):
-        await session.api.call("PATCH", path, json={"disabled": action == "disable"},
-                               for_account=False)  # fmt: skip
-    elif action == "update":
-        body = {"name": _first(form, "name").strip() or "default", **_limit(form)}
-        await session.api.call("PATCH", path, json=body, for_account=False)
-    else:
-        raise VeilError(400, f"Unknown key action: {action!r}")
-    return redirect(f"{PREFIX}/keys")
-
-
 # activity ------------------------------------------------------------------
 
 
@@ -396,7 +293,7 @@ async def playground_page(session: SessionDep) -> Response:
 async def playground_explain(request: Request, session: SessionDep) -> Response:
     if (chosen := choose_account(session)) is not None:
         return chosen
-    body = _first(await form_fields(request), "body")
+    body = first(await form_fields(request), "body")
     try:
         request_body = json.loads(body)
     except json.JSONDecodeError as exc:
@@ -414,6 +311,9 @@ async def playground_explain(request: Request, session: SessionDep) -> Response:
     for entry in result["eligible"]:
         entry["policy"] = views.policy_text(entry.get("data_policy"))
     return page("playground.html", session, section="playground", body=body, result=result)
+
+
+router.include_router(keys.router)
 
 
 # Last: any other console path is a page of its own saying so (with the same headers).
