@@ -144,7 +144,16 @@ async def test_a_rolling_restart_of_every_nats_node_loses_no_row_and_warns_once_
         stop.set()
         await loading
         accounting = await account_rows(stack, account.id, load.outcomes)
-        metrics_log = stack.log("metrics")
+        # The last outage may still be ending (the rows can land before every consumer
+        # is served again): wait for each outage's closing line.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            metrics_log = stack.log("metrics")
+            if metrics_log.count("JetStream unavailable") == metrics_log.count(
+                "JetStream available again"
+            ):
+                break
+            await asyncio.sleep(0.5)
         # veil's own lines (nats-py also says, once per lost connection, that it broke)
         warnings = [
             line for line in metrics_log.splitlines() if re.search(r" (WARNING|ERROR) veil\.", line)
