@@ -180,6 +180,7 @@ def this_replica() -> str:
 
 @functools.cache
 def veil_version() -> str:
+    """The installed package's version (pyproject.toml is the one place it is written)."""
     try:
         return importlib.metadata.version("veil")
     except importlib.metadata.PackageNotFoundError:

@@ -1,3 +1,4 @@
 """veil: a self-hosted LLM routing gateway that puts the caller's data policy first."""
 
-__version__ = "0.1.0"
+# The version is written once, in pyproject.toml; everything else asks the installed
+# package (veil.schemas.messages.veil_version).

@@ -170,8 +170,9 @@ async def declare_bucket(js: JetStreamContext, bucket: str, replicas: int) -> No
 
 
 # The hot path (requests, routed requests, replies) bypasses FastStream's consume and
-# publish machinery, which measured ~95 µs per message against ~15 µs for pydantic
-# decoding alone; everything else (queries, health, KV, JetStream) stays on FastStream.
+# publish machinery, which cost several times the decoding of the message itself
+# (`python -m benchmarks.profile policy,dispatcher` shows where the time goes); everything
+# else (queries, health, KV, JetStream) stays on FastStream.
 # Its messages are framed: a small header model, then content bytes that services
 # which only route or relay them never parse (`pack`, `unpack`).
 JSON_HEADERS = {"content-type": "application/json"}

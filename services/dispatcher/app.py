@@ -1,14 +1,10 @@
 """The dispatcher service: broker, pooled HTTP session, upstream targets.
 
-Upstreams are called with aiohttp directly, not with httpx as the project guide
-suggests. Measured A/B, the two versions alternating in fresh stacks on the same 2-core
-machine (CPU time of the dispatcher process per request from /proc, 3000 requests over
-32 connections, the simulator's default answer): non-streaming, httpx's API over
-aiohttp's engine (httpx-aiohttp) 647, 683 us and later 720, 707, 743 us; aiohttp alone
-370, 370 us and 377, 410, 380 us (-47% by the medians). Streaming (1500 requests):
-1220, 1267 us against 827, 780 us (-35%). httpx's layer (request building, URL
-parsing, header merging, cookie extraction, response wrapping, line decoding) cost
-about as much as everything else the dispatcher does per request.
+Upstreams are called with aiohttp directly rather than through httpx: httpx's layer
+(request building, URL parsing, header merging, cookie extraction, response wrapping,
+line decoding) cost about as much CPU as everything else the dispatcher does per
+request. To measure it again, compare the dispatcher's row of
+`python -m benchmarks.cpu` with each client.
 """
 
 import asyncio

@@ -40,9 +40,8 @@ def build_router(dispatcher: Dispatcher) -> NatsRouter:
 class RoutedConsumer:
     """Routed requests, in the "dispatcher" queue group, each in its own task.
 
-    A plain subscription (veil.bus.subscribe_framed) rather than a FastStream subscriber:
-    the dispatcher's CPU per request fell by about a quarter with it (measured under
-    load, relative to the gateway's).
+    A plain subscription (veil.bus.subscribe_framed) rather than a FastStream subscriber,
+    like every hot-path subject (see veil.bus).
     """
 
     def __init__(self, dispatcher: Dispatcher, concurrency: int):

@@ -36,7 +36,7 @@ from veil.schemas.accounts import (
     PrivacySettings,
     RateLimit,
 )
-from veil.schemas.messages import HealthReply
+from veil.schemas.messages import HealthReply, veil_version
 from veil.sender import jetstream_publisher
 
 API = "/api/v1"
@@ -140,7 +140,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="veil",
-        version="0.1.0",
+        version=veil_version(),
         description="A self-hosted, OpenRouter-compatible LLM gateway that routes each "
         "request only to providers whose data policy the account and the request allow.",
         lifespan=lifespan,

@@ -3,8 +3,8 @@
 `POST /api/v1/chat/completions` is nearly all of the gateway's traffic. Through FastAPI
 each request crossed seven middleware layers, route matching and the endpoint wrapper
 before reaching `chat_completions`, which needs none of them (it reads its own body,
-resolves its own caller and builds its own response): about a third of the gateway's
-CPU under load (py-spy, `benchmarks/overhead.py`'s load). This ASGI wrapper hands that
+resolves its own caller and builds its own response), and they were a large share of
+the gateway's CPU under load (`python -m benchmarks.profile gateway`). This ASGI wrapper hands that
 one route straight to the same handler and everything else to FastAPI, which still
 documents the route in its OpenAPI document.
 """

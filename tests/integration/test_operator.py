@@ -2,6 +2,7 @@
 `veil status`, each against real processes."""
 
 import asyncio
+import importlib.metadata
 import json
 import signal
 import time
@@ -150,7 +151,8 @@ def test_veil_status_lists_every_replica_and_the_consumers(observed):
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)
     assert sorted(r["service"] for r in status["replicas"]) == sorted(SERVICES)
-    assert all(r["version"] == "0.1.0" and r["ok"] for r in status["replicas"])
+    version = importlib.metadata.version("veil")  # pyproject.toml's
+    assert all(r["version"] == version and r["ok"] for r in status["replicas"])
     durables = {c["durable"] for c in status["consumers"]}
     assert {"metrics", "metrics-verdicts", "metrics-content"} <= durables
     table = run_cli(observed, "status")

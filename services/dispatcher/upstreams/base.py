@@ -152,7 +152,7 @@ def send(
 ) -> "Sending":
     """POST the request: `async with send(...) as response` gives the response once its
     status says it succeeded (an error status raises UpstreamError). aiohttp, not httpx:
-    measured, see `veil.dispatcher.app`.
+    see `veil.dispatcher.app`.
 
     Leaving the block releases the connection to the pool, or closes it when the body
     was not read to its end (a failure, a cancellation): the upstream sees the client
@@ -172,7 +172,7 @@ def send(
 
 class Sending:
     """`send`'s context manager. A small class rather than `asynccontextmanager`, whose
-    generator measured 2-5 us more per request."""
+    generator costs more on every request (`python -m benchmarks.cpu`)."""
 
     __slots__ = ("_request",)
 
