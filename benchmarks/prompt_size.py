@@ -2,12 +2,13 @@
 
     .venv/bin/python -m benchmarks.prompt_size [--requests 2000] [--concurrency 16]
 
-Services that only route a request (policy) should cost the same whatever the size of
-its conversation: they read the routing summary, never the messages. Starts a private
+Services that only route a request (policy) read its routing summary, never its
+messages: what a long conversation costs them beyond a short one is moving its bytes,
+which the bare forwarder below shows the floor of. Starts a private
 stack (real nats-server, five services, simulator; prompt sampling at its production
 rate), then for each body sends a fixed number of non-streaming requests and reads
 each process's CPU time from /proc/<pid>/stat before and after. Prints CPU µs per
-request per process and size, and the policy's ratio large/small (the target is 1).
+request per process and size, and each ratio large/small.
 
 Twice: first each body as fast as N connections send it, then both paced at the same
 request rate (nine tenths of what the large body reached). The second is the fair
