@@ -98,6 +98,9 @@ class PrivacySettings(BaseModel):
     enforce_zdr: bool = False
     ignored_providers: list[str] = Field(default_factory=list)
     allowed_providers: list[str] | None = None
+    default_guardrail_id: str | None = Field(
+        default=None, description="a guardrail of the account's that holds for every key"
+    )
 
 
 def _left_out_keeps_its_value(schema: dict[str, Any]) -> None:

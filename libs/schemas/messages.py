@@ -59,6 +59,9 @@ class RoutedRequest(BaseModel):
     log_content: bool = Field(
         default=False, description="the account opted in to prompt logging (as of this request)"
     )
+    guardrails: list[str] = Field(
+        default_factory=list, description="ids of the guardrails that held for this request"
+    )
 
 
 ReplyKind = Literal["accepted", "start", "chunk", "final", "error"]
@@ -84,6 +87,9 @@ class ReplyHeader(BaseModel):
     provider: str = Field(default="", description="slug of the provider serving it")
     model: str = Field(default="", description="catalog id of the model serving it")
     logged: bool = Field(default=False, description="kept in the account's prompt log")
+    guardrails: list[str] = Field(
+        default_factory=list, description="on start and final: the guardrails that held"
+    )
     error: ErrorBody | None = None
 
 
@@ -134,6 +140,9 @@ class GenerationEvent(BaseModel):
     streamed: bool = False
     logged: bool = Field(default=False, description="a content record was kept (opted in)")
     attempts: list[ProviderAttempt] = Field(default_factory=list)
+    guardrails: list[str] = Field(
+        default_factory=list, description="ids of the guardrails that held when it was routed"
+    )
 
 
 class GenerationVerdict(BaseModel):

@@ -8,6 +8,7 @@ from veil.schemas.accounts import PrivacySettings
 from veil.schemas.catalog import DataPolicy, Quantization
 from veil.schemas.chat import RoutingSummary
 from veil.schemas.errors import ErrorBody
+from veil.schemas.guardrails import GuardrailRules
 from veil.schemas.messages import ProviderAttempt
 
 
@@ -84,6 +85,9 @@ class GenerationRecord(BaseModel):
     cancelled: bool
     logged: bool
     provider_responses: list[ProviderAttempt] = Field(description="every endpoint tried, in order")
+    guardrails: list[str] = Field(
+        default_factory=list, description="ids of the guardrails that held when it was routed"
+    )
 
 
 class GenerationResult(Answer):
@@ -140,10 +144,14 @@ class ExplainQuery(BaseModel):
     model_config = ConfigDict(hide_input_in_errors=True)
 
     account_id: str
+    key_id: str | None = Field(default=None, description="whose guardrails hold (None: none)")
     settings_revision: int = 0
     request: RoutingSummary = Field(description="what routing reads of the chat request")
     settings: PrivacySettings | None = Field(
         default=None, description="route under these settings instead (a preview; no request)"
+    )
+    guardrail: GuardrailRules | None = Field(
+        default=None, description="as if this guardrail also held (a preview; nothing stored)"
     )
 
 
@@ -183,9 +191,13 @@ class ExplainResult(Answer):
 
 class UserModelsQuery(BaseModel):
     account_id: str
+    key_id: str | None = Field(default=None, description="whose guardrails hold (None: none)")
     settings_revision: int = 0
     settings: PrivacySettings | None = Field(
         default=None, description="the models these settings would reach instead (a preview)"
+    )
+    guardrail: GuardrailRules | None = Field(
+        default=None, description="as if this guardrail also held (a preview; nothing stored)"
     )
 
 

@@ -61,6 +61,7 @@ KV_PRIVACY = "veil_privacy"
 KV_ENDPOINT_STATS = "veil_endpoint_stats"
 KV_UPSTREAMS = "veil_upstreams"
 KV_KEY_USAGE = "veil_key_usage"  # key id -> KeyUsage, written by metrics
+KV_GUARDRAILS = "veil_guardrails"  # guardrail id -> Guardrail
 KV_KEYRING = "veil_keyring"  # account id -> WrappedDataKey, for prompt logging
 ENDPOINT_STATS_KEY = "last_30m"  # the one key of KV_ENDPOINT_STATS
 UPSTREAMS_KEY = "callable"  # the one key of KV_UPSTREAMS

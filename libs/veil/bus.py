@@ -78,6 +78,7 @@ KV_BUCKETS = (
     subjects.KV_ENDPOINT_STATS,
     subjects.KV_UPSTREAMS,
     subjects.KV_KEY_USAGE,
+    subjects.KV_GUARDRAILS,
 )
 
 

@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.errors import KeyNotFoundError
-from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, KeyValue
 from pydantic import BaseModel
 
 from veil.schemas import subjects
@@ -31,6 +31,7 @@ class KVCache(Generic[M]):
         self.model = model
         self.values: dict[str, M] = {}
         self.revisions: dict[str, int] = {}
+        self.version = 0  # grows with every change applied: an index over values can tell
         self._ready = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._watcher: KeyValue.KeyWatcher | None = None
@@ -77,6 +78,7 @@ class KVCache(Generic[M]):
         if revision < self.revisions.get(key, 0):
             return  # an older update arriving after a fresher direct read
         self.revisions[key] = revision
+        self.version += 1
         if deleted or value is None:
             self.values.pop(key, None)
         else:
@@ -94,6 +96,17 @@ class KVCache(Generic[M]):
     async def put(self, key: str, value: M) -> int:
         encoded = value.model_dump_json().encode()
         revision = await self.kv.put(key, encoded)
+        self.apply(key, encoded, revision, False)
+        return revision
+
+    async def update(self, key: str, value: M, last: int) -> int:
+        """Write `value` only if the key is still at revision `last` (0: it does not
+        exist yet); raises KeyWrongLastSequenceError if another writer came first."""
+        encoded = value.model_dump_json().encode()
+        if last:
+            revision = await self.kv.update(key, encoded, last=last)
+        else:
+            revision = await self.kv.create(key, encoded)
         self.apply(key, encoded, revision, False)
         return revision
 
@@ -151,9 +164,12 @@ class KVCache(Generic[M]):
             with contextlib.suppress(Exception):
                 await msg.respond(b"")
 
-    async def delete(self, key: str) -> None:
-        await self.kv.delete(key)
-        self.values.pop(key, None)
+    async def delete(self, key: str) -> int:
+        """Delete the key; returns the revision of its delete marker (for
+        `applied_everywhere`)."""
+        ack = await self.kv._js.publish(f"{self.kv._pre}{key}", headers={KV_OP: KV_DEL})
+        self.apply(key, None, ack.seq, True)
+        return ack.seq
 
     async def _watch(self) -> None:
         while True:

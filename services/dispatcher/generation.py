@@ -202,6 +202,7 @@ class Generation:
             streamed=envelope.routing.stream,
             logged=self.logged,
             attempts=self.attempts,
+            guardrails=self.routed.guardrails,
         )
 
 

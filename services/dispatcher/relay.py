@@ -51,6 +51,7 @@ class Relay:
             provider=provider.slug,
             model=model,
             logged=gen.log is not None,
+            guardrails=gen.routed.guardrails,
         )
         await self.reply(subject, start)
         gen.stream_started = True
@@ -113,5 +114,6 @@ class Relay:
             provider=provider.slug,
             model=model,
             logged=logged,
+            guardrails=gen.routed.guardrails,
         )
         await self.reply(gen.routed.envelope.reply_subject, header, payload)

@@ -22,8 +22,18 @@ from veil.gateway.console.routes import router as console
 from veil.gateway.inbox import Inbox
 from veil.gateway.limits import KeyLimits
 from veil.gateway.ratelimit import RateLimits
-from veil.gateway.routes import accounts, catalog, chat, content, keys, reports, routing
+from veil.gateway.routes import (
+    accounts,
+    catalog,
+    chat,
+    content,
+    guardrails,
+    keys,
+    reports,
+    routing,
+)
 from veil.gateway.state import GatewayState
+from veil.guardrails import GuardrailIndex
 from veil.keyring import Keyring
 from veil.kvcache import KVCache
 from veil.outbox import Outbox
@@ -36,6 +46,7 @@ from veil.schemas.accounts import (
     PrivacySettings,
     RateLimit,
 )
+from veil.schemas.guardrails import Guardrail
 from veil.schemas.messages import HealthReply, veil_version
 from veil.sender import jetstream_publisher
 
@@ -85,7 +96,8 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         privacy = KVCache(await bucket(subjects.KV_PRIVACY), PrivacySettings)
         stats = EndpointStatsCache(await bucket(subjects.KV_ENDPOINT_STATS))
         usage = KVCache(await bucket(subjects.KV_KEY_USAGE), KeyUsage)
-        caches: list[KVCache[Any]] = [accounts, keys, privacy, stats, usage]
+        guardrails = KVCache(await bucket(subjects.KV_GUARDRAILS), Guardrail)
+        caches: list[KVCache[Any]] = [accounts, keys, privacy, stats, usage, guardrails]
         for cache in caches:
             await cache.start()
         rate_limits = RateLimits(
@@ -108,6 +120,8 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             rate_limits=rate_limits,
             body_limit=body_limit(settings, broker.connection.max_payload),
             keyring=keyring,
+            guardrails=guardrails,
+            applying=GuardrailIndex(guardrails, privacy),
         )
         # The verdicts this gateway records wait here for JetStream (veil.outbox).
         outbox = Outbox(
@@ -150,7 +164,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     operator.install(app)
     telemetry.IN_FLIGHT.set_function(lambda: len(inbox.pending))
     # routing before catalog: /models/user must win over /models/{author}/{slug}/...
-    for module in (chat, routing, catalog, accounts, keys, content, reports):
+    for module in (chat, routing, catalog, accounts, keys, guardrails, content, reports):
         app.include_router(module.router, prefix=API)
     app.include_router(console)  # the web console, at / and /console (not in the schema)
 

@@ -7,6 +7,7 @@ can overshoot its limit by the cost of the requests in flight meanwhile.
 """
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from veil.gateway.auth import Caller, KeyCaller
@@ -14,6 +15,7 @@ from veil.keys import spend_in_window, window_end, window_start
 from veil.kvcache import KVCache
 from veil.schemas.accounts import KeyRecord, KeyUsage
 from veil.schemas.errors import VeilError
+from veil.schemas.guardrails import Guardrail
 
 WINDOW_NAMES = {None: "in total", "daily": "today", "weekly": "this week", "monthly": "this month"}
 
@@ -50,6 +52,38 @@ class KeyLimits:
                 f"is spent ({spent:.6g} USD); raise it or wait for it to reset",
                 {"limit": record.limit, "usage": spent, "limit_reset": record.limit_reset},
             )
+
+    def check_guardrails(self, who: KeyCaller, guardrails: Iterable[Guardrail]) -> None:
+        """Refuse with 402 a key whose spend reached the budget of a guardrail that holds
+        for it: each budget on its own, counted on this key's spend in its window."""
+        now = time.time()
+        usage = self.usage.get(who.key_id)
+        for guardrail in guardrails:
+            if guardrail.limit_usd is None or guardrail.reset_interval is None:
+                continue
+            spent = spend_in_window(usage, guardrail.reset_interval, now)
+            if spent >= guardrail.limit_usd:
+                window = WINDOW_NAMES[guardrail.reset_interval]
+                raise VeilError(
+                    402,
+                    f"The budget of guardrail {guardrail.name!r} ({guardrail.id}), "
+                    f"{guardrail.limit_usd:g} USD {window}, is spent for this key "
+                    f"({spent:.6g} USD); wait for it to reset or change the guardrail",
+                    {
+                        "guardrail_id": guardrail.id,
+                        "limit_usd": guardrail.limit_usd,
+                        "usage": spent,
+                        "reset_interval": guardrail.reset_interval,
+                    },
+                )
+
+    def guardrail_spend(self, key_id: str, guardrail: Guardrail) -> tuple[float, float | None]:
+        """This key's spend in the guardrail's window, and when that window resets."""
+        now = time.time()
+        return (
+            spend_in_window(self.usage.get(key_id), guardrail.reset_interval, now),
+            window_end(guardrail.reset_interval, now),
+        )
 
     def spend(self, record: KeyRecord, now: float | None = None) -> KeySpend:
         now = time.time() if now is None else now

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from veil.schemas.accounts import PrivacySettings, PrivacySettingsPatch
 from veil.schemas.chat import ChatRequest
 from veil.schemas.errors import ErrorResponse
+from veil.schemas.guardrails import GuardrailPatch, GuardrailRules, GuardrailView, KeyHashes
 
 API = "/api/v1"
 REF = "#/components/schemas/{model}"
@@ -30,11 +31,12 @@ BEARER = "bearer"
 ERRORS: dict[int, str] = {
     400: "Invalid request; the message names the field",
     401: "Missing, invalid, disabled or expired API key",
-    402: "The key's spend reached its limit",
+    402: "The key's spend reached its limit, or a guardrail's budget for it",
     403: "This key may not do this; the message says which key may",
     404: "Not found; the message says what (for a chat request: the model, or any "
     "endpoint the data policy allows, with `metadata.availability`)",
     408: "The request body did not arrive in time, or the request exceeded its deadline",
+    409: "The guardrail changed meanwhile; read it again and retry",
     413: "The request body is larger than the gateway accepts",
     429: "The key's request rate, or every provider, is rate limited",
     502: "Every upstream failed (`metadata.provider_responses`); the upstream may have "
@@ -106,6 +108,18 @@ CHAT = Operation(
     body="ChatRequest",
     headers=GENERATION_ID,
 )
+GUARDRAIL = {"$ref": REF.format(model="GuardrailView")}
+COUNTED = {
+    "type": "object",
+    "required": ["data", "total_count"],
+    "properties": {"data": LIST, "total_count": {"type": "integer"}},
+}
+
+
+def _count(name: str) -> dict[str, Any]:
+    return {"type": "object", "required": [name], "properties": {name: {"type": "integer"}}}
+
+
 PUBLIC = (400,)
 ACCOUNT_READ = (400, 401, 403, 404)
 ASKS_A_SERVICE = (400, 401, 403, 404, 503)
@@ -213,6 +227,29 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         },
     ),
     ("get", "/activity"): Operation(ASKS_A_SERVICE, schema=_data(LIST)),
+    ("post", "/guardrails"): Operation(
+        ACCOUNT_READ, status=201, schema=_data(GUARDRAIL), body="GuardrailRules"
+    ),
+    ("get", "/guardrails"): Operation(ACCOUNT_READ, schema=COUNTED),
+    ("get", "/guardrails/{guardrail_id}"): Operation(ACCOUNT_READ, schema=_data(GUARDRAIL)),
+    ("patch", "/guardrails/{guardrail_id}"): Operation(
+        (*ACCOUNT_READ, 409), schema=_data(GUARDRAIL), body="GuardrailPatch"
+    ),
+    ("delete", "/guardrails/{guardrail_id}"): Operation(
+        ACCOUNT_READ,
+        schema={
+            "type": "object",
+            "required": ["deleted"],
+            "properties": {"deleted": {"type": "boolean", "const": True}},
+        },
+    ),
+    ("get", "/guardrails/{guardrail_id}/assignments/keys"): Operation(ACCOUNT_READ, schema=COUNTED),
+    ("post", "/guardrails/{guardrail_id}/assignments/keys"): Operation(
+        (*ACCOUNT_READ, 409), schema=_count("assigned_count"), body="KeyHashes"
+    ),
+    ("post", "/guardrails/{guardrail_id}/assignments/keys/remove"): Operation(
+        (*ACCOUNT_READ, 409), schema=_count("unassigned_count"), body="KeyHashes"
+    ),
     ("get", "/rankings"): Operation((400, 401, 503), schema=_data(LIST)),
 }
 # Outside the API: the liveness probe answers 200 or nothing.
@@ -233,7 +270,9 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
     """Add what FastAPI cannot see to its generated `document` (changed in place)."""
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    schemas.update(_components(ErrorResponse, ChatRequest, PrivacySettings, PrivacySettingsPatch))
+    contracts = (ErrorResponse, ChatRequest, PrivacySettings, PrivacySettingsPatch)
+    guardrails = (GuardrailRules, GuardrailPatch, GuardrailView, KeyHashes)
+    schemas.update(_components(*contracts, *guardrails))
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     components["securitySchemes"] = {

@@ -28,6 +28,9 @@ def loosened(before: PrivacySettings, after: PrivacySettings) -> list[str]:
         or set(after.allowed_providers) - set(before.allowed_providers)
     ):
         changes.append("allowed_providers")
+    # Another default guardrail, or none, may allow what the one before did not.
+    if before.default_guardrail_id and after.default_guardrail_id != before.default_guardrail_id:
+        changes.append("default_guardrail_id")
     return changes
 
 

@@ -13,6 +13,7 @@ from veil.gateway.config import GatewaySettings
 from veil.gateway.inbox import Inbox
 from veil.gateway.limits import KeyLimits
 from veil.gateway.ratelimit import RateLimits
+from veil.guardrails import GuardrailIndex
 from veil.keyring import Keyring
 from veil.kvcache import KVCache
 from veil.schemas.accounts import (
@@ -22,6 +23,7 @@ from veil.schemas.accounts import (
     PrivacySettings,
 )
 from veil.schemas.errors import VeilError
+from veil.schemas.guardrails import Guardrail
 
 
 @dataclass
@@ -40,6 +42,8 @@ class GatewayState:
     rate_limits: RateLimits
     body_limit: int  # the largest body both the settings and the bus allow
     keyring: Keyring  # prompt-log keys; without the master key: it can only destroy them
+    guardrails: KVCache[Guardrail]
+    applying: GuardrailIndex  # which of them hold for a key
 
     async def account_for(self, who: Caller, requested: str | None) -> str:
         """The existing account a request is about: a malformed id is a 400 (see

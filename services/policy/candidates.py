@@ -11,6 +11,7 @@ from veil.schemas.accounts import PrivacySettings
 from veil.schemas.catalog import Endpoint, Model, Provider
 from veil.schemas.chat import ChatRequest, RoutingSummary
 from veil.schemas.errors import VeilError
+from veil.schemas.guardrails import Guardrail
 
 # What routing reads: a validated request, or its summary as the bus carries it (the
 # same attributes under the same names).
@@ -66,6 +67,8 @@ class RoutingContext:
     callable_providers: frozenset[str] | None = None  # None: every provider is callable
     stats: Mapping[tuple[str, str], MeasuredEndpoint] = field(default_factory=dict)
     unhealthy_error_rate: float = 0.25
+    # The guardrails that hold for the request's key (veil.policy.guardrails.applying).
+    guardrails: tuple[Guardrail, ...] = ()
 
 
 @dataclass(frozen=True)

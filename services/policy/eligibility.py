@@ -17,6 +17,8 @@ from veil.policy.candidates import (
     matches_any,
     resolve_providers,
 )
+from veil.policy.guardrails import PREFIX as GUARDRAIL
+from veil.policy.guardrails import guardrail_reasons
 from veil.policy.ordering import SortKey, order_model, order_position, preferred, sort_key
 from veil.schemas.catalog import Endpoint
 from veil.schemas.chat import MaxPrice, ProviderPreferences
@@ -103,6 +105,7 @@ def _privacy_reasons(candidate: Candidate, ctx: RoutingContext, rules: Constrain
         reasons.append(ALLOWED)
     if rules.only is not None and not matches_any(rules.only, candidate):
         reasons.append(ONLY)
+    reasons.extend(guardrail_reasons(candidate, ctx.guardrails))
     return reasons
 
 
@@ -230,6 +233,11 @@ def _privacy_setting_names(reasons: set[str], request: RoutedView, ctx: RoutingC
         names.append("allowed_providers")
     if ONLY in reasons:
         names.append("provider.only")
+    by_id = {g.id: g for g in ctx.guardrails}
+    for excluded in sorted(r for r in reasons if r.startswith(GUARDRAIL)):
+        guardrail_id, rule = excluded.removeprefix(GUARDRAIL).rsplit(":", 1)
+        name = by_id[guardrail_id].name if guardrail_id in by_id else guardrail_id
+        names.append(f"guardrail {name!r} ({guardrail_id}): {rule}")
     return ", ".join(names)
 
 
@@ -245,7 +253,7 @@ def no_endpoint_error(decision: Decision, request: RoutedView, ctx: RoutingConte
     models = ", ".join(m for m in request.candidate_models if m not in unknown)
     skipped = f" (unknown models skipped: {', '.join(unknown)})" if unknown else ""
     extra = {"unknown_models": unknown} if unknown else {}
-    if PRIVACY_REASONS & counts.keys():
+    if PRIVACY_REASONS & counts.keys() or any(r.startswith(GUARDRAIL) for r in counts):
         setting = _privacy_setting_names(set(counts), request, ctx)
         return VeilError(
             404,

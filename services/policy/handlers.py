@@ -44,7 +44,9 @@ def request_handler(
     is, and parsed only for the rare prompt sample."""
 
     async def route_request(envelope: RequestEnvelope, body: memoryview) -> None:
-        ctx = await state.context_for_account(envelope.account_id, envelope.settings_revision)
+        ctx = await state.context_for_account(
+            envelope.account_id, envelope.settings_revision, envelope.key_id
+        )
         try:
             decision = decide(envelope.routing, ctx)
             if not decision.eligible:
@@ -61,6 +63,7 @@ def request_handler(
         routed = RoutedRequest(
             envelope=envelope,
             log_content=ctx.settings.enable_prompt_logging,
+            guardrails=[g.id for g in ctx.guardrails],
             endpoints=[
                 RoutedEndpoint(model=c.model.id, provider=c.provider.slug)
                 for c in decision.eligible
@@ -97,7 +100,9 @@ def build_router(state: PolicyState) -> NatsRouter:
     router = NatsRouter()
 
     async def context(query: ExplainQuery | UserModelsQuery) -> RoutingContext:
-        ctx = await state.context_for_account(query.account_id, query.settings_revision)
+        ctx = await state.context_for_account(
+            query.account_id, query.settings_revision, query.key_id, query.guardrail
+        )
         # A preview of other settings: the same decision, under the settings proposed.
         if query.settings is not None:
             ctx = dataclasses.replace(ctx, settings=query.settings)

@@ -10,12 +10,14 @@ from faststream.nats import NatsBroker, TestNatsBroker
 
 from veil.catalog import CatalogIndex
 from veil.endpoint_stats import EndpointStatsCache
+from veil.guardrails import GuardrailIndex
 from veil.kvcache import KVCache
 from veil.policy.handlers import build_router
 from veil.policy.state import PolicyState
 from veil.schemas import subjects
 from veil.schemas.accounts import PrivacySettings, UpstreamAvailability
 from veil.schemas.chat import RoutingSummary
+from veil.schemas.guardrails import Guardrail
 from veil.schemas.messages import HealthReply
 from veil.schemas.queries import ExplainQuery, ExplainResult, UserModelsQuery, UserModelsResult
 
@@ -28,6 +30,8 @@ def policy_state(settings: dict[str, PrivacySettings]) -> PolicyState:
     state.privacy = KVCache(None, PrivacySettings)  # type: ignore[arg-type]
     for revision, (account, value) in enumerate(settings.items(), start=1):
         state.privacy.apply(account, value.model_dump_json().encode(), revision, False)
+    state.guardrails = KVCache(None, Guardrail)  # type: ignore[arg-type]
+    state.applying = GuardrailIndex(state.guardrails, state.privacy)
     state.upstreams = KVCache(None, UpstreamAvailability)  # type: ignore[arg-type]
     state.stats = EndpointStatsCache(None)  # type: ignore[arg-type]
     return state

@@ -69,6 +69,11 @@ async def patch_privacy(
     patch = parse_privacy_patch(await request.body())
     current = await state.privacy.refresh(account) or PrivacySettings()
     updated = apply_privacy_patch(current, patch, who, state.index)
+    default = updated.default_guardrail_id
+    if default is not None and default != current.default_guardrail_id:
+        found = state.guardrails.get(default) or await state.guardrails.refresh(default)
+        if found is None or found.account_id != account:
+            raise VeilError(404, f"default_guardrail_id: guardrail not found: {default}")
     revision = await state.privacy.put(account, updated)
     # Answered once every gateway and policy replica has applied the change: the next
     # request applies it whichever gateway and policy it reaches (a few ms, on PATCH

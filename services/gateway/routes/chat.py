@@ -42,6 +42,8 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
     if not isinstance(who, KeyCaller):
         raise VeilError(403, "The admin key manages veil; use an account's key for inference")
     state.limits.check(who)  # 402 once the key's spend reached its limit; no I/O
+    # ... or the budget of a guardrail that holds for it
+    state.limits.check_guardrails(who, state.applying.for_key(who.account_id, who.key_id))
     state.rate_limits.admit(who)  # 429 over the key's request rate; no I/O
     body = await read_body(request, state.body_limit)
     chat = parse_chat_request(body)
@@ -67,7 +69,9 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
         header, completion = first
         if header.kind == "error":
             return error_response(error_of(header), {"X-Generation-Id": generation_id})
-        receipt = response_headers(state.index, generation_id, header.provider, header.logged)
+        receipt = response_headers(
+            state.index, generation_id, header.provider, header.logged, header.guardrails
+        )
         if header.kind == "final" and not chat.stream:
             # the completion as the dispatcher wrote it
             return Response(completion, media_type="application/json", headers=receipt)

@@ -115,8 +115,34 @@ def key_view(record: KeyRecord, spend: KeySpend, default_rate: RateLimit | None)
     }
 
 
+def _guardrail_budgets(state: GatewayState, record: KeyRecord) -> list[dict]:
+    """The budgets of the guardrails that hold for the key: the account's default
+    guardrail's (OpenRouter's `workspace_default_key` layer), then those assigned to it."""
+    settings = state.privacy.get(record.account_id)
+    default_id = settings.default_guardrail_id if settings else None
+    layers = []
+    for guardrail in state.applying.for_key(record.account_id, record.id):
+        if guardrail.limit_usd is None:
+            continue
+        spent, resets_at = state.limits.guardrail_spend(record.id, guardrail)
+        layers.append(
+            {
+                "scope": "workspace_default_key" if guardrail.id == default_id else "api_key",
+                "budget_id": None,
+                "guardrail_id": guardrail.id,
+                "include_byok": guardrail.include_byok_in_budgets,
+                "limit_usd": guardrail.limit_usd,
+                "spend_usd": spent,
+                "remaining_usd": guardrail.limit_usd - spent,
+                "reset_interval": guardrail.reset_interval,
+                "resets_at": _iso(resets_at),
+            }
+        )
+    return layers
+
+
 def _budgets(record: KeyRecord, spend: KeySpend) -> list[dict]:
-    """The key's own limit as OpenRouter's one budget layer (veil has no others)."""
+    """The key's own limit as OpenRouter's key budget layer."""
     if record.limit is None:
         return []
     return [
@@ -140,7 +166,9 @@ async def current_key(who: CallerDep, state: StateDep) -> Response:
         raise VeilError(403, "The admin key belongs to no account; /key describes an account key")
     record = who.record
     spend = state.limits.spend(record)
-    budgets = _budgets(record, spend)
+    budgets = _budgets(record, spend) + _guardrail_budgets(state, record)
+    # The layer that stops the key first (each holds on its own).
+    effective = min(budgets, key=lambda b: b["remaining_usd"]) if budgets else None
     return data(
         {
             **key_view(record, spend, state.rate_limits.default),
@@ -148,7 +176,7 @@ async def current_key(who: CallerDep, state: StateDep) -> Response:
             "is_provisioning_key": record.kind == "management",  # OpenRouter's older name
             "is_free_tier": False,  # veil applies no free-tier restrictions
             "budgets": budgets,
-            "effective_budget": budgets[0] if budgets else None,
+            "effective_budget": effective,
             "organization_id": None,
             # veil restricts providers by data policy, never by region.
             "allowed_data_regions": ["global"],

@@ -12,7 +12,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from veil.gateway.asking import ask
+from veil.gateway.auth import Caller, KeyCaller, require_id
 from veil.gateway.body import parse_chat_request, read_body
+from veil.gateway.guardrail_rules import checked_rules, guardrail_body, parsed_rules
 from veil.gateway.privacy import parse_privacy_patch, patched_settings
 from veil.gateway.state import CallerDep, GatewayState, StateDep
 from veil.gateway.views.catalog import ModelListDep, model_list_response
@@ -20,6 +22,7 @@ from veil.gateway.views.responses import data
 from veil.schemas import subjects
 from veil.schemas.accounts import PrivacySettings
 from veil.schemas.errors import VeilError
+from veil.schemas.guardrails import GuardrailRules
 from veil.schemas.queries import ExplainQuery, ExplainResult, UserModelsQuery, UserModelsResult
 
 router = APIRouter()
@@ -32,6 +35,45 @@ PreviewDep = Annotated[
         "as PATCH /privacy takes them: what the change would do, without making it"
     ),
 ]
+
+
+GuardrailPreviewDep = Annotated[
+    str | None,
+    Query(
+        description="a JSON object of guardrail rules, as POST /guardrails takes them: the "
+        "answer as if that guardrail also held, without making it"
+    ),
+]
+KeyDep = Annotated[
+    str | None,
+    Query(
+        description="answer for this key of the account (its guardrails), instead of the "
+        "calling key; the admin key names one to see any key's guardrails"
+    ),
+]
+
+
+def _key(state: GatewayState, who: Caller, account: str, key_hash: str | None) -> str | None:
+    """The key whose guardrails hold in the answer: the one named, else the caller's."""
+    if key_hash is None:
+        return who.key_id if isinstance(who, KeyCaller) else None
+    require_id("key", "key", key_hash)
+    if not any(r.id == key_hash and r.account_id == account for r in state.keys.values.values()):
+        raise VeilError(404, f"Key not found: {key_hash}")
+    return key_hash
+
+
+def _guardrail_preview(
+    state: GatewayState, account: str, guardrail: str | None
+) -> GuardrailRules | None:
+    if guardrail is None:
+        return None
+    try:
+        body = guardrail_body(guardrail.encode(), account)
+        rules = parsed_rules({"name": "preview", **body}, GuardrailRules)
+        return GuardrailRules.model_validate(checked_rules(rules.model_dump(), state.index))
+    except VeilError as exc:
+        raise VeilError(400, f"guardrail: {exc.message}", exc.metadata) from exc
 
 
 async def _preview(
@@ -53,12 +95,16 @@ async def explain(
     who: CallerDep,
     state: StateDep,
     privacy: PreviewDep = None,
+    guardrail: GuardrailPreviewDep = None,
+    key_hash: KeyDep = None,
     account_id: str | None = None,
 ) -> Response:
     account = await state.account_for(who, account_id)
     chat = parse_chat_request(await read_body(request, state.body_limit))
     query = ExplainQuery(
         account_id=account,
+        key_id=_key(state, who, account, key_hash),
+        guardrail=_guardrail_preview(state, account, guardrail),
         settings_revision=state.privacy.revisions.get(account, 0),
         request=chat.routing_summary(),  # what routing reads, as for a chat request
         settings=await _preview(state, account, privacy),
@@ -73,11 +119,15 @@ async def user_models(
     state: StateDep,
     listing: ModelListDep,
     privacy: PreviewDep = None,
+    guardrail: GuardrailPreviewDep = None,
+    key_hash: KeyDep = None,
     account_id: str | None = None,
 ) -> Response:
     account = await state.account_for(who, account_id)
     query = UserModelsQuery(
         account_id=account,
+        key_id=_key(state, who, account, key_hash),
+        guardrail=_guardrail_preview(state, account, guardrail),
         settings_revision=state.privacy.revisions.get(account, 0),
         settings=await _preview(state, account, privacy),
     )

@@ -81,6 +81,7 @@ def generation_view(index: CatalogIndex, record: GenerationRecord) -> dict[str, 
             "error_code": record.error_code,
             "tokens_estimated": record.tokens_estimated,
             "logged": record.logged,
+            "guardrails": record.guardrails,
             "time_to_first_token": record.time_to_first_token,
             "data_policy": provider.data_policy.model_dump() if provider else None,
             "provider_responses": [

@@ -1,12 +1,16 @@
 """The privacy receipt on every answer to a chat request: who served the call, what that
-provider does with data, and whether veil kept the content (only for accounts that opted
-in to prompt logging)."""
+provider does with data, which guardrails held, and whether veil kept the content (only
+for accounts that opted in to prompt logging)."""
 
 from veil.catalog import CatalogIndex
 
 
 def response_headers(
-    index: CatalogIndex, generation_id: str, provider_slug: str, logged: bool
+    index: CatalogIndex,
+    generation_id: str,
+    provider_slug: str,
+    logged: bool,
+    guardrails: list[str] | None = None,
 ) -> dict[str, str]:
     provider = index.providers.get(provider_slug)
     headers = {
@@ -14,6 +18,8 @@ def response_headers(
         "X-Veil-Provider": provider_slug,
         "X-Veil-Logged": "true" if logged else "false",
     }
+    if guardrails:  # the key's guardrails that held for this request, by id
+        headers["X-Veil-Guardrails"] = ", ".join(guardrails)
     if provider is not None:
         policy = provider.data_policy
         headers["X-Veil-Data-Policy"] = (

@@ -1,0 +1,119 @@
+"""Guardrails in routing: which apply to a key, what each excludes, and what they come to
+together with the account's settings.
+
+A guardrail is a set of conditions an endpoint must meet, each named by the guardrail
+that sets it (`guardrail:<id>:<rule>` in explain and in the 404): routing checks every
+one, so no guardrail, and no combination of them, can let through an endpoint that the
+account's settings or another guardrail exclude. `combine` states the same as one policy
+(allowlists intersect, ignore-lists unite, restricting booleans are OR-ed, budgets each
+hold on their own), for people and for the property test that holds the two together.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from veil.policy.candidates import Candidate
+from veil.schemas.accounts import PrivacySettings
+from veil.schemas.guardrails import Guardrail, GuardrailInterval
+
+PREFIX = "guardrail:"
+
+
+def reason(guardrail: Guardrail, rule: str) -> str:
+    return f"{PREFIX}{guardrail.id}:{rule}"
+
+
+def guardrail_reasons(candidate: Candidate, guardrails: Iterable[Guardrail]) -> list[str]:
+    """Every rule of every guardrail that excludes this endpoint."""
+    reasons: list[str] = []
+    slug = candidate.provider.slug
+    model = candidate.model
+    policy = candidate.provider.data_policy
+    for g in guardrails:
+        if g.allowed_providers is not None and slug not in g.allowed_providers:
+            reasons.append(reason(g, "allowed_providers"))
+        if g.ignored_providers and slug in g.ignored_providers:
+            reasons.append(reason(g, "ignored_providers"))
+        if g.allowed_models is not None and model.id not in g.allowed_models:
+            reasons.append(reason(g, "allowed_models"))
+        if g.ignored_models and model.id in g.ignored_models:
+            reasons.append(reason(g, "ignored_models"))
+        if g.enforce_zdr and not policy.zero_retention:
+            reasons.append(reason(g, "enforce_zdr"))
+        training = g.enable_free_model_training if model.is_free else g.enable_paid_model_training
+        if policy.may_train and training is False:
+            rule = "enable_free_model_training" if model.is_free else "enable_paid_model_training"
+            reasons.append(reason(g, rule))
+    return reasons
+
+
+@dataclass(frozen=True)
+class Budget:
+    guardrail_id: str
+    limit_usd: float
+    reset_interval: GuardrailInterval
+
+
+@dataclass(frozen=True)
+class CombinedPolicy:
+    """What the account's settings and its guardrails allow, together."""
+
+    allowed_providers: frozenset[str] | None  # None: any provider
+    ignored_providers: frozenset[str]
+    allowed_models: frozenset[str] | None  # None: any model
+    ignored_models: frozenset[str]
+    enforce_zdr: bool
+    paid_model_training: bool
+    free_model_training: bool
+    budgets: tuple[Budget, ...]
+    guardrail_ids: tuple[str, ...]
+
+    def allows(self, candidate: Candidate) -> bool:
+        """Whether the settings and guardrails let this endpoint serve (the request's own
+        constraints and the endpoint's fit aside)."""
+        slug, model = candidate.provider.slug, candidate.model
+        policy = candidate.provider.data_policy
+        training = self.free_model_training if model.is_free else self.paid_model_training
+        return (
+            (self.allowed_providers is None or slug in self.allowed_providers)
+            and slug not in self.ignored_providers
+            and (self.allowed_models is None or model.id in self.allowed_models)
+            and model.id not in self.ignored_models
+            and not (self.enforce_zdr and not policy.zero_retention)
+            and not (policy.may_train and not training)
+        )
+
+
+def _intersect(lists: Iterable[Iterable[str] | None]) -> frozenset[str] | None:
+    result: frozenset[str] | None = None
+    for names in lists:
+        if names is not None:
+            result = frozenset(names) if result is None else result & frozenset(names)
+    return result
+
+
+def combine(settings: PrivacySettings, guardrails: Iterable[Guardrail]) -> CombinedPolicy:
+    """One policy from the account's settings and its guardrails; fail-closed: no source
+    can loosen another."""
+    guardrails = tuple(guardrails)
+    return CombinedPolicy(
+        allowed_providers=_intersect(
+            [settings.allowed_providers, *(g.allowed_providers for g in guardrails)]
+        ),
+        ignored_providers=frozenset(settings.ignored_providers).union(
+            *(g.ignored_providers or () for g in guardrails)
+        ),
+        allowed_models=_intersect(g.allowed_models for g in guardrails),
+        ignored_models=frozenset().union(*(g.ignored_models or () for g in guardrails)),
+        enforce_zdr=settings.enforce_zdr or any(g.enforce_zdr for g in guardrails),
+        paid_model_training=settings.enable_paid_model_training
+        and all(g.enable_paid_model_training is not False for g in guardrails),
+        free_model_training=settings.enable_free_model_training
+        and all(g.enable_free_model_training is not False for g in guardrails),
+        budgets=tuple(
+            Budget(g.id, g.limit_usd, g.reset_interval)
+            for g in guardrails
+            if g.limit_usd is not None and g.reset_interval is not None
+        ),
+        guardrail_ids=tuple(g.id for g in guardrails),
+    )
