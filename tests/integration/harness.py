@@ -179,8 +179,12 @@ class RunningStack:
         argv = [sys.executable, "-m", "veil", "run", service]
         self.children[name] = Child(name, argv, {**self.env, **env}, self.logs / f"{name}.log")
         self.children[name].start()
-        # Ready once this very process answers its service's health subject (every
-        # replica answers; each names itself host:pid).
+        self.wait_replica(name, service, timeout)
+
+    def wait_replica(self, name: str, service: str, timeout: float = 60) -> None:
+        """Until the process `name` itself answers its service's health subject (every
+        replica answers, each naming itself host:pid: another replica answering says
+        nothing of this one)."""
         process = self.children[name].process
         assert process is not None
         replica = f"{socket.gethostname()}:{process.pid}"

@@ -279,7 +279,9 @@ async def test_a_graceful_rolling_restart_of_every_replica_fails_no_request(tmp_
         for name in ("policy", "policy-2", "dispatcher", "dispatcher-2", "gateway", "gateway-2"):
             await asyncio.to_thread(stack.kill, name, signal.SIGTERM)
             await asyncio.to_thread(stack.start_process, name)
-            await asyncio.to_thread(stack.wait_ready)
+            # This very process back before the next goes (the other replica answering
+            # says nothing of it), as an operator's rolling restart waits for each.
+            await asyncio.to_thread(stack.wait_replica, name, name.removesuffix("-2"))
             await asyncio.to_thread(wait_until_ready, gateways)
             await asyncio.sleep(1)
         stop.set()
