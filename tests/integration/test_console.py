@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 MODEL = "meta-llama/llama-3.1-8b-instruct"
-PAGES = ["privacy", "providers", "keys", "activity", "rankings", "playground"]
+PAGES = ["privacy", "providers", "keys", "guardrails", "activity", "rankings", "playground"]
 # src, href, action and url(...) values: each must stay on this gateway.
 REFERENCE = re.compile(r"""(?:src|href|action)\s*=\s*["']([^"']*)["']|url\(([^)]*)\)""")
 
@@ -168,3 +168,148 @@ async def test_accounts_list_shows_the_admin_every_account_and_a_key_its_own(sta
     assert {alice.id, bob.id} <= every
     assert [a["id"] for a in own] == [alice.id]
     assert own[0]["name"] == "acc-a"
+
+
+# guardrails ------------------------------------------------------------------
+
+EVIL = {"origin": "https://evil.example"}
+
+
+def assert_console_headers(response: httpx.Response) -> None:
+    """The security headers, and nothing inline or from elsewhere in the page."""
+    policy = response.headers.get("content-security-policy", "")
+    assert "default-src 'self'" in policy, response.url
+    assert "script-src 'self'" in policy, response.url
+    assert "style-src 'self'" in policy, response.url
+    assert "frame-ancestors 'none'" in policy, response.url
+    assert "form-action 'self'" in policy, response.url
+    assert "unsafe-inline" not in policy
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["cache-control"] == "no-store"
+    for match in REFERENCE.finditer(response.text):
+        target = (match.group(1) or match.group(2) or "").strip("'\" ")
+        assert not re.match(r"^(?:[a-z]+:)?//", target, re.I), (response.url, target)
+    assert "<script>" not in response.text
+    assert " style=" not in response.text
+
+
+async def api_guardrails(account) -> list[dict]:
+    async with account.http(management=True) as client:
+        return (await client.get("/guardrails")).json()["data"]
+
+
+async def test_the_guardrails_pages_carry_the_csp_and_show_refusals_in_words(stack):
+    account = stack.new_account("guardrails-csp")
+    client = await signed_in(stack, account.management_key)
+    created = await client.post(
+        "/console/guardrails", data={"name": "groq only", "allowed_providers": "groq"}
+    )
+    assert created.status_code == 303, created.text
+    [stored] = await api_guardrails(account)
+    assert created.headers["location"] == f"/console/guardrails/{stored['id']}?done=created"
+    responses = [
+        created,
+        listed := await client.get("/console/guardrails"),
+        detail := await client.get(created.headers["location"]),
+        preview := await client.get(
+            "/console/guardrails/preview", params={"ignored_providers": "groq"}
+        ),
+        half := await client.post(
+            "/console/guardrails", data={"name": "half a budget", "limit_usd": "1"}
+        ),
+        unknown := await client.post(
+            f"/console/guardrails/{stored['id']}",
+            data={"action": "update", "name": "groq only", "allowed_models": "no/such-model"},
+        ),
+        missing := await client.get("/console/guardrails/gr-000000000000"),
+    ]
+    await client.aclose()
+    for response in responses:
+        assert_console_headers(response)
+    assert listed.status_code == 200
+    assert "Only these providers: Groq" in listed.text
+    assert detail.status_code == 200
+    assert "Created. Assign it to keys" in detail.text
+    assert preview.status_code == 200
+    assert "Groq</strong>, because it is in the ignored providers (this guardrail)" in preview.text
+    # A refusal is shown on the page it came from, naming the field, what was typed kept.
+    assert half.status_code == 400
+    assert "limit_usd and reset_interval are set together" in half.text
+    assert 'value="half a budget"' in half.text
+    assert unknown.status_code == 400
+    assert "allowed_models: unknown model(s): no/such-model" in unknown.text
+    assert 'value="no/such-model"' in unknown.text
+    assert missing.status_code == 404
+    assert [g["name"] for g in await api_guardrails(account)] == ["groq only"]
+    assert (await api_guardrails(account))[0]["allowed_models"] is None
+
+
+async def test_a_cross_origin_post_to_the_guardrails_page_is_refused(stack):
+    account = stack.new_account("guardrails-origin")
+    client = await signed_in(stack, account.management_key)
+    create = await client.post("/console/guardrails", data={"name": "evil"}, headers=EVIL)
+    async with account.http(management=True) as api:
+        made = await api.post("/guardrails", json={"name": "kept"})
+    guardrail_id = made.json()["data"]["id"]
+    posts = [
+        await client.post(
+            f"/console/guardrails/{guardrail_id}", data={"action": action}, headers=EVIL
+        )
+        for action in ("delete", "default")
+    ]
+    await client.aclose()
+    for response in (create, *posts):
+        assert response.status_code == 403
+        assert "Cross-site form post" in response.text
+        assert_console_headers(response)
+    assert [g["name"] for g in await api_guardrails(account)] == ["kept"]
+    async with account.http(management=True) as api:
+        settings = (await api.get("/privacy")).json()["data"]
+    assert settings["default_guardrail_id"] is None
+
+
+async def test_an_inference_key_cannot_reach_the_guardrails_page(stack):
+    account = stack.new_account("guardrails-inference")
+    async with account.http(management=True) as api:
+        made = await api.post("/guardrails", json={"name": "secret rules"})
+    guardrail_id = made.json()["data"]["id"]
+    anonymous = httpx.AsyncClient(base_url=stack.url, timeout=30)
+    sign_in = await anonymous.post("/console/sign-in", data={"key": account.key})
+    await anonymous.aclose()
+    assert sign_in.status_code == 401
+    assert "inference key" in sign_in.text
+    assert "veil_console_key" not in sign_in.headers.get("set-cookie", "")
+    # Even with the key put in the cookie by hand, every guardrail page refuses it.
+    forged = httpx.AsyncClient(
+        base_url=stack.url, timeout=30, cookies={"veil_console_key": account.key}
+    )
+    responses = [
+        await forged.get("/console/guardrails"),
+        await forged.get(f"/console/guardrails/{guardrail_id}"),
+        await forged.get("/console/guardrails/preview", params={"enforce_zdr": "on"}),
+        await forged.post("/console/guardrails", data={"name": "sneaky"}),
+        await forged.post(f"/console/guardrails/{guardrail_id}", data={"action": "delete"}),
+    ]
+    await forged.aclose()
+    for response in responses:
+        assert response.status_code == 403, response.url
+        assert "inference key" in response.text
+        assert "secret rules" not in response.text
+        assert_console_headers(response)
+    assert [g["name"] for g in await api_guardrails(account)] == ["secret rules"]
+
+
+async def test_the_admin_key_manages_a_chosen_accounts_guardrails(stack):
+    account = stack.new_account("guardrails-admin")
+    client = await signed_in(stack, stack.admin_key)
+    before = await client.get("/console/guardrails")
+    assert "Choose an account" in before.text
+    chosen = await client.post("/console/account", data={"account_id": account.id})
+    assert chosen.status_code == 303
+    created = await client.post("/console/guardrails", data={"name": "by the admin"})
+    assert created.status_code == 303, created.text
+    listed = await client.get("/console/guardrails")
+    await client.aclose()
+    assert "by the admin" in listed.text
+    assert [g["name"] for g in await api_guardrails(account)] == ["by the admin"]

@@ -10,6 +10,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from veil.schemas.errors import VeilError
+
 # One line per setting, from OpenRouter's privacy page and docs/privacy.md.
 SETTINGS: list[tuple[str, str, str]] = [
     (
@@ -70,7 +72,9 @@ REASONS = {
 }
 
 
-def reason_text(reason: str) -> str:
+def reason_text(reason: str, guardrail_names: dict[str, str] | None = None) -> str:
+    if reason.startswith("guardrail:"):
+        return guardrail_reason_text(reason, guardrail_names)
     if reason.startswith("unsupported:"):
         return f"does not support {reason.removeprefix('unsupported:')}"
     return REASONS.get(reason, reason)
@@ -282,3 +286,256 @@ def receipt(generation: dict[str, Any]) -> str:
     words = policy_text(generation.get("data_policy"))
     kept = "content kept (prompt logging)" if generation.get("logged") else "content not kept"
     return f"{words['training']}; retention: {words['retention']}; {kept}"
+
+
+# Guardrails ------------------------------------------------------------------
+
+GUARDRAIL_LISTS: list[tuple[str, str, str]] = [
+    (
+        "allowed_providers",
+        "Allowed providers only",
+        "When set, keys under this guardrail use only these providers. Empty: no allow-list.",
+    ),
+    ("ignored_providers", "Ignored providers", "Never used by keys under this guardrail."),
+    (
+        "allowed_models",
+        "Allowed models only",
+        "When set, only these models (catalog ids) may be used. Empty: no allow-list.",
+    ),
+    ("ignored_models", "Ignored models", "Never used by keys under this guardrail."),
+]
+# (form field, label, explanation, API field, the value the box sets when checked)
+GUARDRAIL_SWITCHES: list[tuple[str, str, str, str, bool]] = [
+    (
+        "enforce_zdr",
+        "Zero data retention only",
+        "Only providers that keep nothing and train on nothing; an unknown policy counts "
+        "as retaining.",
+        "enforce_zdr",
+        True,
+    ),
+    (
+        "deny_paid_training",
+        "No providers that may train on prompts (paid models)",
+        "Nor any whose policy is unknown.",
+        "enable_paid_model_training",
+        False,
+    ),
+    (
+        "deny_free_training",
+        "No providers that may train on prompts (free models)",
+        "Free models are often free because the provider trains on what it is sent.",
+        "enable_free_model_training",
+        False,
+    ),
+]
+INTERVALS = {"daily": "day", "weekly": "week", "monthly": "month"}
+SPEND_WINDOWS = {"daily": "today", "weekly": "this week", "monthly": "this month"}
+# Each completes "excluded, because it ... of <the guardrail>".
+GUARDRAIL_REASONS = {
+    "allowed_providers": "is not in the allowed providers",
+    "ignored_providers": "is in the ignored providers",
+    "allowed_models": "is not in the allowed models",
+    "ignored_models": "is in the ignored models",
+    "enforce_zdr": "keeps prompts, and zero retention is asked",
+    "enable_paid_model_training": "may train on prompts (paid model), which is refused",
+    "enable_free_model_training": "may train on prompts (free model), which is refused",
+}
+PREVIEW_ID = "preview"  # the id policy gives a previewed guardrail (`?guardrail=`)
+
+
+def guardrail_reason_text(reason: str, names: dict[str, str] | None = None) -> str:
+    """`guardrail:<id>:<rule>` in words, naming the guardrail ("this guardrail" for the
+    one being previewed)."""
+    guardrail_id, _, rule = reason.removeprefix("guardrail:").rpartition(":")
+    if guardrail_id == PREVIEW_ID:
+        whose = "this guardrail"
+    else:
+        name = (names or {}).get(guardrail_id)
+        whose = f"guardrail {name!r}" if name else f"guardrail {guardrail_id}"
+    return f"{GUARDRAIL_REASONS.get(rule, rule)} ({whose})"
+
+
+def _names(raw: str) -> list[str]:
+    """A comma- (or line-) separated list, each name once, in the order given."""
+    return list(dict.fromkeys(p.strip() for p in raw.replace("\n", ",").split(",") if p.strip()))
+
+
+def guardrail_rules(form: dict[str, list[str]]) -> dict[str, Any]:
+    """The routing rules of the guardrail form: `None` is no opinion (an empty list box,
+    an unchecked switch), so a PATCH with them lifts what the form no longer sets."""
+    rules: dict[str, Any] = {}
+    for name, _, _ in GUARDRAIL_LISTS:
+        rules[name] = _names((form.get(name) or [""])[0]) or None
+    for box, _, _, field_name, checked in GUARDRAIL_SWITCHES:
+        rules[field_name] = checked if box in form else None
+    return rules
+
+
+def guardrail_body(form: dict[str, list[str]]) -> dict[str, Any]:
+    """POST /guardrails' body from the form (and PATCH's: every field the form edits).
+    A budget is the limit and its interval together; the API refuses one without the
+    other, naming them."""
+    raw = (form.get("limit_usd") or [""])[0].strip()
+    try:
+        limit = float(raw) if raw else None
+    except ValueError:
+        raise VeilError(400, f"limit_usd: not a number of USD: {raw!r}") from None
+    interval = (form.get("reset_interval") or [""])[0] or None
+    return {
+        "name": (form.get("name") or [""])[0].strip(),
+        "description": (form.get("description") or [""])[0].strip() or None,
+        "limit_usd": limit,
+        "reset_interval": interval if limit is not None else None,
+        **guardrail_rules(form),
+    }
+
+
+def guardrail_preview_rules(form: dict[str, list[str]]) -> dict[str, Any]:
+    """What `?guardrail=` previews: the rules that change routing (a budget does not)."""
+    return {name: value for name, value in guardrail_rules(form).items() if value is not None}
+
+
+def guardrail_form_values(guardrail: dict[str, Any] | None) -> dict[str, Any]:
+    """The form's fields filled from a guardrail (empty for a new one)."""
+    g = guardrail or {}
+    values: dict[str, Any] = {
+        "name": g.get("name") or "",
+        "description": g.get("description") or "",
+        "limit_usd": "" if g.get("limit_usd") is None else f"{g['limit_usd']:g}",
+        "reset_interval": g.get("reset_interval") or "",
+    }
+    for name, _, _ in GUARDRAIL_LISTS:
+        values[name] = ", ".join(g.get(name) or [])
+    for box, _, _, field_name, checked in GUARDRAIL_SWITCHES:
+        values[box] = g.get(field_name) is checked
+    return values
+
+
+def submitted_form_values(form: dict[str, list[str]]) -> dict[str, Any]:
+    """The form's fields as they were sent (shown again with the API's refusal)."""
+    values: dict[str, Any] = {
+        name: (form.get(name) or [""])[0]
+        for name in ("name", "description", "limit_usd", "reset_interval")
+    }
+    for name, _, _ in GUARDRAIL_LISTS:
+        values[name] = (form.get(name) or [""])[0]
+    for box, *_ in GUARDRAIL_SWITCHES:
+        values[box] = box in form
+    return values
+
+
+def _list_text(names: list[str], provider_names: dict[str, str] | None = None) -> str:
+    return ", ".join((provider_names or {}).get(n) or n for n in names)
+
+
+def _filter_text(guardrail: dict[str, Any]) -> list[str]:
+    lines = []
+    custom = guardrail.get("content_filters") or []
+    if custom:
+        shown = [f"{f.get('label') or f['pattern']} ({f['action']})" for f in custom]
+        lines.append(f"Content filters: {', '.join(shown)}")
+    builtins = guardrail.get("content_filter_builtins") or []
+    if builtins:
+        shown = [f"{f['slug']} ({f['action']})" for f in builtins]
+        lines.append(f"Builtin content filters: {', '.join(shown)}")
+    return lines
+
+
+def guardrail_rules_text(guardrail: dict[str, Any], provider_names: dict[str, str]) -> list[str]:
+    """A guardrail's routing rules and filters in words, one line each."""
+    lines = []
+    for kind, names in (("provider", provider_names), ("model", {})):
+        allowed = guardrail.get(f"allowed_{kind}s")
+        if allowed:
+            lines.append(f"Only these {kind}s: {_list_text(allowed, names)}")
+        elif allowed is not None:
+            lines.append(f"No {kind} at all (an empty allow-list)")
+        if ignored := guardrail.get(f"ignored_{kind}s"):
+            lines.append(f"Never these {kind}s: {_list_text(ignored, names)}")
+    for _, label, _, field_name, checked in GUARDRAIL_SWITCHES:
+        if guardrail.get(field_name) is checked:
+            lines.append(label)
+    return lines + _filter_text(guardrail)
+
+
+@dataclass
+class KeySpend:
+    name: str
+    label: str
+    spent: float
+
+
+@dataclass
+class GuardrailRow:
+    """One guardrail as the console lists it."""
+
+    id: str
+    name: str
+    description: str | None
+    rules: list[str]
+    budget: str | None  # "$5.00 per key, per day"
+    spend_window: str | None  # "today"
+    spend: list[KeySpend]  # each key it holds for, in the budget's window
+    keys: list[dict[str, Any]]  # the keys it is assigned to
+    is_default: bool
+
+    @property
+    def holds_for(self) -> str:
+        if self.is_default:
+            return "every key of the account"
+        if not self.keys:
+            return "no key yet"
+        return f"{len(self.keys)} key{'s' if len(self.keys) != 1 else ''}"
+
+
+def guardrail_row(
+    guardrail: dict[str, Any],
+    assigned: list[str],
+    keys: list[dict[str, Any]],
+    default_id: str | None,
+    provider_names: dict[str, str],
+) -> GuardrailRow:
+    """`assigned` is the ids of the keys it is assigned to; `keys` is GET /keys. A
+    budget holds per key, so the spend shown is each key's in the budget's window."""
+    is_default = guardrail["id"] == default_id
+    by_id = {key["hash"]: key for key in keys}
+    assigned_keys = [by_id[k] for k in assigned if k in by_id]
+    interval = guardrail.get("reset_interval")
+    budget = window = None
+    spend: list[KeySpend] = []
+    if guardrail.get("limit_usd") is not None and interval in INTERVALS:
+        budget = f"${guardrail['limit_usd']:,.2f} per key, per {INTERVALS[interval]}"
+        window = SPEND_WINDOWS[interval]
+        held = keys if is_default else assigned_keys
+        spend = [
+            KeySpend(k["name"], k["label"], float(k.get(f"usage_{interval}") or 0)) for k in held
+        ]
+    return GuardrailRow(
+        id=guardrail["id"],
+        name=guardrail["name"],
+        description=guardrail.get("description"),
+        rules=guardrail_rules_text(guardrail, provider_names),
+        budget=budget,
+        spend_window=window,
+        spend=spend,
+        keys=assigned_keys,
+        is_default=is_default,
+    )
+
+
+def assignment_changes(assigned: list[str], checked: list[str]) -> tuple[list[str], list[str]]:
+    """The key checkboxes against the assignments: (ids to assign, ids to unassign)."""
+    return (
+        [k for k in dict.fromkeys(checked) if k not in assigned],
+        [k for k in assigned if k not in checked],
+    )
+
+
+def by_reason(changes: list[ProviderChange]) -> list[tuple[str, list[ProviderChange]]]:
+    """Providers grouped by why they change (a guardrail often excludes dozens for one
+    reason), the largest group first."""
+    groups: dict[str, list[ProviderChange]] = defaultdict(list)
+    for change in changes:
+        groups["; ".join(change.reasons)].append(change)
+    return sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))

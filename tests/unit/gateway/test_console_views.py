@@ -1,8 +1,12 @@
-"""The console's pure shaping of API answers: previews, provider rows, activity, charts."""
+"""The console's pure shaping of API answers: previews, provider rows, activity, charts,
+guardrails."""
 
 import datetime as dt
 
+import pytest
+
 from veil.gateway.console import charts, views
+from veil.schemas.errors import VeilError
 
 
 def explained(eligible, excluded):
@@ -88,3 +92,139 @@ def test_dollars_show_what_a_request_costs():
     assert charts.usd(0) == "$0"
     assert charts.usd(0.25) == "$0.25"
     assert charts.usd(1234.5) == "$1,234.50"
+
+
+def guardrail_form(**fields):
+    return {name: [value] for name, value in fields.items()}
+
+
+def test_the_guardrail_form_becomes_its_body_with_blanks_as_no_opinion():
+    body = views.guardrail_body(
+        guardrail_form(
+            name=" support bot ",
+            description="",
+            limit_usd="",
+            reset_interval="weekly",  # no limit: no budget, whatever the interval says
+            allowed_providers="together, Groq,\ntogether",
+            ignored_providers=" ",
+            allowed_models="",
+            ignored_models="openai/gpt-4o",
+            deny_paid_training="on",
+        )
+    )
+    assert body == {
+        "name": "support bot",
+        "description": None,
+        "limit_usd": None,
+        "reset_interval": None,
+        "allowed_providers": ["together", "Groq"],
+        "ignored_providers": None,
+        "allowed_models": None,
+        "ignored_models": ["openai/gpt-4o"],
+        "enforce_zdr": None,
+        "enable_paid_model_training": False,
+        "enable_free_model_training": None,
+    }
+    budget = views.guardrail_body(guardrail_form(name="b", limit_usd="2.5", reset_interval=""))
+    assert (budget["limit_usd"], budget["reset_interval"]) == (2.5, None)  # the API says why
+    with pytest.raises(VeilError) as refused:
+        views.guardrail_body(guardrail_form(name="b", limit_usd="lots"))
+    assert refused.value.code == 400
+    assert "limit_usd" in refused.value.message
+    # the preview sends the routing rules that are set, never the name or the budget
+    preview = views.guardrail_preview_rules(
+        guardrail_form(name="x", limit_usd="1", enforce_zdr="on", ignored_providers="groq")
+    )
+    assert preview == {"ignored_providers": ["groq"], "enforce_zdr": True}
+
+
+def test_a_guardrail_fills_the_form_that_saves_it_unchanged():
+    guardrail = {
+        "id": "gr-1",
+        "name": "eval",
+        "description": "evaluation keys",
+        "limit_usd": 0.5,
+        "reset_interval": "daily",
+        "allowed_providers": ["groq", "together"],
+        "ignored_providers": None,
+        "allowed_models": None,
+        "ignored_models": ["a/x"],
+        "enforce_zdr": True,
+        "enable_paid_model_training": None,
+        "enable_free_model_training": False,
+    }
+    values = views.guardrail_form_values(guardrail)
+    assert values["allowed_providers"] == "groq, together"
+    assert values["limit_usd"] == "0.5"
+    assert (values["enforce_zdr"], values["deny_paid_training"]) == (True, False)
+    sent = {k: ["on"] if v is True else [v] for k, v in values.items() if v is not False}
+    assert views.guardrail_body(sent) == {k: v for k, v in guardrail.items() if k != "id"}
+    assert views.submitted_form_values(sent) == values
+    assert views.guardrail_form_values(None)["name"] == ""
+
+
+def test_a_guardrail_in_words_with_its_budget_and_spend_per_key():
+    keys = [
+        {"hash": "key-a", "name": "app", "label": "sk-a", "usage_weekly": 1.25},
+        {"hash": "key-b", "name": "batch", "label": "sk-b", "usage_weekly": 0},
+    ]
+    guardrail = {
+        "id": "gr-1",
+        "name": "narrow",
+        "limit_usd": 5,
+        "reset_interval": "weekly",
+        "allowed_providers": ["groq"],
+        "ignored_providers": ["openai"],
+        "allowed_models": [],
+        "enable_paid_model_training": False,
+        "content_filter_builtins": [{"slug": "email", "action": "redact"}],
+    }
+    row = views.guardrail_row(guardrail, ["key-a", "key-gone"], keys, None, {"groq": "Groq"})
+    assert row.rules == [
+        "Only these providers: Groq",
+        "Never these providers: openai",
+        "No model at all (an empty allow-list)",
+        "No providers that may train on prompts (paid models)",
+        "Builtin content filters: email (redact)",
+    ]
+    assert row.budget == "$5.00 per key, per week"
+    assert row.spend_window == "this week"
+    assert [(s.name, s.spent) for s in row.spend] == [("app", 1.25)]  # the assigned key only
+    assert [k["hash"] for k in row.keys] == ["key-a"]  # a deleted key is not listed
+    assert (row.is_default, row.holds_for) == (False, "1 key")
+    default = views.guardrail_row(guardrail, [], keys, "gr-1", {})
+    assert default.holds_for == "every key of the account"
+    assert [s.name for s in default.spend] == ["app", "batch"]  # it holds for every key
+    bare = views.guardrail_row({"id": "gr-2", "name": "none"}, [], keys, None, {})
+    assert (bare.rules, bare.budget, bare.spend, bare.holds_for) == ([], None, [], "no key yet")
+
+
+def test_guardrail_reasons_name_the_guardrail_and_group_providers():
+    assert views.reason_text("guardrail:preview:allowed_providers") == (
+        "is not in the allowed providers (this guardrail)"
+    )
+    assert views.reason_text("guardrail:gr-9:enforce_zdr", {"gr-9": "support"}) == (
+        "keeps prompts, and zero retention is asked (guardrail 'support')"
+    )
+    assert views.reason_text("guardrail:gr-9:ignored_models").endswith("(guardrail gr-9)")
+    now = explained([("a/x", "openai"), ("a/x", "groq"), ("a/x", "zdr")], [])
+    proposed = explained(
+        [("a/x", "zdr")],
+        [
+            ("a/x", "openai", ["guardrail:preview:allowed_providers"]),
+            ("a/x", "groq", ["guardrail:preview:allowed_providers"]),
+        ],
+    )
+    result = views.preview(now, proposed, ["a/x"], ["a/x"], {"groq": "Groq", "openai": "OpenAI"})
+    [(why, changes)] = views.by_reason(result.excluded)
+    assert why == "is not in the allowed providers (this guardrail)"
+    assert [c.provider_name for c in changes] == ["Groq", "OpenAI"]
+    assert result.models_lost == []
+
+
+def test_key_checkboxes_become_assignments_and_removals():
+    assert views.assignment_changes(["key-a", "key-b"], ["key-b", "key-c", "key-c"]) == (
+        ["key-c"],
+        ["key-a"],
+    )
+    assert views.assignment_changes([], []) == ([], [])

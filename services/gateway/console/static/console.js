@@ -1,16 +1,16 @@
 // veil console: a little progressive enhancement; every page works without it.
 "use strict";
 
-// Privacy: preview a change before it is saved (the server computes it from the API).
-const privacyForm = document.getElementById("privacy-form");
-if (privacyForm) {
-  const preview = document.getElementById("preview");
+// Privacy and guardrails: preview a change before it is saved (the server computes it
+// from the API and answers an HTML fragment).
+for (const form of document.querySelectorAll("form[data-preview]")) {
+  const preview = form.querySelector(".preview");
   let asked = 0;
   const refresh = async () => {
     const ticket = ++asked;
-    const query = new URLSearchParams(new FormData(privacyForm));
+    const query = new URLSearchParams(new FormData(form));
     preview.classList.add("loading");
-    const response = await fetch(privacyForm.dataset.preview + "?" + query, {
+    const response = await fetch(form.dataset.preview + "?" + query, {
       credentials: "same-origin",
     });
     if (ticket !== asked) return; // a newer change is already being previewed
@@ -20,7 +20,7 @@ if (privacyForm) {
       : '<p class="error">The preview is unavailable (' + response.status + ").</p>";
   };
   let timer = null;
-  privacyForm.addEventListener("input", () => {
+  form.addEventListener("input", () => {
     clearTimeout(timer);
     timer = setTimeout(refresh, 250);
   });
