@@ -42,8 +42,14 @@ class LoggedContent(BaseModel):
 
     model_config = ConfigDict(hide_input_in_errors=True)
 
-    request: dict[str, Any] = Field(description="messages, tools and parameters as received")
+    request: dict[str, Any] = Field(
+        description="messages, tools and parameters as sent upstream (redacted where a "
+        "guardrail's content filter redacted them)"
+    )
     completion: LoggedCompletion
+    redacted: bool = Field(
+        default=False, description="content filters replaced entities with placeholders"
+    )
 
 
 class ContentRecord(BaseModel):
@@ -92,8 +98,14 @@ class OpenedRecord(BaseModel):
     created_at: str = Field(description="ISO 8601, UTC")
     model: str
     provider: str | None = None
-    request: dict[str, Any] = Field(description="messages, tools and parameters as received")
+    request: dict[str, Any] = Field(
+        description="messages, tools and parameters as sent upstream (redacted where a "
+        "guardrail's content filter redacted them)"
+    )
     completion: LoggedCompletion
+    redacted: bool = Field(
+        default=False, description="content filters replaced entities with placeholders"
+    )
 
 
 class ContentResult(Answer):

@@ -79,6 +79,11 @@ class GuardrailRules(BaseModel):
     )
     content_filters: list[ContentFilter] | None = None
     content_filter_builtins: list[BuiltinFilter] | None = None
+    restore: bool = Field(
+        default=False,
+        description="veil's: put redacted entities back into the answer the client gets "
+        "(the originals stay in the dispatcher's memory for the life of the request)",
+    )
 
     @model_validator(mode="after")
     def _budget_is_whole(self) -> "GuardrailRules":
@@ -136,6 +141,17 @@ class GuardrailPatch(GuardrailRules):
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(include=self.model_fields_set)
+
+
+class AppliedFilter(BaseModel):
+    """A content filter as routing hands it to the dispatcher: a builtin detector or a
+    pattern, the placeholder label of what it finds, and what to do with it."""
+
+    label: str
+    action: FilterAction
+    builtin: str | None = None
+    pattern: str | None = None
+    user_only: bool = False
 
 
 class KeyHashes(BaseModel):

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from veil.schemas.chat import RoutingSummary
 from veil.schemas.errors import ErrorBody
+from veil.schemas.guardrails import AppliedFilter
 
 PROCESS_STARTED = time.time()  # about when this process imported its contracts
 
@@ -62,6 +63,10 @@ class RoutedRequest(BaseModel):
     guardrails: list[str] = Field(
         default_factory=list, description="ids of the guardrails that held for this request"
     )
+    content_filters: list[AppliedFilter] = Field(
+        default_factory=list, description="what the dispatcher scans the request for"
+    )
+    restore: bool = Field(default=False, description="put redacted entities back into the answer")
 
 
 ReplyKind = Literal["accepted", "start", "chunk", "final", "error"]
@@ -142,6 +147,15 @@ class GenerationEvent(BaseModel):
     attempts: list[ProviderAttempt] = Field(default_factory=list)
     guardrails: list[str] = Field(
         default_factory=list, description="ids of the guardrails that held when it was routed"
+    )
+    redactions: dict[str, int] = Field(
+        default_factory=dict, description="entities redacted, by filter label (never values)"
+    )
+    flagged: dict[str, int] = Field(
+        default_factory=dict, description="entities found by flag filters, by label"
+    )
+    blocked_by: str | None = Field(
+        default=None, description="the label of the filter that blocked the request"
     )
 
 

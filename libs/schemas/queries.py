@@ -88,6 +88,13 @@ class GenerationRecord(BaseModel):
     guardrails: list[str] = Field(
         default_factory=list, description="ids of the guardrails that held when it was routed"
     )
+    redactions: dict[str, int] = Field(
+        default_factory=dict, description="entities content filters redacted, by label"
+    )
+    flagged: dict[str, int] = Field(
+        default_factory=dict, description="entities flag filters found, by label"
+    )
+    blocked_by: str | None = Field(default=None, description="the filter that blocked it")
 
 
 class GenerationResult(Answer):
@@ -110,6 +117,9 @@ class ActivityRow(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     usage: float = Field(description="USD")
+    redactions: dict[str, int] = Field(
+        default_factory=dict, description="entities content filters redacted, by label"
+    )
     provider_name: str | None = Field(default=None, description="added by the gateway")
 
 

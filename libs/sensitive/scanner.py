@@ -135,6 +135,18 @@ def _compile(spec: FilterSpec) -> _Compiled:
     return _Compiled(spec, compile_custom(spec.pattern), None)
 
 
+def scanner_for(filters: Iterable[Any]) -> Scanner:
+    """A scanner for filters as routing hands them on (`AppliedFilter`s, or anything with
+    the same fields), kept while the same set of filters is asked for again."""
+    specs = tuple(FilterSpec(f.label, f.action, f.builtin, f.pattern, f.user_only) for f in filters)
+    return _scanner(specs)
+
+
+@functools.lru_cache(maxsize=256)
+def _scanner(specs: tuple[FilterSpec, ...]) -> Scanner:
+    return Scanner(specs)
+
+
 def placeholder_label(name: str) -> str:
     """A label as placeholders carry it: upper case letters, digits and underscores."""
     cleaned = "".join(c if c.isalnum() else "_" for c in name.upper()).strip("_")

@@ -87,6 +87,19 @@ OUTBOX_OLDEST = Gauge(
 )
 
 
+# dispatcher: what content filters found (never what it was)
+CONTENT_FILTER_MATCHES = Counter(
+    "veil_content_filter_matches",
+    "Entities content filters found in requests, by builtin filter (or custom) and action",
+    ["filter", "action"],
+)
+
+
+def count_content_filters(matched: collections.Counter[tuple[str, str]]) -> None:
+    for (name, action), n in matched.items():
+        CONTENT_FILTER_MATCHES.labels(name, action).inc(n)
+
+
 def watch_outbox(outbox: "Outbox") -> None:
     """The outbox gauges, read from the outbox when scraped."""
     OUTBOX_EVENTS.set_function(lambda: outbox.depth)

@@ -76,12 +76,15 @@ async def sealed_record(
     log: CompletionLog,
     model: str,
     provider: str | None,
+    redacted: bool = False,
 ) -> ContentRecord | None:
-    """`request`: the body as the client sent it, parsed (its top-level nulls left out)."""
+    """`request`: the body as the client sent it, parsed (its top-level nulls left out),
+    with what content filters redacted replaced (`redacted`: some was)."""
     envelope = routed.envelope
     content = LoggedContent(
         request={k: v for k, v in request.items() if v is not None},
         completion=log.logged(),
+        redacted=redacted,
     )
     found = await keyring.for_record(envelope.account_id, envelope.received_at)
     if found is None:

@@ -15,9 +15,11 @@ import aiohttp
 import orjson
 from faststream.nats import NatsBroker
 
+from veil import telemetry
 from veil.catalog import CatalogIndex
 from veil.dispatcher.config import DispatcherSettings
 from veil.dispatcher.content import CompletionLog, sealed_record
+from veil.dispatcher.filtering import RequestFilter
 from veil.dispatcher.generation import Generation, final_error
 from veil.dispatcher.relay import Relay
 from veil.dispatcher.upstreams import adapter_for
@@ -98,7 +100,8 @@ class Dispatcher:
                 # The one parse of the body past the gateway (which validated it).
                 gen.request = orjson.loads(raw)
                 gen.body = upstream_body(gen.request)
-                await self._try_endpoints(gen)
+                if not await self._filtered_out(gen):
+                    await self._try_endpoints(gen)
         except asyncio.CancelledError:
             gen.cancel()
             log.info("generation %s cancelled by the client", gen.generation_id)
@@ -114,6 +117,21 @@ class Dispatcher:
         await self._commit(gen)  # a cancelled one: no reply committed it
         for entry in gen.outboxed:  # published until acknowledged, from the outbox
             await self.outbox.send(entry)
+
+    async def _filtered_out(self, gen: Generation) -> bool:
+        """Apply the key's content filters to the upstream body (redacting in place);
+        True if one blocks the request, which is then answered with a 403 here."""
+        routed = gen.routed
+        if not routed.content_filters:
+            return False
+        gen.filter = RequestFilter(routed.content_filters, routed.restore)
+        blocked = gen.filter.apply(gen.body)
+        telemetry.count_content_filters(gen.filter.matched)
+        if blocked is None:
+            return False
+        gen.fail(403)
+        await self.relay.error(gen, blocked.error())
+        return True
 
     async def _commit(self, gen: Generation) -> None:
         """Write the generation's record to the outbox, with the opted-in account's
@@ -145,8 +163,9 @@ class Dispatcher:
         model = serving.model if serving else gen.routed.endpoints[0].model
         provider = serving.provider.slug if serving else None
         try:
+            redacted = gen.filter is not None and bool(gen.filter.redactor.counts)
             return await sealed_record(
-                self.keyring, gen.routed, gen.request, gen.log, model, provider
+                self.keyring, gen.routed, gen.request, gen.log, model, provider, redacted
             )
         except Exception:
             log.exception("could not keep the content record of %s", gen.generation_id)

@@ -11,6 +11,7 @@ from typing import Any
 from veil.dispatcher.content import CompletionLog
 from veil.dispatcher.cost import Usage, cost_of, estimate_tokens, prompt_length, usage_from
 from veil.dispatcher.cost import usage_body as priced_usage
+from veil.dispatcher.filtering import RequestFilter
 from veil.schemas.catalog import Endpoint, Provider
 from veil.schemas.chunks import Chunk
 from veil.schemas.completions import native_finish_reason as native_reason
@@ -62,6 +63,8 @@ class Generation:
     serving_attempt: tuple[RoutedEndpoint, int, float] | None = None
     # Its record (and content record) in the dispatcher's outbox, once committed.
     outboxed: list[Entry] = field(default_factory=list)
+    # The key's content filters, applied to `body` (None: the key has none).
+    filter: RequestFilter | None = None
 
     @property
     def generation_id(self) -> str:
@@ -203,6 +206,9 @@ class Generation:
             logged=self.logged,
             attempts=self.attempts,
             guardrails=self.routed.guardrails,
+            redactions=dict(self.filter.redactor.counts) if self.filter else {},
+            flagged=dict(self.filter.flagged) if self.filter else {},
+            blocked_by=self.filter.blocked.label if self.filter and self.filter.blocked else None,
         )
 
 

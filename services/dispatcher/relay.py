@@ -17,7 +17,7 @@ from faststream.nats import NatsBroker
 from veil.bus import publish_framed
 from veil.dispatcher.generation import Generation
 from veil.dispatcher.upstreams.base import StreamTranslator, UpstreamError, sse_events
-from veil.schemas.chunks import Chunk, chunk_body, error_chunk, usage_chunk
+from veil.schemas.chunks import Chunk, chunk_body, error_chunk, new_chunk, usage_chunk
 from veil.schemas.completions import completion_body
 from veil.schemas.errors import ErrorBody
 from veil.schemas.messages import ReplyHeader
@@ -36,6 +36,8 @@ class Relay:
         provider, model = gen.server.provider, gen.server.model
         usage = gen.take_completion(completion, time.time())
         completion_body(completion, gen.generation_id, model, provider.name, usage)
+        if gen.filter is not None and gen.filter.restoring:
+            gen.filter.restore_completion(completion)  # after the prompt log took it
         await self._final(gen, logged=gen.log is not None, payload=orjson.dumps(completion))
 
     async def stream(
@@ -60,6 +62,8 @@ class Relay:
             for chunk in translator.feed(event, data):
                 usage = gen.take_chunk(chunk, time.time())
                 chunk_body(chunk, gen.generation_id, model, provider.name)
+                if gen.filter is not None and gen.filter.restoring:
+                    gen.filter.restore_chunk(chunk)  # after the prompt log took it
                 if usage is not None:
                     chunk["usage"] = usage
                 seq += 1
@@ -68,6 +72,12 @@ class Relay:
                 break
         if not translator.finished:
             raise UpstreamError("upstream stream ended before completing", kind="stream_truncated")
+        held = gen.filter.held() if gen.filter is not None else ""
+        if held:  # a placeholder's start held back, and no last chunk came to let it out
+            tail = new_chunk(gen.generation_id, model, provider.name)
+            tail["choices"] = [{"index": 0, "delta": {"content": held}, "finish_reason": None}]
+            seq += 1
+            await self._chunk(gen, seq, tail)
         if gen.usage is None:
             # No usage from the upstream: estimate it, say so, and still end with usage.
             usage = gen.settle_usage()

@@ -1,7 +1,6 @@
 """A guardrail's rules as a request writes them: parsed, refused by name when veil does
 not know or support a field, and normalized as stored (provider slugs, catalog models)."""
 
-import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -10,6 +9,8 @@ from veil.catalog import CatalogIndex
 from veil.gateway.errors import json_object, validation_message
 from veil.schemas.errors import VeilError
 from veil.schemas.guardrails import GuardrailRules
+from veil.sensitive.detectors import UNSUPPORTED as UNSUPPORTED_BUILTINS
+from veil.sensitive.scanner import PatternRefused, compile_custom
 
 # OpenRouter's guardrail fields that veil does not implement: refused by name rather than
 # accepted and ignored, which would let a request through that the caller meant to stop.
@@ -67,9 +68,20 @@ def checked_rules(rules: dict[str, Any], index: CatalogIndex) -> dict[str, Any]:
         rules[field] = sorted(set(models))
     for position, entry in enumerate(rules.get("content_filters") or ()):
         try:
-            re.compile(entry["pattern"])
-        except re.error as exc:
-            raise VeilError(400, f"content_filters[{position}].pattern: {exc}") from exc
+            compile_custom(entry["pattern"])
+        except PatternRefused as exc:
+            raise VeilError(
+                400,
+                f"content_filters[{position}].pattern: not a pattern veil can match in "
+                f"linear time ({exc}); backreferences and lookaround are not supported",
+            ) from exc
+    for position, entry in enumerate(rules.get("content_filter_builtins") or ()):
+        if entry["slug"] in UNSUPPORTED_BUILTINS:
+            raise VeilError(
+                400,
+                f"content_filter_builtins[{position}]: veil has no {entry['slug']} detector "
+                "(it would need a language model); use a custom pattern",
+            )
     return rules
 
 

@@ -18,7 +18,7 @@ SELECT generation_id AS id, created_at, model, provider, upstream_model, upstrea
        latency_ms AS latency, generation_time_ms AS generation_time,
        time_to_first_token_ms AS time_to_first_token, total_cost, status, error_code,
        finish_reason, native_finish_reason, streamed, cancelled, logged,
-       attempts AS provider_responses, guardrails
+       attempts AS provider_responses, guardrails, redactions, flagged, blocked_by
 FROM generations FINAL
 WHERE account_id = {account:String} AND generation_id = {generation:String}
 LIMIT 1
@@ -32,7 +32,7 @@ GENERATIONS = GENERATION.replace("AND generation_id = {generation:String}", "{be
 ACTIVITY = """
 SELECT toDate(created_at) AS date, model, provider, count() AS requests,
        sum(tokens_prompt) AS prompt_tokens, sum(tokens_completion) AS completion_tokens,
-       sum(total_cost) AS usage
+       sum(total_cost) AS usage, sumMap(redactions) AS redactions
 FROM generations FINAL
 WHERE account_id = {account:String} AND created_at >= now64(3) - INTERVAL {days:UInt16} DAY
 GROUP BY date, model, provider

@@ -24,6 +24,7 @@ GENERATION_COLUMNS = [
     "generation_time_ms", "time_to_first_token_ms", "total_cost", "status", "error_code",
     "finish_reason", "streamed", "cancelled", "attempts", "upstream_id",
     "native_finish_reason", "tokens_cached", "tokens_reasoning", "logged", "guardrails",
+    "redactions", "flagged", "blocked_by",
 ]  # fmt: skip
 CONTENT_COLUMNS = [
     "account_id", "generation_id", "created_at", "model", "provider", "key_id", "nonce",
@@ -65,7 +66,8 @@ def generation_row(event: GenerationEvent) -> list[Any]:
         event.error_code, event.finish_reason or "", event.streamed, event.status == "cancelled",
         [(a.model, a.provider, a.status, a.error, a.latency_ms) for a in event.attempts],
         event.upstream_id, event.native_finish_reason, event.tokens_cached,
-        event.tokens_reasoning, event.logged, event.guardrails,
+        event.tokens_reasoning, event.logged, event.guardrails, event.redactions, event.flagged,
+        event.blocked_by,
     ]  # fmt: skip
 
 

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from veil.policy.candidates import Candidate
 from veil.schemas.accounts import PrivacySettings
-from veil.schemas.guardrails import Guardrail, GuardrailInterval
+from veil.schemas.guardrails import AppliedFilter, Guardrail, GuardrailInterval
+from veil.sensitive.detectors import builtin
+from veil.sensitive.scanner import placeholder_label
 
 PREFIX = "guardrail:"
 
@@ -117,3 +119,26 @@ def combine(settings: PrivacySettings, guardrails: Iterable[Guardrail]) -> Combi
         ),
         guardrail_ids=tuple(g.id for g in guardrails),
     )
+
+
+def content_filters(guardrails: Iterable[Guardrail]) -> tuple[list[AppliedFilter], bool]:
+    """Every content filter of the guardrails, each once, for the dispatcher to scan the
+    request with; and whether to restore redacted entities in the answer: only if every
+    guardrail that redacts asks for it (restoring shares more, so all must agree)."""
+    filters: dict[str, AppliedFilter] = {}
+    restoring: list[bool] = []
+    for g in guardrails:
+        found: list[AppliedFilter] = []
+        for entry in g.content_filter_builtins or ():
+            label = placeholder_label(entry.label or builtin(entry.slug).label)
+            user_only = entry.scan_scope == "user_only"
+            found.append(AppliedFilter(label=label, action=entry.action, builtin=entry.slug,
+                                       user_only=user_only))  # fmt: skip
+        for custom in g.content_filters or ():
+            label = placeholder_label(custom.label or "CUSTOM")
+            found.append(AppliedFilter(label=label, action=custom.action, pattern=custom.pattern))
+        if any(f.action == "redact" for f in found):
+            restoring.append(g.restore)
+        for applied in found:
+            filters.setdefault(applied.model_dump_json(), applied)
+    return list(filters.values()), bool(restoring) and all(restoring)

@@ -19,11 +19,13 @@ from veil.bus import publish_framed, publish_model
 from veil.policy.candidates import RoutingContext
 from veil.policy.eligibility import decide, no_endpoint_error
 from veil.policy.explain import explain, reachable_models
+from veil.policy.guardrails import content_filters
 from veil.policy.state import PolicyState
 from veil.schemas import subjects
 from veil.schemas.categories import CATEGORIZER_ACCOUNT, prompt_text
 from veil.schemas.chat import ChatRequest
 from veil.schemas.errors import VeilError, service_missing
+from veil.schemas.guardrails import AppliedFilter
 from veil.schemas.messages import (
     HealthReply,
     PromptSample,
@@ -33,6 +35,8 @@ from veil.schemas.messages import (
     RoutedRequest,
 )
 from veil.schemas.queries import ExplainQuery, ExplainResult, UserModelsQuery, UserModelsResult
+from veil.sensitive.redaction import Redactor
+from veil.sensitive.scanner import scanner_for
 
 
 def request_handler(
@@ -60,10 +64,13 @@ def request_handler(
             and random.random() < state.sample_rate
             and envelope.account_id != CATEGORIZER_ACCOUNT  # its own requests: never
         )
+        filters, restore = content_filters(ctx.guardrails)
         routed = RoutedRequest(
             envelope=envelope,
             log_content=ctx.settings.enable_prompt_logging,
             guardrails=[g.id for g in ctx.guardrails],
+            content_filters=filters,
+            restore=restore,
             endpoints=[
                 RoutedEndpoint(model=c.model.id, provider=c.provider.slug)
                 for c in decision.eligible
@@ -76,12 +83,25 @@ def request_handler(
         )
         await publish_framed(connection, subjects.ROUTED, routed, body, reply=undelivered)
         if sampled:
-            text = prompt_text(ChatRequest.model_validate_json(body.tobytes()))
+            text = sample_text(
+                prompt_text(ChatRequest.model_validate_json(body.tobytes())), filters
+            )
             if text:
                 sample = PromptSample(model=decision.eligible[0].model.id, text=text)
                 await publish_model(connection, subjects.SAMPLE, sample)
 
     return route_request
+
+
+def sample_text(text: str, filters: list[AppliedFilter]) -> str:
+    """The categorizer's sample as the provider sees the prompt: redacted by the key's
+    content filters, and none at all from a prompt they block."""
+    if not text or not filters:
+        return text
+    matches = scanner_for(filters).scan(text, "user")
+    if any(m.action == "block" for m in matches):
+        return ""
+    return Redactor().redact(text, matches)
 
 
 def dispatcher_missing(connection: Client) -> Callable[[str, str], Awaitable[None]]:

@@ -122,7 +122,11 @@ def test_m0005_carries_old_attempts_over_into_typed_columns(tmp_path, stop_after
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
-    assert found["applied"] == ["m0005_typed_attempts", "m0006_generation_guardrails"]
+    assert found["applied"] == [
+        "m0005_typed_attempts",
+        "m0006_generation_guardrails",
+        "m0007_content_filter_counts",
+    ]
     assert "provider_responses" not in found["columns"]
     assert found["columns"]["attempts"].startswith("Array(Tuple(model LowCardinality(String)")
     by_id = {g: (attempts, count) for g, attempts, count in found["rows"]}
