@@ -62,7 +62,10 @@ def reply_pieces(scenario: Scenario, provider: str, cap: int | None) -> tuple[li
     joining them gives exactly the non-streaming text and streaming them one
     chunk per piece reassembles the same string.
     """
-    if scenario.reply_text is not None:
+    if scenario.reply_text is not None and scenario.chunk_chars is not None:
+        text, size = scenario.reply_text, scenario.chunk_chars
+        pieces = [text[i : i + size] for i in range(0, len(text), size)]
+    elif scenario.reply_text is not None:
         text = scenario.reply_text
         pieces = _PIECE.findall(text)
         if pieces:

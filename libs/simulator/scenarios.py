@@ -34,6 +34,9 @@ class Scenario(BaseModel):
     no_usage: bool = False
     completion_tokens: int = Field(default=12, ge=0)
     reply_text: str | None = None
+    # Stream the reply in pieces of this many characters rather than word by word, as
+    # tokens split words (a placeholder like [EMAIL_1] arrives in several chunks).
+    chunk_chars: int | None = Field(default=None, ge=1)
     tool_call: dict[str, Any] | None = None
     times: int | None = Field(default=None, ge=1)
 
