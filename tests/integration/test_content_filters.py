@@ -13,6 +13,7 @@ import nats
 import orjson
 import pytest
 
+from tests.integration.test_console import signed_in
 from tests.integration.test_guardrails import assign, guardrail, key_id
 from veil.schemas import subjects
 
@@ -184,9 +185,17 @@ async def test_flag_and_custom_filters_count_and_redact_what_they_say(stack, fre
     assert answered.status_code == 200
     sent = (await upstream_body(sim))["messages"][0]["content"]
     assert sent == "Order [ORDER_1] shipped from 192.0.2.44; see [ORDER_1] and [ORDER_2]."
-    record = await fresh.generation(answered.headers["x-generation-id"])
+    generation_id = answered.headers["x-generation-id"]
+    record = await fresh.generation(generation_id)
     assert record["redactions"] == {"ORDER": 3}
     assert record["flagged"] == {"IP_ADDRESS": 1}
+    # The console's page of the generation says so, in words.
+    console = await signed_in(stack, fresh.management_key)
+    shown = await console.get(f"/console/generations/{generation_id}")
+    await console.aclose()
+    assert shown.status_code == 200
+    assert "3 ORDER redacted; 1 IP_ADDRESS flagged" in shown.text
+    assert made["id"] in shown.text  # the guardrail that held
 
 
 async def test_a_pattern_that_cannot_run_in_linear_time_is_refused(stack, fresh):
