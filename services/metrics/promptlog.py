@@ -91,6 +91,7 @@ class PromptLog:
                 provider=row["provider"] or None,
                 request=content.request,
                 completion=content.completion,
+                redacted=content.redacted,
             )
         )
 

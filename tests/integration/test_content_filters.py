@@ -255,6 +255,16 @@ async def test_no_entity_is_anywhere_at_rest(stack, fresh, sim):
         assert answered.status_code == 200
     last = await fresh.generation(answered.headers["x-generation-id"])
     assert last["redactions"]
+    # The prompt log holds what the provider received, and says it was redacted.
+    async with fresh.http(management=True) as client:
+        for _ in range(100):
+            logged = await client.get("/generation/content", params={"id": last["id"]})
+            if logged.status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+    record = logged.json()["data"]
+    assert record["redacted"] is True
+    assert record["input"]["messages"][0]["content"] == "The account owner is [EMAIL_1]."
     found = []
     for path in stack.data_dir.rglob("*"):
         if path.is_file():

@@ -74,6 +74,8 @@ def content_view(record: OpenedRecord) -> dict:
         },
         "request": record.request,
         "completion": completion,
+        # veil's: content filters replaced entities with placeholders before it was sent
+        "redacted": record.redacted,
     }
 
 
