@@ -91,6 +91,7 @@ async def test_privacy_defaults_are_the_most_private(stack):
         "enforce_zdr": False,
         "ignored_providers": [],
         "allowed_providers": None,
+        "default_guardrail_id": None,
     }
 
 
