@@ -61,6 +61,15 @@ class Provider(BaseModel):
     headquarters: str | None = Field(
         default=None, description="ISO 3166-1 alpha-2 country of the provider's headquarters"
     )
+    datacenters: tuple[str, ...] | None = Field(
+        default=None,
+        description="ISO 3166-1 alpha-2 countries where the provider processes requests "
+        "(null: not known for sure); an endpoint may state its own",
+    )
+    location_sources: tuple[str, ...] = Field(
+        default=(),
+        description="public pages that state the headquarters and datacenters given here",
+    )
 
     @field_validator("slug")
     @classmethod
@@ -82,6 +91,30 @@ class Provider(BaseModel):
         if country is not None and not COUNTRY_RE.match(country):
             raise ValueError(f"{country!r} must be a two-letter ISO country code")
         return country
+
+    @field_validator("datacenters")
+    @classmethod
+    def _countries(cls, countries: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return _country_codes(countries)
+
+    @field_validator("location_sources")
+    @classmethod
+    def _sources(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        for url in urls:
+            if not url.startswith("https://"):
+                raise ValueError(f"{url!r} must be an https:// URL")
+        return urls
+
+
+def _country_codes(countries: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    if countries is None:
+        return None
+    if not countries:
+        raise ValueError("datacenters: null when not known, never an empty list")
+    for country in countries:
+        if not COUNTRY_RE.match(country):
+            raise ValueError(f"{country!r} must be a two-letter ISO country code")
+    return tuple(sorted(set(countries)))
 
 
 class Pricing(BaseModel):
@@ -127,6 +160,17 @@ class Endpoint(BaseModel):
     max_completion_tokens: int | None = None
     supported_parameters: tuple[str, ...] = ()
     hints: Hints = Hints()
+    datacenters: tuple[str, ...] | None = Field(
+        default=None,
+        description="where this endpoint processes requests, when it differs from its "
+        "provider's datacenters (null: the provider's)",
+    )
+    location_sources: tuple[str, ...] = ()
+
+    @field_validator("datacenters")
+    @classmethod
+    def _countries(cls, countries: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return _country_codes(countries)
 
 
 class Model(BaseModel):
@@ -183,6 +227,19 @@ class Catalog(BaseModel):
 
     providers: tuple[Provider, ...]
     models: tuple[Model, ...]
+    regions: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="named sets of countries a data region may be (eu, us, uk, ...)",
+    )
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, regions: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for name, countries in regions.items():
+            if not SLUG_RE.match(name):
+                raise ValueError(f"region name {name!r} must match {SLUG_RE.pattern}")
+            _country_codes(countries)
+        return {name: tuple(sorted(set(countries))) for name, countries in regions.items()}
 
     @model_validator(mode="after")
     def _references(self) -> "Catalog":
