@@ -99,7 +99,9 @@ PROVIDER_KEYS = {"slug", "name", "data_policy", "api", "base_url", "api_key_env"
 # transport quirks, as data (Anthropic's x-api-key, Azure's api-version)
 TRANSPORT_KEYS = {"auth_header", "headers", "query"}
 LINK_KEYS = {"privacy_policy_url", "terms_of_service_url", "status_page_url"}
-OPTIONAL_PROVIDER_KEYS = TRANSPORT_KEYS | LINK_KEYS | {"headquarters"}
+# where it is and where it processes requests, with the pages that say so
+LOCATION_KEYS = {"headquarters", "datacenters", "location_sources"}
+OPTIONAL_PROVIDER_KEYS = TRANSPORT_KEYS | LINK_KEYS | LOCATION_KEYS
 POLICY_KEYS = {"training", "retains_prompts", "retention_days"}
 MODEL_KEYS = {"id", "name", "context_length", "endpoints"}
 OPTIONAL_MODEL_KEYS = {"description", "created", "input_modalities", "tokenizer", "instruct_type"}
@@ -138,7 +140,7 @@ def expected_policy(retention: str, training: str) -> dict:
 def catalog() -> dict:
     data = yaml.safe_load(CATALOG_PATH.read_text())
     assert isinstance(data, dict)
-    assert set(data) == {"providers", "models"}
+    assert set(data) == {"regions", "providers", "models"}
     return data
 
 
@@ -245,7 +247,8 @@ def test_model_and_endpoint_fields(models: list[dict]):
         assert len(set(providers)) == len(providers), model["id"]
         for endpoint in model["endpoints"]:
             where = (model["id"], endpoint["provider"])
-            assert set(endpoint) == ENDPOINT_KEYS, where
+            assert set(endpoint) >= ENDPOINT_KEYS, where
+            assert set(endpoint) <= ENDPOINT_KEYS | {"datacenters", "location_sources"}, where
             assert isinstance(endpoint["upstream_model"], str), where
             assert endpoint["upstream_model"], where
             assert endpoint["quantization"] in QUANTIZATIONS, where
@@ -304,3 +307,27 @@ def test_free_variants_describe_their_base_model(models: list[dict]):
             continue
         for key in OPTIONAL_MODEL_KEYS:
             assert model.get(key) == base.get(key), (model["id"], key)
+
+
+def test_every_location_given_has_a_source(catalog):
+    """Headquarters and datacenters are stated only with the public pages that say so
+    (never guessed): a provider or endpoint giving either names at least one source."""
+    for provider in catalog["providers"]:
+        if provider.get("headquarters") or provider.get("datacenters"):
+            assert provider.get("location_sources"), provider["slug"]
+    for model in catalog["models"]:
+        for endpoint in model["endpoints"]:
+            if endpoint.get("datacenters") is not None:
+                where = (model["id"], endpoint["provider"])
+                assert endpoint.get("location_sources"), where
+
+
+def test_regions_are_named_sets_of_countries_and_eu_is_the_eea(catalog):
+    regions = catalog["regions"]
+    assert {"eu", "us", "uk"} <= set(regions)
+    eea = {"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
+           "IE", "IS", "IT", "LI", "LT", "LU", "LV", "MT", "NL", "NO", "PL", "PT", "RO", "SE",
+           "SI", "SK"}  # fmt: skip
+    assert set(regions["eu"]) == eea
+    assert eea < set(regions["eu-adequate"])
+    assert "US" not in regions["eu-adequate"]
