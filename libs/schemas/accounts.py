@@ -101,6 +101,11 @@ class PrivacySettings(BaseModel):
     default_guardrail_id: str | None = Field(
         default=None, description="a guardrail of the account's that holds for every key"
     )
+    data_region: str | None = Field(
+        default=None,
+        description="only endpoints that process requests within this region (a catalog "
+        "region: eu, us, uk, ...); null: any, where the provider's location is known or not",
+    )
 
 
 def _left_out_keeps_its_value(schema: dict[str, Any]) -> None:

@@ -137,6 +137,11 @@ class ProviderPreferences(BaseModel):
     enforce_distillable_text: StrictBool | None = Field(
         default=None, description="only models whose authors allow distilling their output"
     )
+    data_region: str | None = Field(
+        default=None,
+        description="veil's: only endpoints that process the request within this region "
+        "(a catalog region: eu, us, uk, ...); narrows the account's, never widens it",
+    )
     options: dict[str, dict[str, Any]] | None = Field(
         default=None, description="provider-specific options keyed by provider slug"
     )

@@ -71,6 +71,11 @@ class GuardrailRules(BaseModel):
     enforce_zdr: bool | None = Field(
         default=None, description="true: only zero-retention endpoints that do not train"
     )
+    allowed_regions: list[str] | None = Field(
+        default=None,
+        description="veil's: only endpoints that process requests within one of these "
+        "catalog regions (an endpoint whose location is unknown is in none)",
+    )
     enable_paid_model_training: bool | None = Field(
         default=None, description="false: no paid endpoint whose provider may train on prompts"
     )

@@ -67,6 +67,9 @@ class RoutedRequest(BaseModel):
         default_factory=list, description="what the dispatcher scans the request for"
     )
     restore: bool = Field(default=False, description="put redacted entities back into the answer")
+    data_regions: list[str] = Field(
+        default_factory=list, description="the data regions that held (account's, request's)"
+    )
 
 
 ReplyKind = Literal["accepted", "start", "chunk", "final", "error"]
@@ -94,6 +97,9 @@ class ReplyHeader(BaseModel):
     logged: bool = Field(default=False, description="kept in the account's prompt log")
     guardrails: list[str] = Field(
         default_factory=list, description="on start and final: the guardrails that held"
+    )
+    data_regions: list[str] = Field(
+        default_factory=list, description="on start and final: the data regions that held"
     )
     error: ErrorBody | None = None
 

@@ -54,6 +54,7 @@ class Relay:
             model=model,
             logged=gen.log is not None,
             guardrails=gen.routed.guardrails,
+            data_regions=gen.routed.data_regions,
         )
         await self.reply(subject, start)
         gen.stream_started = True
@@ -125,5 +126,6 @@ class Relay:
             model=model,
             logged=logged,
             guardrails=gen.routed.guardrails,
+            data_regions=gen.routed.data_regions,
         )
         await self.reply(gen.routed.envelope.reply_subject, header, payload)

@@ -66,6 +66,15 @@ def checked_rules(rules: dict[str, Any], index: CatalogIndex) -> dict[str, Any]:
         if unknown:
             raise VeilError(400, f"{field}: unknown model(s): {', '.join(unknown)}")
         rules[field] = sorted(set(models))
+    unknown_regions = [
+        r for r in rules.get("allowed_regions") or () if r not in index.catalog.regions
+    ]
+    if unknown_regions:
+        known = ", ".join(sorted(index.catalog.regions))
+        raise VeilError(
+            400,
+            f"allowed_regions: unknown region(s): {', '.join(unknown_regions)}; regions: {known}",
+        )
     for position, entry in enumerate(rules.get("content_filters") or ()):
         try:
             compile_custom(entry["pattern"])

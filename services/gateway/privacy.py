@@ -28,6 +28,9 @@ def loosened(before: PrivacySettings, after: PrivacySettings) -> list[str]:
         or set(after.allowed_providers) - set(before.allowed_providers)
     ):
         changes.append("allowed_providers")
+    # Another region, or none, may allow what the one before did not.
+    if before.data_region and after.data_region != before.data_region:
+        changes.append("data_region")
     # Another default guardrail, or none, may allow what the one before did not.
     if before.default_guardrail_id and after.default_guardrail_id != before.default_guardrail_id:
         changes.append("default_guardrail_id")
@@ -82,4 +85,9 @@ def patched_settings(
                 {"unknown_providers": unknown},
             )
         setattr(updated, field, sorted({slug for slug in slugs.values() if slug}))
+    if updated.data_region is not None and updated.data_region not in index.catalog.regions:
+        known = ", ".join(sorted(index.catalog.regions))
+        raise VeilError(
+            400, f"data_region: unknown region {updated.data_region!r}; regions: {known}"
+        )
     return updated

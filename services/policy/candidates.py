@@ -51,6 +51,16 @@ class Candidate:
     provider: Provider
 
 
+def datacenters(candidate: Candidate) -> tuple[str, ...] | None:
+    """Where the endpoint processes requests: its own statement, else its provider's
+    (None: not known for sure)."""
+    return candidate.endpoint.datacenters or candidate.provider.datacenters
+
+
+def within(places: tuple[str, ...], countries: frozenset[str] | tuple[str, ...]) -> bool:
+    return set(places) <= set(countries)
+
+
 @dataclass
 class Decision:
     eligible: list[Candidate] = field(default_factory=list)

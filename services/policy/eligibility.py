@@ -14,8 +14,10 @@ from veil.policy.candidates import (
     ProviderRef,
     RoutedView,
     RoutingContext,
+    datacenters,
     matches_any,
     resolve_providers,
+    within,
 )
 from veil.policy.guardrails import PREFIX as GUARDRAIL
 from veil.policy.guardrails import guardrail_reasons
@@ -38,9 +40,11 @@ DISTILLABLE = "distillable_text"
 UNCONFIGURED = "unconfigured"
 NO_FALLBACKS = "allow_fallbacks"
 UNKNOWN_MODEL = "unknown_model"
+REGION = "region"  # processed outside the data region the account or request names
+REGION_UNKNOWN = "region_unknown"  # where it processes requests is not known
 # A request's own lists narrow what the account allows, like its data_collection and
 # zdr: their exclusions are answered as the data policy's too.
-PRIVACY_REASONS = frozenset({TRAINING, ZDR, IGNORED, ALLOWED, IGNORE, ONLY})
+PRIVACY_REASONS = frozenset({TRAINING, ZDR, IGNORED, ALLOWED, IGNORE, ONLY, REGION, REGION_UNKNOWN})
 MILLION = Decimal(1_000_000)
 ZERO = Decimal(0)
 NO_PREFERENCES = ProviderPreferences()
@@ -74,6 +78,7 @@ class Constraints:
     account_ignored: frozenset[str]
     account_allowed: frozenset[str] | None
     only: tuple[ProviderRef, ...] | None
+    regions: tuple[tuple[str, ...], ...] = ()  # each the countries of a region that holds
 
 
 def exclusion_reasons(candidate: Candidate, ctx: RoutingContext, rules: Constraints) -> list[str]:
@@ -105,7 +110,13 @@ def _privacy_reasons(candidate: Candidate, ctx: RoutingContext, rules: Constrain
         reasons.append(ALLOWED)
     if rules.only is not None and not matches_any(rules.only, candidate):
         reasons.append(ONLY)
-    reasons.extend(guardrail_reasons(candidate, ctx.guardrails))
+    if rules.regions:
+        places = datacenters(candidate)
+        if places is None:
+            reasons.append(REGION_UNKNOWN)
+        elif not all(within(places, countries) for countries in rules.regions):
+            reasons.append(REGION)
+    reasons.extend(guardrail_reasons(candidate, ctx.guardrails, ctx.index.catalog.regions))
     return reasons
 
 
@@ -135,6 +146,15 @@ def _fit_reasons(candidate: Candidate, ctx: RoutingContext, rules: Constraints) 
     return reasons
 
 
+def region_countries(ctx: RoutingContext, name: str, field: str) -> tuple[str, ...]:
+    """The countries of a catalog region; 400 for a name the catalog does not define."""
+    countries = ctx.index.catalog.regions.get(name)
+    if countries is None:
+        known = ", ".join(sorted(ctx.index.catalog.regions))
+        raise VeilError(400, f"{field}: unknown region {name!r}; regions: {known}")
+    return countries
+
+
 def _refuse_router_models(request: RoutedView) -> None:
     routers = [m for m in request.requested_models if m.startswith("openrouter/")]
     if routers:
@@ -161,6 +181,14 @@ def decide(request: RoutedView, ctx: RoutingContext) -> Decision:
     ignored = resolve_providers(index, prefs.ignore, "provider.ignore")
     account_allowed = ctx.settings.allowed_providers
     rules = Constraints(
+        regions=tuple(
+            region_countries(ctx, name, field)
+            for name, field in (
+                (ctx.settings.data_region, "data_region"),
+                (prefs.data_region, "provider.data_region"),
+            )
+            if name
+        ),
         prefs=prefs,
         parameters=frozenset(request.parameters),
         capabilities=request.required_capabilities,
@@ -212,33 +240,47 @@ def decide(request: RoutedView, ctx: RoutingContext) -> Decision:
     return decision
 
 
+# The settings a reason points at, in the 404's words (training and ZDR: see below).
+NAMED_BY = {
+    IGNORED: "ignored_providers",
+    IGNORE: "provider.ignore",
+    ALLOWED: "allowed_providers",
+    ONLY: "provider.only",
+}
+
+
 def _privacy_setting_names(reasons: set[str], request: RoutedView, ctx: RoutingContext) -> str:
     prefs = request.provider or NO_PREFERENCES
-    names = []
-    if TRAINING in reasons:
-        if prefs.data_collection == "deny":
-            names.append('provider.data_collection: "deny"')
-        models = [ctx.index.models[m] for m in request.candidate_models if m in ctx.index.models]
-        if any(m.is_free for m in models) and not ctx.settings.enable_free_model_training:
-            names.append("enable_free_model_training: false")
-        if any(not m.is_free for m in models) and not ctx.settings.enable_paid_model_training:
-            names.append("enable_paid_model_training: false")
+    names = _training_names(reasons, request, ctx)
     if ZDR in reasons:
         names.append("enforce_zdr: true" if ctx.settings.enforce_zdr else "provider.zdr: true")
-    if IGNORED in reasons:
-        names.append("ignored_providers")
-    if IGNORE in reasons:
-        names.append("provider.ignore")
-    if ALLOWED in reasons:
-        names.append("allowed_providers")
-    if ONLY in reasons:
-        names.append("provider.only")
+    names += [name for reason, name in NAMED_BY.items() if reason in reasons]
+    if REGION in reasons or REGION_UNKNOWN in reasons:
+        for field, region in (("data_region", ctx.settings.data_region),
+                              ("provider.data_region", prefs.data_region)):  # fmt: skip
+            if region:
+                names.append(f"{field}: {region}")
     by_id = {g.id: g for g in ctx.guardrails}
     for excluded in sorted(r for r in reasons if r.startswith(GUARDRAIL)):
         guardrail_id, rule = excluded.removeprefix(GUARDRAIL).rsplit(":", 1)
         name = by_id[guardrail_id].name if guardrail_id in by_id else guardrail_id
         names.append(f"guardrail {name!r} ({guardrail_id}): {rule}")
     return ", ".join(names)
+
+
+def _training_names(reasons: set[str], request: RoutedView, ctx: RoutingContext) -> list[str]:
+    if TRAINING not in reasons:
+        return []
+    prefs = request.provider or NO_PREFERENCES
+    names = []
+    if prefs.data_collection == "deny":
+        names.append('provider.data_collection: "deny"')
+    models = [ctx.index.models[m] for m in request.candidate_models if m in ctx.index.models]
+    if any(m.is_free for m in models) and not ctx.settings.enable_free_model_training:
+        names.append("enable_free_model_training: false")
+    if any(not m.is_free for m in models) and not ctx.settings.enable_paid_model_training:
+        names.append("enable_paid_model_training: false")
+    return names
 
 
 def no_endpoint_error(decision: Decision, request: RoutedView, ctx: RoutingContext) -> VeilError:

@@ -9,10 +9,10 @@ account's settings or another guardrail exclude. `combine` states the same as on
 hold on their own), for people and for the property test that holds the two together.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from veil.policy.candidates import Candidate
+from veil.policy.candidates import Candidate, datacenters, within
 from veil.schemas.accounts import PrivacySettings
 from veil.schemas.guardrails import AppliedFilter, Guardrail, GuardrailInterval
 from veil.sensitive.detectors import builtin
@@ -25,13 +25,24 @@ def reason(guardrail: Guardrail, rule: str) -> str:
     return f"{PREFIX}{guardrail.id}:{rule}"
 
 
-def guardrail_reasons(candidate: Candidate, guardrails: Iterable[Guardrail]) -> list[str]:
-    """Every rule of every guardrail that excludes this endpoint."""
+def guardrail_reasons(
+    candidate: Candidate,
+    guardrails: Iterable[Guardrail],
+    regions: Mapping[str, tuple[str, ...]] | None = None,
+) -> list[str]:
+    """Every rule of every guardrail that excludes this endpoint (`regions`: the catalog's
+    named regions)."""
     reasons: list[str] = []
     slug = candidate.provider.slug
     model = candidate.model
     policy = candidate.provider.data_policy
+    places = datacenters(candidate)
     for g in guardrails:
+        if g.allowed_regions is not None:
+            if places is None:
+                reasons.append(reason(g, "region_unknown"))
+            elif not any(within(places, (regions or {}).get(r, ())) for r in g.allowed_regions):
+                reasons.append(reason(g, "allowed_regions"))
         if g.allowed_providers is not None and slug not in g.allowed_providers:
             reasons.append(reason(g, "allowed_providers"))
         if g.ignored_providers and slug in g.ignored_providers:
@@ -69,6 +80,8 @@ class CombinedPolicy:
     free_model_training: bool
     budgets: tuple[Budget, ...]
     guardrail_ids: tuple[str, ...]
+    # Each a rule an endpoint's datacenters must meet: within one of these country sets.
+    regions: tuple[tuple[frozenset[str], ...], ...] = ()
 
     def allows(self, candidate: Candidate) -> bool:
         """Whether the settings and guardrails let this endpoint serve (the request's own
@@ -76,6 +89,11 @@ class CombinedPolicy:
         slug, model = candidate.provider.slug, candidate.model
         policy = candidate.provider.data_policy
         training = self.free_model_training if model.is_free else self.paid_model_training
+        places = datacenters(candidate)
+        if self.regions and (
+            places is None or not all(any(within(places, c) for c in rule) for rule in self.regions)
+        ):
+            return False
         return (
             (self.allowed_providers is None or slug in self.allowed_providers)
             and slug not in self.ignored_providers
@@ -94,11 +112,25 @@ def _intersect(lists: Iterable[Iterable[str] | None]) -> frozenset[str] | None:
     return result
 
 
-def combine(settings: PrivacySettings, guardrails: Iterable[Guardrail]) -> CombinedPolicy:
-    """One policy from the account's settings and its guardrails; fail-closed: no source
-    can loosen another."""
+def combine(
+    settings: PrivacySettings,
+    guardrails: Iterable[Guardrail],
+    regions: Mapping[str, tuple[str, ...]] | None = None,
+) -> CombinedPolicy:
+    """One policy from the account's settings and its guardrails (`regions`: the catalog's
+    named regions); fail-closed: no source can loosen another."""
     guardrails = tuple(guardrails)
+    named = regions or {}
+    region_rules: list[tuple[frozenset[str], ...]] = []
+    if settings.data_region:
+        region_rules.append((frozenset(named.get(settings.data_region, ())),))
+    region_rules += [
+        tuple(frozenset(named.get(r, ())) for r in g.allowed_regions)
+        for g in guardrails
+        if g.allowed_regions is not None
+    ]
     return CombinedPolicy(
+        regions=tuple(region_rules),
         allowed_providers=_intersect(
             [settings.allowed_providers, *(g.allowed_providers for g in guardrails)]
         ),

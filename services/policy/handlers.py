@@ -16,7 +16,7 @@ from faststream.nats import NatsRouter
 from nats.aio.client import Client
 
 from veil.bus import publish_framed, publish_model
-from veil.policy.candidates import RoutingContext
+from veil.policy.candidates import RoutedView, RoutingContext
 from veil.policy.eligibility import decide, no_endpoint_error
 from veil.policy.explain import explain, reachable_models
 from veil.policy.guardrails import content_filters
@@ -71,6 +71,7 @@ def request_handler(
             guardrails=[g.id for g in ctx.guardrails],
             content_filters=filters,
             restore=restore,
+            data_regions=regions_held(ctx, envelope.routing),
             endpoints=[
                 RoutedEndpoint(model=c.model.id, provider=c.provider.slug)
                 for c in decision.eligible
@@ -91,6 +92,12 @@ def request_handler(
                 await publish_model(connection, subjects.SAMPLE, sample)
 
     return route_request
+
+
+def regions_held(ctx: RoutingContext, request: RoutedView) -> list[str]:
+    """The data regions routing held this request to: the account's, then the request's."""
+    asked = request.provider.data_region if request.provider else None
+    return list(dict.fromkeys(r for r in (ctx.settings.data_region, asked) if r))
 
 
 def sample_text(text: str, filters: list[AppliedFilter]) -> str:

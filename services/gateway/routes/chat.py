@@ -70,7 +70,12 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
         if header.kind == "error":
             return error_response(error_of(header), {"X-Generation-Id": generation_id})
         receipt = response_headers(
-            state.index, generation_id, header.provider, header.logged, header.guardrails
+            state.index,
+            generation_id,
+            header.provider,
+            header.logged,
+            header.guardrails,
+            header.data_regions,
         )
         if header.kind == "final" and not chat.stream:
             # the completion as the dispatcher wrote it

@@ -17,6 +17,7 @@ from veil.catalog import CatalogIndex
 from veil.gateway.views.responses import json_response
 from veil.schemas.accounts import EndpointStat
 from veil.schemas.catalog import Endpoint, Model, Provider
+from veil.schemas.errors import VeilError
 
 API = "/api/v1"
 MAX_PAGE = 1000  # OpenRouter's largest `limit`
@@ -46,6 +47,10 @@ def top_endpoint(model: Model) -> Endpoint | None:
     return min(model.endpoints, key=lambda e: e.pricing.prompt + e.pricing.completion, default=None)
 
 
+def _within(places: tuple[str, ...] | None, countries: tuple[str, ...]) -> bool:
+    return places is not None and set(places) <= set(countries)
+
+
 def provider_view(provider: Provider) -> dict[str, Any]:
     return {
         "slug": provider.slug,
@@ -54,6 +59,7 @@ def provider_view(provider: Provider) -> dict[str, Any]:
         "terms_of_service_url": provider.terms_of_service_url,
         "status_page_url": provider.status_page_url,
         "headquarters": provider.headquarters,
+        "datacenters": list(provider.datacenters) if provider.datacenters else None,
         "data_policy": provider.data_policy.model_dump(),
     }
 
@@ -99,10 +105,18 @@ def filter_models(
     input_modalities: str | None = None,
     output_modalities: str | None = None,
     zdr: bool = False,
+    region: str | None = None,
 ) -> list[Model]:
     """OpenRouter's list filters: a model qualifies if it supports every parameter named,
     reads every input modality named, writes any output modality named ("all": any), and,
-    with `zdr`, has at least one zero-retention endpoint."""
+    with `zdr`, has at least one zero-retention endpoint; with `region`, at least one
+    endpoint known to process requests within that region (400 for an unknown region)."""
+    countries = None
+    if region is not None:
+        countries = index.catalog.regions.get(region)
+        if countries is None:
+            known = ", ".join(sorted(index.catalog.regions))
+            raise VeilError(400, f"region: unknown region {region!r}; regions: {known}")
     wanted_parameters = _csv(supported_parameters)
     wanted_inputs = _csv(input_modalities)
     wanted_outputs = _csv(output_modalities)
@@ -118,6 +132,11 @@ def filter_models(
             continue
         if zdr and not any(
             index.providers[e.provider].data_policy.zero_retention for e in model.endpoints
+        ):
+            continue
+        if countries is not None and not any(
+            _within(e.datacenters or index.providers[e.provider].datacenters, countries)
+            for e in model.endpoints
         ):
             continue
         kept.append(model)
@@ -254,6 +273,7 @@ class ModelListQuery:
     input_modalities: str | None = None
     output_modalities: str | None = None
     zdr: bool = False
+    region: str | None = None  # veil's: models with an endpoint within this data region
 
     def filters(self) -> dict[str, str]:
         """The filters as query parameters, for the next page's link."""
@@ -262,6 +282,7 @@ class ModelListQuery:
             "input_modalities": self.input_modalities,
             "output_modalities": self.output_modalities,
             "zdr": "true" if self.zdr else None,
+            "region": self.region,
         }
         return {k: v for k, v in named.items() if v is not None}
 
@@ -280,6 +301,7 @@ def model_list_response(
         input_modalities=query.input_modalities,
         output_modalities=query.output_modalities,
         zdr=query.zdr,
+        region=query.region,
     )
     page = model_list_view(
         kept, index, path=path, offset=query.offset, limit=query.limit, query=query.filters()

@@ -11,6 +11,7 @@ def response_headers(
     provider_slug: str,
     logged: bool,
     guardrails: list[str] | None = None,
+    data_regions: list[str] | None = None,
 ) -> dict[str, str]:
     provider = index.providers.get(provider_slug)
     headers = {
@@ -20,6 +21,8 @@ def response_headers(
     }
     if guardrails:  # the key's guardrails that held for this request, by id
         headers["X-Veil-Guardrails"] = ", ".join(guardrails)
+    if data_regions:  # the data regions it was held to (the account's, the request's)
+        headers["X-Veil-Data-Region"] = ", ".join(data_regions)
     if provider is not None:
         policy = provider.data_policy
         headers["X-Veil-Data-Policy"] = (

@@ -1,7 +1,9 @@
 """Guardrails only ever tighten (docs/privacy.md, invariant 10), over random catalogs,
 account settings, requests and guardrails:
 
-- adding a guardrail never adds an eligible endpoint, and keeps the others in order;
+- adding a guardrail never adds an endpoint the rules allow (one left out only because
+  `allow_fallbacks: false` keeps the first was allowed: it is tried when the first goes),
+  and keeps the others in order;
 - whatever guardrails hold, an eligible endpoint is one `combine` allows: the account's
   settings and every guardrail together, allowlists intersected, ignore-lists united,
   restricting booleans OR-ed;
@@ -14,11 +16,20 @@ import time
 from hypothesis import given
 from hypothesis import strategies as st
 
+from veil.catalog import CatalogIndex
 from veil.policy.eligibility import decide
 from veil.policy.guardrails import PREFIX, combine
+from veil.schemas.catalog import Catalog
 from veil.schemas.guardrails import Guardrail
 
-from .test_eligibility_properties import PROPERTY, Scenario, is_subsequence, pick, scenarios
+from .test_eligibility_properties import (
+    NOFB,
+    PROPERTY,
+    Scenario,
+    is_subsequence,
+    pick,
+    scenarios,
+)
 
 # Rules drawn sparingly: most guardrails set one or two of them.
 SOMETIMES = st.sampled_from([False, False, True])
@@ -46,7 +57,17 @@ def guardrails(draw, s: Scenario, number: int) -> Guardrail:
 
 def eligible(s: Scenario, held: list[Guardrail]) -> list[tuple[str, str]]:
     ctx = dataclasses.replace(s.ctx(), guardrails=tuple(held))
-    return [(c.model.id, c.provider.slug) for c in decide(s.request(), ctx).eligible]
+    return allowed(decide(s.request(), ctx))
+
+
+def allowed(decision) -> list[tuple[str, str]]:
+    """The endpoints every rule allows: the eligible ones, in order, then those left out
+    only because `allow_fallbacks: false` keeps the first (when a rule removes the first,
+    the next one is tried: it was allowed all along)."""
+    kept = [(c.model.id, c.provider.slug) for c in decision.eligible]
+    return kept + [
+        (c.model.id, c.provider.slug) for c, reasons in decision.excluded if reasons == [NOFB]
+    ]
 
 
 @PROPERTY
@@ -57,7 +78,8 @@ def test_adding_a_guardrail_never_adds_an_eligible_endpoint(s: Scenario, data) -
     before = eligible(s, held)
     after = eligible(s, [*held, added])
     assert set(after) <= set(before)
-    assert is_subsequence(after, before)  # and the rest keep their order
+    if s.prefs.get("allow_fallbacks") is not False:
+        assert is_subsequence(after, before)  # and the rest keep their order
 
 
 @PROPERTY
@@ -136,3 +158,53 @@ def test_combining_is_fail_closed_and_order_free(s: Scenario, data) -> None:
     assert policy.enforce_zdr >= s.settings.enforce_zdr
     assert policy.paid_model_training <= s.settings.enable_paid_model_training
     assert policy.free_model_training <= s.settings.enable_free_model_training
+
+
+COUNTRIES = ["DE", "FR", "US", "GB"]
+REGIONS = {"eu": ("DE", "FR"), "us": ("US",), "uk": ("GB",), "west": ("DE", "FR", "GB", "US")}
+
+
+@st.composite
+def located(draw, s: Scenario) -> Scenario:
+    """`s` with providers at random places (some unknown), the catalog's named regions,
+    and maybe an account region."""
+    providers = [
+        p.model_copy(
+            update={
+                "datacenters": tuple(sorted(set(pick(draw, COUNTRIES, "sparse")) or {"DE"}))
+                if draw(st.booleans())
+                else None
+            }
+        )
+        for p in s.catalog.catalog.providers
+    ]
+    catalog = Catalog(providers=tuple(providers), models=s.catalog.catalog.models, regions=REGIONS)
+    account = s.settings.model_copy(
+        update={"data_region": draw(st.sampled_from([None, None, *REGIONS]))}
+    )
+    return dataclasses.replace(s, catalog=CatalogIndex(catalog), settings=account)
+
+
+@PROPERTY
+@given(scenarios(), st.data())
+def test_under_a_region_only_endpoints_known_to_run_within_it_are_eligible(
+    s: Scenario, data
+) -> None:
+    s = data.draw(located(s))
+    wanted = data.draw(st.lists(st.sampled_from(sorted(REGIONS)), min_size=1, max_size=2))
+    held = (Guardrail(id="gr-r", account_id="acct-1", name="r", created_at=0.0,
+                      allowed_regions=wanted),)  # fmt: skip
+    ctx = dataclasses.replace(s.ctx(), guardrails=held)
+    policy = combine(s.settings, held, REGIONS)
+    for candidate in decide(s.request(), ctx).eligible:
+        places = candidate.endpoint.datacenters or candidate.provider.datacenters
+        assert places is not None  # unknown is never in a region
+        assert any(set(places) <= set(REGIONS[r]) for r in wanted)
+        if s.settings.data_region:
+            assert set(places) <= set(REGIONS[s.settings.data_region])
+        assert policy.allows(candidate)
+    # and a region only ever removes endpoints
+    without = dataclasses.replace(s.ctx(), guardrails=())
+    regionless = s.settings.model_copy(update={"data_region": None})
+    loose = dataclasses.replace(without, settings=regionless)
+    assert set(allowed(decide(s.request(), ctx))) <= set(allowed(decide(s.request(), loose)))
