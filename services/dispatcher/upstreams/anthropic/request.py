@@ -16,7 +16,14 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from veil.dispatcher.upstreams.anthropic.wire import (
+from veil.dispatcher.upstreams.base import (
+    UpstreamError,
+    UpstreamTarget,
+    WireRequest,
+    select_parameters,
+)
+from veil.schemas.catalog import Endpoint
+from veil.surfaces.anthropic_wire import (
     Base64Source,
     ImageBlock,
     MessagesRequest,
@@ -30,13 +37,6 @@ from veil.dispatcher.upstreams.anthropic.wire import (
     WireTool,
     problems,
 )
-from veil.dispatcher.upstreams.base import (
-    UpstreamError,
-    UpstreamTarget,
-    WireRequest,
-    select_parameters,
-)
-from veil.schemas.catalog import Endpoint
 
 API_VERSION = "2023-06-01"
 # Anthropic requires max_tokens; used when neither the request nor the catalog sets one.

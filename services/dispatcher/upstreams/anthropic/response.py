@@ -7,14 +7,14 @@ import orjson
 from pydantic import ValidationError
 
 from veil.dispatcher.upstreams.anthropic.request import ANSWER_TOOL
-from veil.dispatcher.upstreams.anthropic.wire import (
+from veil.dispatcher.upstreams.base import UpstreamMalformed
+from veil.surfaces.anthropic_wire import (
     MessagesResponse,
     TextBlock,
     ToolUseBlock,
     WireUsage,
     problems,
 )
-from veil.dispatcher.upstreams.base import UpstreamMalformed
 
 FINISH_REASONS = {
     "end_turn": "stop",

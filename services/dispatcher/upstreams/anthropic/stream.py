@@ -8,7 +8,9 @@ from pydantic import BaseModel, ValidationError
 
 from veil.dispatcher.upstreams.anthropic.request import ANSWER_TOOL
 from veil.dispatcher.upstreams.anthropic.response import finish_reason, openai_usage
-from veil.dispatcher.upstreams.anthropic.wire import (
+from veil.dispatcher.upstreams.base import UpstreamError, UpstreamMalformed, parse_json
+from veil.schemas.chunks import Chunk, delta_choice, new_chunk
+from veil.surfaces.anthropic_wire import (
     ContentBlockDelta,
     ContentBlockStart,
     ErrorEvent,
@@ -22,8 +24,6 @@ from veil.dispatcher.upstreams.anthropic.wire import (
     WireUsage,
     problems,
 )
-from veil.dispatcher.upstreams.base import UpstreamError, UpstreamMalformed, parse_json
-from veil.schemas.chunks import Chunk, delta_choice, new_chunk
 
 # Error types worth trying again (elsewhere); the rest are caused by the request.
 RETRYABLE_ERRORS = frozenset({"overloaded_error", "api_error", "rate_limit_error"})
