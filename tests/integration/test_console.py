@@ -313,3 +313,49 @@ async def test_the_admin_key_manages_a_chosen_accounts_guardrails(stack):
     await client.aclose()
     assert "by the admin" in listed.text
     assert [g["name"] for g in await api_guardrails(account)] == ["by the admin"]
+
+
+# data regions ------------------------------------------------------------------
+
+
+async def test_the_privacy_page_lists_the_regions_and_saves_the_one_chosen(stack):
+    account = stack.new_account("console-region")
+    client = await signed_in(stack, account.management_key)
+    form = {"data_region": "eu"}
+    responses = [
+        listed := await client.get("/console/privacy"),
+        preview := await client.get("/console/privacy/preview", params=form),
+        unknown := await client.post("/console/privacy", data={"data_region": "atlantis"}),
+        saved := await client.post("/console/privacy", data=form),
+        shown := await client.get("/console/privacy?saved=true"),
+        providers := await client.get("/console/providers", params={"region": "us"}),
+    ]
+    await client.aclose()
+    for response in responses:
+        assert_console_headers(response)
+    # Every catalog region is an option, with its countries in words.
+    assert listed.status_code == 200
+    for region in ("eu", "us", "uk", "ch", "eu-adequate"):
+        assert f'<option value="{region}"' in listed.text
+    assert "EU/EEA (Austria, Belgium, Bulgaria" in listed.text
+    assert '<option value="" selected>Any region</option>' in listed.text
+    # The preview counts what the region would exclude, before anything is saved.
+    assert preview.status_code == 200
+    assert re.search(
+        r"\d+ endpoints would be excluded: \d+ outside the EU/EEA, \d+ where they run is unknown",
+        preview.text,
+    ), preview.text
+    # A region the catalog does not define: refused, shown on the form, nothing stored.
+    assert unknown.status_code == 400
+    assert "unknown region &#39;atlantis&#39;" in unknown.text
+    assert 'id="privacy-error"' in unknown.text
+    assert saved.status_code == 303
+    assert saved.headers["location"] == "/console/privacy?saved=true"
+    assert '<option value="eu" selected>' in shown.text
+    async with account.http(management=True) as api:
+        settings = (await api.get("/privacy")).json()["data"]
+    assert settings["data_region"] == "eu"
+    # Providers within a region: each with where it runs.
+    assert providers.status_code == 200
+    assert "Endpoints within US" in providers.text
+    assert 'data-provider="openai"' not in providers.text  # where it runs is unknown

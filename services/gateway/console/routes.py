@@ -120,11 +120,22 @@ async def create_account(request: Request, session: SessionDep) -> Response:
 # privacy -------------------------------------------------------------------
 
 
-async def _catalog(session: Session) -> tuple[list[str], dict[str, str]]:
+async def _catalog(session: Session) -> tuple[list[str], list[dict[str, Any]]]:
     models, providers = await asyncio.gather(
         session.api.data("/models"), session.api.data("/providers")
     )
-    return [m["id"] for m in models], {p["slug"]: p["name"] for p in providers}
+    return views.chat_model_ids(models), providers
+
+
+def _names(providers: list[dict[str, Any]]) -> dict[str, str]:
+    return {p["slug"]: p["name"] for p in providers}
+
+
+def _regions(session: Session) -> dict[str, tuple[str, ...]]:
+    """The catalog's named data regions (name: its countries). The HTTP API takes a
+    region's name (PATCH /privacy, `?region=`) but lists none, so the select is filled
+    from the catalog the API checks names against: the gateway's loaded one."""
+    return dict(session.api.app.state.veil.index.catalog.regions)
 
 
 async def _explain(
@@ -143,21 +154,32 @@ async def _reachable(session: Session, patch: dict[str, Any] | None) -> list[str
     return [m["id"] for m in answer["data"]]
 
 
-@router.get(f"{PREFIX}/privacy")
-async def privacy_page(session: SessionDep, saved: bool = False) -> Response:
-    if (chosen := choose_account(session)) is not None:
-        return chosen
-    settings, (_, names) = await asyncio.gather(session.api.data("/privacy"), _catalog(session))
-    return page(
+def _privacy_form(
+    session: Session,
+    settings: dict[str, Any],
+    saved: bool = False,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    return render(
         "privacy.html",
-        session,
+        status,
+        session=session,
         section="privacy",
         settings=settings,
         switches=views.SETTINGS,
         lists=views.LIST_SETTINGS,
-        providers=names,
+        regions=views.region_options(_regions(session), settings.get("data_region")),
         saved=saved,
+        error=error,
     )
+
+
+@router.get(f"{PREFIX}/privacy")
+async def privacy_page(session: SessionDep, saved: bool = False) -> Response:
+    if (chosen := choose_account(session)) is not None:
+        return chosen
+    return _privacy_form(session, await session.api.data("/privacy"), saved=saved)
 
 
 @router.get(f"{PREFIX}/privacy/preview")
@@ -169,23 +191,36 @@ async def privacy_preview(request: Request, session: SessionDep) -> Response:
     for name, value in request.query_params.multi_items():
         form.setdefault(name, []).append(value)
     patch = views.settings_patch(form)
-    model_ids, names = await _catalog(session)
-    now, proposed, models_now, models_proposed = await asyncio.gather(
+    model_ids, providers = await _catalog(session)
+    current, now, proposed, models_now, models_proposed = await asyncio.gather(
+        session.api.data("/privacy"),
         _explain(session, model_ids, None),
         _explain(session, model_ids, patch),
         _reachable(session, None),
         _reachable(session, patch),
     )
-    result = views.preview(now, proposed, models_now, models_proposed, names)
-    return page("preview.html", session, preview=result)
+    result = views.preview(now, proposed, models_now, models_proposed, _names(providers))
+    saved_region = current.get("data_region")
+    region = views.region_effect(
+        now, proposed, saved_region, patch.get("data_region", saved_region), providers
+    )
+    return page("preview.html", session, preview=result, region=region)
 
 
 @router.post(f"{PREFIX}/privacy")
 async def privacy_save(request: Request, session: SessionDep) -> Response:
+    """Saves the form (PATCH /privacy); a refusal (an unknown provider or region, or a
+    loosening the key may not make: 403) is shown on the form, what was chosen kept."""
     if (chosen := choose_account(session)) is not None:
         return chosen
     patch = views.settings_patch(await form_fields(request))
-    await session.api.call("PATCH", "/privacy", json=patch)
+    try:
+        await session.api.call("PATCH", "/privacy", json=patch)
+    except VeilError as exc:
+        if exc.code >= 500 or exc.code == 401:
+            raise
+        current = await session.api.data("/privacy")
+        return _privacy_form(session, {**current, **patch}, error=exc.message, status=exc.code)
     return redirect(f"{PREFIX}/privacy?saved=true")
 
 
@@ -193,17 +228,27 @@ async def privacy_save(request: Request, session: SessionDep) -> Response:
 
 
 @router.get(f"{PREFIX}/providers")
-async def providers_page(session: SessionDep, q: str = "", show: str = "all") -> Response:
+async def providers_page(
+    session: SessionDep, q: str = "", show: str = "all", region: str = ""
+) -> Response:
+    """`region`: only providers with an endpoint that region admits, as policy answers
+    under the account's settings with that region (`?privacy=`)."""
     if (chosen := choose_account(session)) is not None:
         return chosen
-    providers, models = await asyncio.gather(
-        session.api.data("/providers"), session.api.data("/models")
-    )
-    explained = await _explain(session, [m["id"] for m in models], None)
-    rows = views.provider_rows(providers, explained, q, show)
+    regions = _regions(session)
+    if region not in regions:
+        region = ""
+    model_ids, providers = await _catalog(session)
+    asks = [_explain(session, model_ids, None)]
+    if region:
+        asks.append(_explain(session, model_ids, {"data_region": region}))
+    explained, *under_region = await asyncio.gather(*asks)
+    in_region = under_region[0] if under_region else None
+    rows = views.provider_rows(providers, explained, q, show, in_region)
     return page(
         "providers.html", session, section="providers", rows=rows, q=q, show=show,
-        total=len(providers),
+        total=len(providers), region=region, region_name=views.region_name(region),
+        regions=views.region_options(regions, countries=False),
     )  # fmt: skip
 
 

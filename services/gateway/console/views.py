@@ -7,6 +7,7 @@ that routes real requests. These functions only compare and group its answers.
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +70,8 @@ REASONS = {
     "require_parameters": "does not support every parameter sent",
     "allow_fallbacks": "is a fallback, and the request allows none",
     "distillable_text": "has unknown distillation terms",
+    "region": "processes requests outside the data region",
+    "region_unknown": "has no known location (a data region admits only known ones)",
 }
 
 
@@ -89,7 +92,20 @@ def settings_patch(form: dict[str, list[str]]) -> dict[str, Any]:
         patch[name] = names
     if not patch["allowed_providers"]:
         patch["allowed_providers"] = None  # empty means no allow-list
+    # A select always sends a value ("" is any region); a form without it keeps the region.
+    if "data_region" in form:
+        patch["data_region"] = (form["data_region"] or [""])[0].strip() or None
     return patch
+
+
+def chat_model_ids(models: list[dict[str, Any]]) -> list[str]:
+    """The ids of GET /models' chat models: the ones a chat request, and so
+    `/routing/explain`, may name (an embedding model answers /embeddings only)."""
+    return [
+        m["id"]
+        for m in models
+        if "embeddings" not in ((m.get("architecture") or {}).get("output_modalities") or ())
+    ]
 
 
 def every_model_request(model_ids: list[str]) -> dict[str, Any]:
@@ -176,6 +192,192 @@ def preview(
     )
 
 
+# Data regions ----------------------------------------------------------------
+
+# Country names (ISO 3166-1 alpha-2) for the codes the shipped catalog's regions and
+# locations use; any other code is shown as it is.
+COUNTRIES = {
+    "AD": "Andorra", "AR": "Argentina", "AT": "Austria", "AU": "Australia",
+    "BE": "Belgium", "BG": "Bulgaria", "BR": "Brazil", "CA": "Canada", "CH": "Switzerland",
+    "CN": "China", "CY": "Cyprus", "CZ": "Czechia", "DE": "Germany", "DK": "Denmark",
+    "EE": "Estonia", "ES": "Spain", "FI": "Finland", "FO": "Faroe Islands", "FR": "France",
+    "GB": "United Kingdom", "GG": "Guernsey", "GR": "Greece", "HK": "Hong Kong",
+    "HR": "Croatia", "HU": "Hungary", "IE": "Ireland", "IL": "Israel", "IM": "Isle of Man",
+    "IN": "India", "IS": "Iceland", "IT": "Italy", "JE": "Jersey", "JP": "Japan",
+    "KR": "South Korea", "LI": "Liechtenstein", "LT": "Lithuania", "LU": "Luxembourg",
+    "LV": "Latvia", "MT": "Malta", "NL": "Netherlands", "NO": "Norway", "NZ": "New Zealand",
+    "PL": "Poland", "PT": "Portugal", "RO": "Romania", "SE": "Sweden", "SG": "Singapore",
+    "SI": "Slovenia", "SK": "Slovakia", "TW": "Taiwan", "AE": "United Arab Emirates",
+    "US": "United States", "UY": "Uruguay",
+}  # fmt: skip
+# Each catalog region in words: its name, and how "outside ..." ends.
+REGION_NAMES = {
+    "eu": ("EU/EEA", "the EU/EEA"),
+    "us": ("US", "the US"),
+    "uk": ("UK", "the UK"),
+    "ch": ("Switzerland", "Switzerland"),
+    "ca": ("Canada", "Canada"),
+    "jp": ("Japan", "Japan"),
+    "sg": ("Singapore", "Singapore"),
+    "au": ("Australia", "Australia"),
+    "in": ("India", "India"),
+    "eu-adequate": ("EU/EEA and adequate countries", "the EU/EEA and adequate countries"),
+}
+REGION_REASONS = ("region", "region_unknown")  # the account's region, in an explanation
+
+
+def country_names(codes: Iterable[str]) -> str:
+    """Countries in words, alphabetically: `["US", "FI"]` is "Finland, United States"."""
+    return ", ".join(sorted(COUNTRIES.get(code, code) for code in codes))
+
+
+def location_text(codes: Sequence[str] | str | None) -> str:
+    """A provider's headquarters or datacenters in words; "unknown" when not known."""
+    if not codes:
+        return "unknown"
+    return country_names([codes] if isinstance(codes, str) else codes)
+
+
+def region_name(region: str) -> str:
+    return REGION_NAMES.get(region, (region, ""))[0]
+
+
+def region_phrase(region: str) -> str:
+    """What "outside ..." ends with: "the EU/EEA", "Switzerland", "region xx"."""
+    return REGION_NAMES.get(region, ("", f"region {region}"))[1]
+
+
+def region_options(
+    regions: Mapping[str, Sequence[str]], current: str | None = None, countries: bool = True
+) -> list[tuple[str, str]]:
+    """A data region select: any region, then every catalog region, with its countries
+    ("EU/EEA (Austria, Belgium, ...)") unless `countries` is false. A saved region the
+    catalog no longer defines stays listed, so saving the form does not lift it unseen."""
+    options = [("", "Any region")]
+    for name, places in regions.items():
+        label = region_name(name)
+        options.append((name, f"{label} ({country_names(places)})" if countries else label))
+    if current and current not in regions:
+        options.append((current, f"{current} (no longer in the catalog)"))
+    return options
+
+
+def _region_reason(reasons: Iterable[str]) -> str | None:
+    """Which of the account region's reasons excludes an endpoint: "region" (outside it)
+    before "region_unknown" (location unknown); None: the region does not."""
+    found = set(reasons)
+    return next((r for r in REGION_REASONS if r in found), None)
+
+
+@dataclass
+class RegionProvider:
+    """A provider some of whose endpoints a data region excludes."""
+
+    slug: str
+    name: str
+    endpoints: int  # its endpoints the region excludes
+    where: str  # its datacenters in words ("unknown")
+
+
+@dataclass
+class RegionEffect:
+    """What choosing (or lifting) a data region does, counted over every endpoint of the
+    catalog from one explanation: under the proposed region, or (lifting it) the current."""
+
+    region: str
+    name: str
+    phrase: str
+    lifted: bool
+    previous: str | None  # the name of the region it replaces
+    endpoints: int  # every endpoint explained (the catalog's)
+    outside: list[RegionProvider] = field(default_factory=list)
+    unknown: list[RegionProvider] = field(default_factory=list)
+
+    @property
+    def outside_count(self) -> int:
+        return sum(p.endpoints for p in self.outside)
+
+    @property
+    def unknown_count(self) -> int:
+        return sum(p.endpoints for p in self.unknown)
+
+    @property
+    def excluded_count(self) -> int:
+        return self.outside_count + self.unknown_count
+
+    @property
+    def breakdown(self) -> str:
+        """ "12 outside the EU/EEA, 19 where they run is unknown" """
+        unknown = self.unknown_count
+        verb = "it runs" if unknown == 1 else "they run"
+        return f"{self.outside_count} outside {self.phrase}, {unknown} where {verb} is unknown"
+
+    @property
+    def summary(self) -> str:
+        count = self.excluded_count
+        endpoints = f"{count} endpoint{'s' if count != 1 else ''}"
+        if self.lifted:
+            if not count:
+                return f"lifting it changes nothing: no endpoint is held to {self.phrase} now"
+            return (
+                f"lifting it, the {endpoints} it excludes now ({self.breakdown}) would no "
+                f"longer be held to {self.phrase}"
+            )
+        if not count:
+            return f"no endpoint would be excluded: all {self.endpoints} run within {self.phrase}"
+        return f"{endpoints} would be excluded: {self.breakdown}"
+
+
+def region_effect(
+    now: dict[str, Any],
+    proposed: dict[str, Any],
+    current_region: str | None,
+    proposed_region: str | None,
+    providers: list[dict[str, Any]],
+) -> RegionEffect | None:
+    """The effect of a region change (None: the region does not change), counted from
+    `/routing/explain`'s reasons `region` and `region_unknown` over every endpoint of
+    the explanation (`proposed` under the new region; `now` for the one lifted).
+    `providers` is GET /providers (names and datacenters)."""
+    region = proposed_region or current_region
+    if region is None or proposed_region == current_region:
+        return None
+    lifted = proposed_region is None
+    explained = now if lifted else proposed
+    counts: dict[str, dict[str, int]] = {r: defaultdict(int) for r in REGION_REASONS}
+    endpoints = len(explained["eligible"])
+    for entry in explained["excluded"]:
+        if entry["provider"] is None:
+            continue
+        endpoints += 1
+        if (reason := _region_reason(entry["excluded_by"])) is not None:
+            counts[reason][entry["provider"]] += 1
+    by_slug = {p["slug"]: p for p in providers}
+
+    def listed(per_provider: dict[str, int]) -> list[RegionProvider]:
+        rows = [
+            RegionProvider(
+                slug,
+                (by_slug.get(slug) or {}).get("name") or slug,
+                count,
+                location_text((by_slug.get(slug) or {}).get("datacenters")),
+            )
+            for slug, count in per_provider.items()
+        ]
+        return sorted(rows, key=lambda row: row.name.lower())
+
+    return RegionEffect(
+        region=region,
+        name=region_name(region),
+        phrase=region_phrase(region),
+        lifted=lifted,
+        previous=None if lifted or current_region is None else region_name(current_region),
+        endpoints=endpoints,
+        outside=listed(counts["region"]),
+        unknown=listed(counts["region_unknown"]),
+    )
+
+
 def policy_text(policy: dict[str, Any] | None) -> dict[str, str]:
     """A data policy in words: training, retention, and whether it is zero retention."""
     if policy is None:
@@ -204,6 +406,21 @@ class ProviderRow:
     excluded: int  # endpoints the account's current settings exclude
     reasons: list[str]
     privacy_policy_url: str | None
+    headquarters: str = "unknown"  # in words
+    datacenters: str = "unknown"  # in words
+    in_region: int | None = None  # endpoints the chosen region admits (None: none chosen)
+
+
+def _in_region(explained: dict[str, Any]) -> dict[str, int]:
+    """Per provider, its endpoints a region does not exclude (from an explanation under
+    that region: those without the reason `region` or `region_unknown`)."""
+    admitted: dict[str, int] = defaultdict(int)
+    for entry in explained["eligible"]:
+        admitted[entry["provider"]] += 1
+    for entry in explained["excluded"]:
+        if entry["provider"] is not None and _region_reason(entry["excluded_by"]) is None:
+            admitted[entry["provider"]] += 1
+    return admitted
 
 
 def provider_rows(
@@ -211,9 +428,13 @@ def provider_rows(
     explained: dict[str, Any],
     query: str = "",
     show: str = "all",
+    in_region: dict[str, Any] | None = None,
 ) -> list[ProviderRow]:
-    """Every provider with its data policy and how many of its endpoints the account's
-    settings exclude now; `query` searches names, `show` is all|excluded|zdr|training."""
+    """Every provider with its data policy, where it is and runs, and how many of its
+    endpoints the account's settings exclude now; `query` searches names, `show` is
+    all|excluded|zdr|training. `in_region` is an explanation under a data region (the
+    account's settings with that region): only providers with an endpoint it admits are
+    listed, each with how many."""
     endpoints: dict[str, int] = defaultdict(int)
     excluded: dict[str, int] = defaultdict(int)
     reasons: dict[str, set[str]] = defaultdict(set)
@@ -225,6 +446,7 @@ def provider_rows(
         endpoints[entry["provider"]] += 1
         excluded[entry["provider"]] += 1
         reasons[entry["provider"]].update(reason_text(r) for r in entry["excluded_by"])
+    admitted = None if in_region is None else _in_region(in_region)
     rows = []
     needle = query.strip().lower()
     for provider in providers:
@@ -240,7 +462,12 @@ def provider_rows(
             excluded=excluded[slug],
             reasons=sorted(reasons[slug]),
             privacy_policy_url=provider.get("privacy_policy_url"),
+            headquarters=location_text(provider.get("headquarters")),
+            datacenters=location_text(provider.get("datacenters")),
+            in_region=None if admitted is None else admitted[slug],
         )
+        if admitted is not None and not row.in_region:
+            continue
         if needle and needle not in slug.lower() and needle not in row.name.lower():
             continue
         if show == "excluded" and not row.excluded:
@@ -340,6 +567,8 @@ GUARDRAIL_REASONS = {
     "enforce_zdr": "keeps prompts, and zero retention is asked",
     "enable_paid_model_training": "may train on prompts (paid model), which is refused",
     "enable_free_model_training": "may train on prompts (free model), which is refused",
+    "allowed_regions": "processes requests outside the allowed regions",
+    "region_unknown": "has no known location, and only some regions are allowed",
 }
 PREVIEW_ID = "preview"  # the id policy gives a previewed guardrail (`?guardrail=`)
 

@@ -228,3 +228,129 @@ def test_key_checkboxes_become_assignments_and_removals():
         ["key-a"],
     )
     assert views.assignment_changes([], []) == ([], [])
+
+
+# data regions ------------------------------------------------------------------
+
+REGIONS = {"eu": ("AT", "BE", "DE", "FI"), "us": ("US",), "mars": ("XM",)}
+PROVIDERS = [
+    {"slug": "nebius", "name": "Nebius", "headquarters": "NL", "datacenters": ["FI", "US"]},
+    {"slug": "venice", "name": "Venice", "headquarters": "US", "datacenters": ["US"]},
+    {"slug": "openai", "name": "OpenAI", "headquarters": "US", "datacenters": None},
+    {"slug": "hidden", "name": "Hidden", "headquarters": None, "datacenters": None},
+]
+
+
+def test_region_options_list_every_region_with_its_countries_in_words():
+    options = views.region_options(REGIONS)
+    assert options[0] == ("", "Any region")
+    assert options[1] == ("eu", "EU/EEA (Austria, Belgium, Finland, Germany)")
+    assert options[2] == ("us", "US (United States)")
+    assert options[3] == ("mars", "mars (XM)")  # a region or country not named: its code
+    assert [v for v, _ in views.region_options(REGIONS, "gone")][-1] == "gone"  # kept
+    assert views.region_options(REGIONS, countries=False)[1] == ("eu", "EU/EEA")
+
+
+def test_locations_in_words_and_unknown_when_not_known():
+    assert views.location_text(["US", "FI"]) == "Finland, United States"
+    assert views.location_text("NL") == "Netherlands"
+    assert views.location_text(None) == "unknown"
+    assert views.location_text([]) == "unknown"
+
+
+def test_the_form_sends_the_region_chosen_or_none_and_keeps_it_when_absent():
+    assert views.settings_patch({"data_region": ["eu"]})["data_region"] == "eu"
+    assert views.settings_patch({"data_region": [""]})["data_region"] is None
+    assert "data_region" not in views.settings_patch({})
+    assert views.reason_text("region") == "processes requests outside the data region"
+    assert "no known location" in views.reason_text("region_unknown")
+    assert "outside the allowed regions (guardrail" in views.reason_text(
+        "guardrail:gr-1:allowed_regions"
+    )
+
+
+def region_answer():
+    """Under `eu`: nebius runs partly in the US, openai and hidden nobody knows where."""
+    return explained(
+        [],
+        [
+            ("a/x", "nebius", ["region"]),
+            ("a/y", "nebius", ["data_policy:training", "region"]),
+            ("a/x", "openai", ["region_unknown"]),
+            ("a/x", "hidden", ["region_unknown", "unconfigured"]),
+            ("a/z", "venice", ["unconfigured"]),
+            ("no/model", None, ["unknown_model"]),
+        ],
+    )
+
+
+def test_a_region_preview_counts_endpoints_outside_and_of_unknown_location():
+    now = explained([("a/x", "nebius"), ("a/x", "openai")], [])
+    effect = views.region_effect(now, region_answer(), None, "eu", PROVIDERS)
+    assert effect is not None
+    assert (effect.outside_count, effect.unknown_count, effect.endpoints) == (2, 2, 5)
+    assert effect.summary == (
+        "4 endpoints would be excluded: 2 outside the EU/EEA, 2 where they run is unknown"
+    )
+    (nebius,) = effect.outside
+    assert (nebius.name, nebius.endpoints, nebius.where) == ("Nebius", 2, "Finland, United States")
+    assert [p.name for p in effect.unknown] == ["Hidden", "OpenAI"]
+    assert effect.previous is None
+    # no change of region: nothing to say about it
+    assert views.region_effect(now, region_answer(), "eu", "eu", PROVIDERS) is None
+    assert views.region_effect(now, now, None, None, PROVIDERS) is None
+    # changing it names the one it replaces
+    changed = views.region_effect(now, region_answer(), "us", "eu", PROVIDERS)
+    assert changed is not None
+    assert changed.previous == "US"
+
+
+def test_lifting_a_region_counts_what_it_excludes_now():
+    lifted = views.region_effect(region_answer(), explained([], []), "eu", None, PROVIDERS)
+    assert lifted is not None
+    assert lifted.lifted
+    assert lifted.summary.startswith("lifting it, the 4 endpoints it excludes now (2 outside")
+    nothing = views.region_effect(explained([("a/x", "x")], []), explained([], []), "us", None, [])
+    assert nothing is not None
+    assert "changes nothing" in nothing.summary
+    single = views.region_effect(
+        explained([], []), explained([], [("a/x", "x", ["region_unknown"])]), None, "us", []
+    )
+    assert single is not None
+    assert (
+        single.summary
+        == "1 endpoint would be excluded: 0 outside the US, 1 where it runs is unknown"
+    )
+    assert single.unknown[0].where == "unknown"  # a provider /providers does not list
+
+
+def test_provider_rows_show_locations_and_filter_to_a_region():
+    now = explained([("a/x", "nebius"), ("a/x", "openai"), ("a/z", "venice")], [])
+    rows = {r.slug: r for r in views.provider_rows(PROVIDERS, now)}
+    assert (rows["nebius"].headquarters, rows["nebius"].datacenters) == (
+        "Netherlands",
+        "Finland, United States",
+    )
+    assert (rows["hidden"].headquarters, rows["hidden"].datacenters) == ("unknown", "unknown")
+    assert rows["nebius"].in_region is None
+    # under a region: only providers with an endpoint it does not exclude (one excluded
+    # for another reason only still counts as within it)
+    under_us = explained(
+        [],
+        [
+            ("a/x", "nebius", ["region"]),
+            ("a/x", "openai", ["region_unknown"]),
+            ("a/z", "venice", ["unconfigured"]),
+        ],
+    )
+    within = views.provider_rows(PROVIDERS, now, in_region=under_us)
+    assert [(r.slug, r.in_region) for r in within] == [("venice", 1)]
+
+
+def test_every_chat_model_is_explained_and_no_embedding_model():
+    models = [
+        {"id": "a/chat", "architecture": {"output_modalities": ["text"]}},
+        {"id": "a/embed", "architecture": {"output_modalities": ["embeddings"]}},
+        {"id": "a/bare"},
+    ]
+    assert views.chat_model_ids(models) == ["a/chat", "a/bare"]
