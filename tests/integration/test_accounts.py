@@ -92,6 +92,7 @@ async def test_privacy_defaults_are_the_most_private(stack):
         "ignored_providers": [],
         "allowed_providers": None,
         "default_guardrail_id": None,
+        "data_region": None,
     }
 
 
