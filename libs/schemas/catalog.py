@@ -203,11 +203,17 @@ class Model(BaseModel):
     @field_validator("input_modalities", "output_modalities")
     @classmethod
     def _some_modality(cls, modalities: tuple[str, ...]) -> tuple[str, ...]:
-        if not modalities or "text" not in modalities:
-            raise ValueError("a chat model reads and writes text: list 'text' among its modalities")
+        # A chat model writes text; an embedding model writes embeddings (only).
+        if not modalities or not {"text", "embeddings"} & set(modalities):
+            raise ValueError("a model reads text and writes text or embeddings: list them")
         if len(set(modalities)) != len(modalities):
             raise ValueError("a modality is listed twice")
         return modalities
+
+    @property
+    def is_embedding(self) -> bool:
+        """An embedding model, served by /embeddings rather than the chat surfaces."""
+        return "embeddings" in self.output_modalities
 
     @property
     def is_free(self) -> bool:

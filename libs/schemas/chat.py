@@ -170,6 +170,10 @@ def split_routing_suffix(model_id: str) -> tuple[str, Sort | None]:
     return model_id, None
 
 
+# The API surfaces a request may come in by (OpenRouter's `api_type` of a generation).
+ApiType = Literal["completions", "messages", "responses", "embeddings"]
+
+
 class ModelChoice(BaseModel):
     """The model a request asks for, then its fallbacks: where routing starts."""
 
@@ -246,8 +250,9 @@ class ChatRequest(ModelChoice):
             needed.add("structured_outputs")
         return frozenset(needed)
 
-    def routing_summary(self) -> "RoutingSummary":
-        """What routing reads of this (validated) request, for the bus."""
+    def routing_summary(self, api_type: "ApiType" = "completions") -> "RoutingSummary":
+        """What routing reads of this (validated) request, for the bus; `api_type`: the
+        surface it came in by (the chat request is then its canonical form)."""
         return RoutingSummary.model_construct(
             model=self.model,
             models=self.models,
@@ -255,6 +260,7 @@ class ChatRequest(ModelChoice):
             provider=self.provider,
             parameters=frozenset(self.parameters),
             required_capabilities=self.required_capabilities,
+            api_type=api_type,
         )
 
 
@@ -270,6 +276,11 @@ class RoutingSummary(ModelChoice):
     provider: ProviderPreferences | None = None
     parameters: frozenset[str] = Field(
         default=frozenset(), description="`ChatRequest.parameters`: for require_parameters"
+    )
+    api_type: "ApiType" = Field(
+        default="completions",
+        description="the API surface the request came in by; embeddings route to embedding "
+        "models, every other surface to chat models",
     )
     required_capabilities: frozenset[str] = Field(
         default=frozenset(), description="`ChatRequest.required_capabilities`"

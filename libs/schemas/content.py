@@ -34,6 +34,11 @@ class LoggedCompletion(BaseModel):
     tool_calls: list[dict[str, Any]] | None = None
     finish_reason: str | None = None
     error: dict[str, Any] | None = Field(default=None, description="the error the client got")
+    vectors: int | None = Field(
+        default=None,
+        description="embeddings: how many vectors were returned (never the vectors, which "
+        "can be inverted back into their text)",
+    )
 
 
 class LoggedContent(BaseModel):

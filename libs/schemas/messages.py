@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from veil.schemas.chat import RoutingSummary
+from veil.schemas.chat import ApiType, RoutingSummary
 from veil.schemas.errors import ErrorBody
 from veil.schemas.guardrails import AppliedFilter
 
@@ -162,6 +162,9 @@ class GenerationEvent(BaseModel):
     )
     blocked_by: str | None = Field(
         default=None, description="the label of the filter that blocked the request"
+    )
+    api_type: ApiType = Field(
+        default="completions", description="the API surface the request came in by"
     )
 
 

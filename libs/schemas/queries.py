@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from veil.schemas.accounts import PrivacySettings
 from veil.schemas.catalog import DataPolicy, Quantization
-from veil.schemas.chat import RoutingSummary
+from veil.schemas.chat import ApiType, RoutingSummary
 from veil.schemas.errors import ErrorBody
 from veil.schemas.guardrails import GuardrailRules
 from veil.schemas.messages import ProviderAttempt
@@ -95,6 +95,9 @@ class GenerationRecord(BaseModel):
         default_factory=dict, description="entities flag filters found, by label"
     )
     blocked_by: str | None = Field(default=None, description="the filter that blocked it")
+    api_type: ApiType = Field(
+        default="completions", description="the API surface the request came in by"
+    )
 
 
 class GenerationResult(Answer):

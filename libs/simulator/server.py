@@ -6,7 +6,7 @@ import orjson
 import pydantic
 from aiohttp import web
 
-from veil.simulator import anthropic_api, api, openai_api
+from veil.simulator import anthropic_api, api, embeddings_api, openai_api
 from veil.simulator.scenarios import Scenario
 from veil.simulator.state import SimState
 from veil.simulator.streaming import json_response
@@ -60,6 +60,11 @@ async def _health(request: web.Request) -> web.Response:
     return json_response({"ok": True})
 
 
+async def _embeddings(request: web.Request) -> web.StreamResponse:
+    state, provider = request.app[STATE_KEY], request.match_info["provider"]
+    return await embeddings_api.handle(request, state, provider)
+
+
 def create_app() -> web.Application:
     """Build the simulator application with fresh, empty state."""
     # Real providers take long documents and images: well past aiohttp's 1 MiB default.
@@ -74,6 +79,7 @@ def create_app() -> web.Application:
     app.router.add_get("/_sim/health", _health)
     app.router.add_post("/{provider}/v1/chat/completions", _provider_api(openai_api))
     app.router.add_post("/{provider}/v1/messages", _provider_api(anthropic_api))
+    app.router.add_post("/{provider}/v1/embeddings", _embeddings)
     return app
 
 

@@ -24,6 +24,7 @@ class CompletionLog:
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.finish_reason: str | None = None
         self.error: ErrorBody | None = None
+        self.vectors: int | None = None  # an embeddings answer: how many, never them
 
     def response(self, completion: dict[str, Any]) -> None:
         for choice in (completion.get("choices") or [])[:1]:
@@ -66,6 +67,7 @@ class CompletionLog:
             tool_calls=[self.tool_calls[i] for i in sorted(self.tool_calls)] or None,
             finish_reason=self.finish_reason,
             error=self.error.model_dump(exclude_none=True) if self.error else None,
+            vectors=self.vectors,
         )
 
 

@@ -5,6 +5,7 @@ from typing import Any
 
 from veil.schemas.catalog import Pricing
 from veil.schemas.chat import content_texts
+from veil.schemas.embeddings import input_texts
 
 CHARS_PER_TOKEN = 4  # the usual rough estimate when an upstream reports no usage
 
@@ -45,8 +46,10 @@ def estimate_tokens(text_length: int) -> int:
 
 
 def prompt_length(body: dict[str, Any]) -> int:
-    """Characters of text in the request's messages, for estimating prompt tokens."""
-    return sum(
+    """Characters of text in the request's messages (or an embeddings request's texts),
+    for estimating prompt tokens."""
+    inputs = input_texts(body) if "input" in body else None
+    return sum(len(text) for text in inputs or ()) + sum(
         len(text)
         for message in body.get("messages", [])
         for text in content_texts(message.get("content"))

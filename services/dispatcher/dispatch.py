@@ -19,16 +19,18 @@ from veil import telemetry
 from veil.catalog import CatalogIndex
 from veil.dispatcher.config import DispatcherSettings
 from veil.dispatcher.content import CompletionLog, sealed_record
+from veil.dispatcher.embeddings import input_count, usage_of
 from veil.dispatcher.filtering import RequestFilter
-from veil.dispatcher.generation import Generation, final_error
+from veil.dispatcher.generation import Generation, Serving, final_error
 from veil.dispatcher.relay import Relay
-from veil.dispatcher.upstreams import adapter_for
+from veil.dispatcher.upstreams import adapter_for, openai
 from veil.dispatcher.upstreams.base import UpstreamError, UpstreamTarget, parse_json, send
 from veil.keyring import Keyring
 from veil.outbox import Outbox
 from veil.schemas import subjects
 from veil.schemas.chat import upstream_body
 from veil.schemas.content import ContentRecord
+from veil.schemas.embeddings import input_texts
 from veil.schemas.errors import ErrorBody
 from veil.schemas.messages import ProviderAttempt, ReplyHeader, RoutedEndpoint, RoutedRequest
 
@@ -124,8 +126,16 @@ class Dispatcher:
         routed = gen.routed
         if not routed.content_filters:
             return False
+        if "input" in gen.body and input_texts(gen.body) is None:
+            # Token ids: no filter can read them, so they cannot pass one.
+            gen.fail(400)
+            message = "Content filters hold for this key: send the input as text, not token ids"
+            await self.relay.error(gen, ErrorBody(code=400, message=message))
+            return True
         gen.filter = RequestFilter(routed.content_filters, routed.restore)
         blocked = gen.filter.apply(gen.body)
+        if "input" in gen.body:  # a redacted text input is a new string: log what was sent
+            gen.request["input"] = gen.body["input"]
         telemetry.count_content_filters(gen.filter.matched)
         if blocked is None:
             return False
@@ -233,6 +243,10 @@ class Dispatcher:
         target = self.targets.get(provider.slug)
         if target is None:
             raise UpstreamError("provider is not configured (no base URL or key)")
+        if gen.routed.envelope.routing.api_type == "embeddings":
+            serving = Serving(endpoint, provider, routed_endpoint.model)
+            await self._embed(gen, routed_endpoint, serving, target, began)
+            return
         adapter = adapter_for(provider.api)
         stream = gen.routed.envelope.routing.stream
         wire = adapter.build_request(gen.body, endpoint, target, stream)
@@ -249,6 +263,27 @@ class Dispatcher:
                 # request: its generation time (and throughput) is that attempt's.
                 gen.serve(endpoint, provider, routed_endpoint.model, began)
                 await self.relay.completion(gen, completion)
+
+    async def _embed(
+        self,
+        gen: Generation,
+        routed_endpoint: RoutedEndpoint,
+        serving: Serving,
+        target: UpstreamTarget,
+        began: float,
+    ) -> None:
+        """An embeddings request to one endpoint: OpenAI's embeddings API, the one every
+        provider of embedding models speaks."""
+        endpoint, provider = serving.endpoint, serving.provider
+        if provider.api != "openai":
+            raise UpstreamError(f"the {provider.api} API serves no embeddings", status=None)
+        wire = openai.build_embeddings(gen.body, endpoint, target)
+        async with send(self.http, wire, self._timeout(gen, False)) as response:
+            gen.serving_attempt = (routed_endpoint, response.status, began)
+            data = parse_json(await response.read())
+        answer = openai.parse_embeddings(data, input_count(gen.body))
+        gen.serve(endpoint, provider, serving.model, began)
+        await self.relay.embeddings(gen, answer, usage_of(answer, gen.body))
 
     def _timeout(self, gen: Generation, stream: bool) -> aiohttp.ClientTimeout:
         """Connecting (a free pooled connection or a new one) takes at most

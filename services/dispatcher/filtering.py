@@ -24,13 +24,14 @@ from veil.sensitive.scanner import Match, scanner_for
 @dataclass(frozen=True)
 class Blocked:
     label: str
-    message_index: int
+    message_index: int  # of the messages, or of an embeddings request's inputs
+    part: str = "message"  # or "input"
 
     def error(self) -> ErrorBody:
         return ErrorBody(
             code=403,
             message=f"The request was blocked by the content filter {self.label} "
-            f"(message {self.message_index}); nothing was sent to a provider",
+            f"({self.part} {self.message_index}); nothing was sent to a provider",
             metadata={"filter": self.label, "message_index": self.message_index},
         )
 
@@ -46,23 +47,22 @@ class RequestFilter:
     _restorers: dict[tuple[str, int], Restorer] = field(default_factory=dict)
 
     def apply(self, body: dict[str, Any]) -> Blocked | None:
-        """Scan the upstream body's messages, redacting in place; the first block."""
+        """Scan the upstream body's messages (or an embeddings request's texts, as the
+        user's), redacting in place; the first block."""
         scanner = scanner_for(self.filters)
-        for index, message in enumerate(body.get("messages") or ()):
-            if not isinstance(message, dict):
+        for index, role, holder, key in _body_texts(body):
+            text = holder[key]
+            matches = scanner.scan(text, role)
+            if not matches:
                 continue
-            role = message.get("role")
-            for holder, key in _texts(message):
-                text = holder[key]
-                matches = scanner.scan(text, role)
-                if not matches:
-                    continue
-                self._count(matches)
-                block = next((m for m in matches if m.action == "block"), None)
-                if block is not None:
-                    self.blocked = Blocked(block.label, index)
-                    return self.blocked
-                holder[key] = self.redactor.redact(text, matches)
+            self._count(matches)
+            block = next((m for m in matches if m.action == "block"), None)
+            if block is not None:
+                self.blocked = Blocked(
+                    block.label, index, "input" if "input" in body else "message"
+                )
+                return self.blocked
+            holder[key] = self.redactor.redact(text, matches)
         return None
 
     def _count(self, matches: list[Match]) -> None:
@@ -128,6 +128,21 @@ class RequestFilter:
     def held(self) -> str:
         """Text still held back when a stream ended without its last chunk."""
         return "".join(r.flush() for k, r in self._restorers.items() if k[0] == "content")
+
+
+def _body_texts(body: dict[str, Any]) -> Iterator[tuple[int, Any, Any, Any]]:
+    """(message or input index, role, holder, key) of every text of a request body."""
+    inputs = body.get("input")
+    if isinstance(inputs, str):
+        yield 0, "user", body, "input"
+    elif isinstance(inputs, list):
+        for index, item in enumerate(inputs):
+            if isinstance(item, str):
+                yield index, "user", inputs, index
+    for index, message in enumerate(body.get("messages") or ()):
+        if isinstance(message, dict):
+            for holder, key in _texts(message):
+                yield index, message.get("role"), holder, key
 
 
 def _texts(message: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:

@@ -120,6 +120,15 @@ class Generation:
         self.finished_at = now
         return self.priced_usage()
 
+    def take_embeddings(self, usage: Usage, vectors: int, now: float) -> dict[str, Any]:
+        """A whole embeddings answer of `vectors` vectors: the usage body for it."""
+        self.first_token_at = now
+        if self.log is not None:
+            self.log.vectors = vectors
+        self.usage = usage
+        self.finished_at = now
+        return self.priced_usage()
+
     def take_chunk(self, chunk: Chunk, now: float) -> dict[str, Any] | None:
         """One streamed chunk, in the canonical form, before veil rewrites its id; the usage
         body to put on it when it carries the upstream's usage."""
@@ -209,6 +218,7 @@ class Generation:
             redactions=dict(self.filter.redactor.counts) if self.filter else {},
             flagged=dict(self.filter.flagged) if self.filter else {},
             blocked_by=self.filter.blocked.label if self.filter and self.filter.blocked else None,
+            api_type=envelope.routing.api_type,
         )
 
 

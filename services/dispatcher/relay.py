@@ -15,6 +15,8 @@ import orjson
 from faststream.nats import NatsBroker
 
 from veil.bus import publish_framed
+from veil.dispatcher.cost import Usage
+from veil.dispatcher.embeddings import encode_vectors
 from veil.dispatcher.generation import Generation
 from veil.dispatcher.upstreams.base import StreamTranslator, UpstreamError, sse_events
 from veil.schemas.chunks import Chunk, chunk_body, error_chunk, new_chunk, usage_chunk
@@ -39,6 +41,21 @@ class Relay:
         if gen.filter is not None and gen.filter.restoring:
             gen.filter.restore_completion(completion)  # after the prompt log took it
         await self._final(gen, logged=gen.log is not None, payload=orjson.dumps(completion))
+
+    async def embeddings(self, gen: Generation, answer: dict, usage: Usage) -> None:
+        """A whole embeddings answer as the final reply, in the encoding the client asked."""
+        provider, model = gen.server.provider, gen.server.model
+        items = answer["data"]
+        priced = gen.take_embeddings(usage, len(items), time.time())
+        body = {
+            "id": gen.generation_id,
+            "object": "list",
+            "data": encode_vectors(items, gen.request.get("encoding_format")),
+            "model": model,
+            "provider": provider.name,
+            "usage": priced,
+        }
+        await self._final(gen, logged=gen.log is not None, payload=orjson.dumps(body))
 
     async def stream(
         self, gen: Generation, body: AsyncIterable[bytes], translator: StreamTranslator

@@ -9,12 +9,15 @@ from starlette.exceptions import HTTPException
 from veil.schemas.errors import ErrorBody, VeilError, validation_problems
 
 
-def error_response(error: ErrorBody, headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    error: ErrorBody, headers: dict[str, str] | None = None, body: dict | None = None
+) -> Response:
+    """The error as JSON (`body`: in another surface's shape than veil's own)."""
     retry_after = (error.metadata or {}).get("retry_after")
     if error.code == 429 and retry_after is not None:
         headers = {**(headers or {}), "Retry-After": str(max(1, round(retry_after)))}
     return Response(
-        orjson.dumps({"error": error.model_dump(exclude_none=True)}),
+        orjson.dumps(body or {"error": error.model_dump(exclude_none=True)}),
         status_code=error.code,
         media_type="application/json",
         headers=headers,

@@ -1,9 +1,11 @@
 """The gateway's OpenAPI document: what FastAPI generates, completed with what it cannot
 see from the route signatures.
 
-- The chat routes read their bodies themselves (one parse, no copy), so FastAPI knows no
-  request body for them: the ChatRequest schema is declared here.
-- Every error is veil's one shape, `{"error": {"code", "message", "metadata"}}`, and an
+- The generation routes read their bodies themselves (one parse, no copy), so FastAPI
+  knows no request body for them: their schemas (ChatRequest, MessagesBody,
+  ResponsesRequest, EmbeddingsRequest) are declared here.
+- Every error is veil's one shape, `{"error": {"code", "message", "metadata"}}` (the
+  Messages API's errors are Anthropic's, `{"type": "error", "error": {...}}`), and an
   invalid request is a 400, never FastAPI's 422: each operation lists the statuses it
   may answer (OPERATIONS below), all with that schema.
 - Responses are `{"data": ...}` objects, sketched where that costs nothing.
@@ -21,8 +23,11 @@ from pydantic import BaseModel
 
 from veil.schemas.accounts import PrivacySettings, PrivacySettingsPatch
 from veil.schemas.chat import ChatRequest
+from veil.schemas.embeddings import EmbeddingsRequest
 from veil.schemas.errors import ErrorResponse
 from veil.schemas.guardrails import GuardrailPatch, GuardrailRules, GuardrailView, KeyHashes
+from veil.surfaces.anthropic import MessagesBody
+from veil.surfaces.responses import ResponsesRequest
 
 API = "/api/v1"
 REF = "#/components/schemas/{model}"
@@ -83,10 +88,77 @@ CHAT_COMPLETION: dict[str, Any] = {
         "usage": {"type": ["object", "null"]},
     },
 }
+MESSAGE: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "type", "role", "content", "stop_reason", "usage"],
+    "properties": {
+        "id": {"type": "string"},
+        "type": {"type": "string", "enum": ["message"]},
+        "role": {"type": "string", "enum": ["assistant"]},
+        "model": {"type": "string"},
+        "content": LIST,
+        "stop_reason": {"type": ["string", "null"]},
+        "usage": OBJECT,
+    },
+}
+RESPONSE: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "object", "status", "output"],
+    "properties": {
+        "id": {"type": "string"},
+        "object": {"type": "string", "enum": ["response"]},
+        "status": {"type": "string"},
+        "model": {"type": "string"},
+        "output": LIST,
+        "usage": {"type": ["object", "null"]},
+    },
+}
+EMBEDDINGS: dict[str, Any] = {
+    "type": "object",
+    "required": ["object", "data", "model", "usage"],
+    "properties": {
+        "id": {"type": "string"},
+        "object": {"type": "string", "enum": ["list"]},
+        "data": LIST,
+        "model": {"type": "string"},
+        "usage": OBJECT,
+    },
+}
+ANTHROPIC_ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "error"],
+    "properties": {
+        "type": {"type": "string", "enum": ["error"]},
+        "error": {
+            "type": "object",
+            "required": ["type", "message"],
+            "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+        },
+    },
+}
 PRIVACY: dict[str, Any] = {"$ref": REF.format(model="PrivacySettings")}
 CHAT_EXAMPLE = {
     "model": "meta-llama/llama-3.1-8b-instruct",
     "messages": [{"role": "user", "content": "Hello"}],
+}
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "ChatRequest": CHAT_EXAMPLE,
+    "MessagesBody": {
+        "model": "anthropic/claude-3.5-haiku",
+        "max_tokens": 256,
+        "messages": [{"role": "user", "content": "Hello"}],
+    },
+    "ResponsesRequest": {"model": "openai/gpt-4o-mini", "input": "Hello"},
+    "EmbeddingsRequest": {"model": "openai/text-embedding-3-small", "input": ["Hello", "world"]},
+}
+# What a streaming surface's success says of its events.
+STREAMS = {
+    "ChatRequest": "The completion, or with `stream: true` server-sent events ending with "
+    "`data: [DONE]`",
+    "MessagesBody": "The message, or with `stream: true` the Messages API's events "
+    "(message_start ... message_stop)",
+    "ResponsesRequest": "The response, or with `stream: true` the Responses API's events "
+    "(response.created ... response.completed)",
 }
 
 
@@ -100,13 +172,12 @@ class Operation:
     schema: dict[str, Any] | None = None
     body: str | None = None  # a component declared here, for routes that read raw bodies
     headers: dict[str, Any] = field(default_factory=dict)
+    error_schema: dict[str, Any] | None = None  # when not veil's own ErrorResponse
 
 
+GENERATION_ERRORS = (400, 401, 402, 403, 404, 408, 413, 429, 502, 503)
 CHAT = Operation(
-    (400, 401, 402, 403, 404, 408, 413, 429, 502, 503),
-    schema=CHAT_COMPLETION,
-    body="ChatRequest",
-    headers=GENERATION_ID,
+    GENERATION_ERRORS, schema=CHAT_COMPLETION, body="ChatRequest", headers=GENERATION_ID
 )
 GUARDRAIL = {"$ref": REF.format(model="GuardrailView")}
 COUNTED = {
@@ -126,6 +197,19 @@ ASKS_A_SERVICE = (400, 401, 403, 404, 503)
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("post", "/chat/completions"): CHAT,
+    ("post", "/messages"): Operation(
+        GENERATION_ERRORS,
+        schema=MESSAGE,
+        body="MessagesBody",
+        headers=GENERATION_ID,
+        error_schema=ANTHROPIC_ERROR,
+    ),
+    ("post", "/responses"): Operation(
+        GENERATION_ERRORS, schema=RESPONSE, body="ResponsesRequest", headers=GENERATION_ID
+    ),
+    ("post", "/embeddings"): Operation(
+        GENERATION_ERRORS, schema=EMBEDDINGS, body="EmbeddingsRequest", headers=GENERATION_ID
+    ),
     ("post", "/routing/explain"): Operation(
         (400, 401, 403, 404, 408, 413, 503),
         schema=_data(
@@ -271,8 +355,9 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     contracts = (ErrorResponse, ChatRequest, PrivacySettings, PrivacySettingsPatch)
+    surfaces = (MessagesBody, ResponsesRequest, EmbeddingsRequest)
     guardrails = (GuardrailRules, GuardrailPatch, GuardrailView, KeyHashes)
-    schemas.update(_components(*contracts, *guardrails))
+    schemas.update(_components(*contracts, *surfaces, *guardrails))
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     components["securitySchemes"] = {
@@ -289,7 +374,8 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
 def _describe(operation: dict[str, Any], spec: Operation) -> None:
     """One operation as its spec says: its success and error responses, its security and
     its request body."""
-    error = {"application/json": {"schema": {"$ref": REF.format(model="ErrorResponse")}}}
+    error_schema = spec.error_schema or {"$ref": REF.format(model="ErrorResponse")}
+    error = {"application/json": {"schema": error_schema}}
     responses = operation.setdefault("responses", {})
     success = responses.pop("200", {"description": "Successful Response"})
     responses.pop("422", None)
@@ -297,11 +383,9 @@ def _describe(operation: dict[str, Any], spec: Operation) -> None:
         success = {"description": "Done; no content"}
     elif spec.schema is not None:
         success["content"] = {"application/json": {"schema": spec.schema}}
-    if spec.body == "ChatRequest":
+    if spec.body in STREAMS:
         success["content"]["text/event-stream"] = {"schema": {"type": "string"}}
-        success["description"] = (
-            "The completion, or with `stream: true` server-sent events ending with `data: [DONE]`"
-        )
+        success["description"] = STREAMS[spec.body]
     if spec.headers:
         success["headers"] = spec.headers
     responses[str(spec.status)] = success
@@ -319,7 +403,7 @@ def _describe(operation: dict[str, Any], spec: Operation) -> None:
             "content": {
                 "application/json": {
                     "schema": {"$ref": REF.format(model=spec.body)},
-                    **({"example": CHAT_EXAMPLE} if spec.body == "ChatRequest" else {}),
+                    **({"example": EXAMPLES[spec.body]} if spec.body in EXAMPLES else {}),
                 }
             },
         }

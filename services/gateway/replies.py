@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import Request
 
@@ -19,7 +19,6 @@ from veil.gateway.scope import CONNECTION_CLOSED
 from veil.gateway.state import GatewayState
 from veil.schemas import subjects
 from veil.schemas.chat import split_routing_suffix
-from veil.schemas.chunks import error_chunk, sse_event
 from veil.schemas.errors import ErrorBody, VeilError
 from veil.schemas.messages import (
     CancelGeneration,
@@ -29,11 +28,26 @@ from veil.schemas.messages import (
 )
 
 KEEPALIVE = b": veil processing\n\n"
-DONE = b"data: [DONE]\n\n"
 LOST_MESSAGE = (
     "veil lost this request after one of its services took it; the upstream provider may "
     "have received it: check GET /api/v1/generation with this X-Generation-Id before retrying"
 )
+
+
+class StreamEncoder(Protocol):
+    """One stream's events in its client's surface format (`veil.gateway.surfaces`)."""
+
+    def chunk(self, data: bytes) -> bytes:
+        """A canonical chunk (JSON, as the dispatcher wrote it)."""
+        ...
+
+    def failed(self, error: ErrorBody) -> bytes:
+        """The stream ends with this error."""
+        ...
+
+    def end(self) -> bytes:
+        """The end of the stream."""
+        ...
 
 
 class Lost(VeilError):
@@ -148,21 +162,16 @@ class Replies:
             reply = await self.next()
         return reply
 
-    async def events(self, first: ReplyHeader) -> AsyncIterator[bytes]:
-        """The SSE stream after `first` (a start or the final): chunks as the dispatcher
-        wrote them, keep-alive comments while the upstream thinks, and [DONE]."""
+    async def events(self, first: ReplyHeader, encoder: StreamEncoder) -> AsyncIterator[bytes]:
+        """The SSE stream after `first` (a start or the final): the dispatcher's chunks as
+        `encoder` writes them for the client's surface, keep-alive comments while the
+        upstream thinks, and the surface's end of stream."""
         provider, model = first.provider, first.model
-        served_by = self.state.index.providers.get(provider)
         finished = False
-
-        def error_event(error: ErrorBody) -> bytes:
-            name = served_by.name if served_by else ""
-            return sse_event(error_chunk(self.generation_id, model, name, error))
-
         try:
             if first.kind == "final":
                 finished = True
-                yield DONE
+                yield encoder.end()
                 return
             interval = self.state.settings.keepalive_interval
             silent = 0.0
@@ -173,22 +182,22 @@ class Replies:
                     silent += interval
                     if silent >= self.state.settings.idle_timeout:
                         lost = Lost()
-                        yield error_event(lost.body)
+                        yield encoder.failed(lost.body)
                         self.lost(lost, model, provider)
                         finished = True
-                        yield DONE
+                        yield encoder.end()
                         return
                     yield KEEPALIVE
                     continue
                 silent = 0.0
                 header, chunk = reply
                 if header.kind == "chunk":  # the chunk's JSON as the dispatcher wrote it
-                    yield b"".join((b"data: ", chunk, b"\n\n"))
+                    yield encoder.chunk(chunk)
                 elif header.kind in ("error", "final"):
                     if header.kind == "error":
-                        yield error_event(error_of(header))
+                        yield encoder.failed(error_of(header))
                     finished = True
-                    yield DONE
+                    yield encoder.end()
                     return
                 # "accepted": a heartbeat, the dispatcher is alive
         finally:

@@ -18,7 +18,8 @@ SELECT generation_id AS id, created_at, model, provider, upstream_model, upstrea
        latency_ms AS latency, generation_time_ms AS generation_time,
        time_to_first_token_ms AS time_to_first_token, total_cost, status, error_code,
        finish_reason, native_finish_reason, streamed, cancelled, logged,
-       attempts AS provider_responses, guardrails, redactions, flagged, blocked_by
+       attempts AS provider_responses, guardrails, redactions, flagged, blocked_by,
+       api_type
 FROM generations FINAL
 WHERE account_id = {account:String} AND generation_id = {generation:String}
 LIMIT 1

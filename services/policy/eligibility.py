@@ -22,8 +22,8 @@ from veil.policy.candidates import (
 from veil.policy.guardrails import PREFIX as GUARDRAIL
 from veil.policy.guardrails import guardrail_reasons
 from veil.policy.ordering import SortKey, order_model, order_position, preferred, sort_key
-from veil.schemas.catalog import Endpoint
-from veil.schemas.chat import MaxPrice, ProviderPreferences
+from veil.schemas.catalog import Endpoint, Model
+from veil.schemas.chat import MaxPrice, ProviderPreferences, RoutingSummary
 from veil.schemas.errors import VeilError
 
 TRAINING = "data_policy:training"
@@ -155,6 +155,18 @@ def region_countries(ctx: RoutingContext, name: str, field: str) -> tuple[str, .
     return countries
 
 
+def _refuse_other_kinds(request: RoutedView, models: list[Model]) -> None:
+    """Embedding models answer /embeddings only, chat models every other surface."""
+    embeddings = isinstance(request, RoutingSummary) and request.api_type == "embeddings"
+    wrong = [m.id for m in models if m.is_embedding != embeddings]
+    if wrong:
+        where = "a chat surface" if embeddings else "POST /api/v1/embeddings"
+        kind = "chat" if embeddings else "embedding"
+        raise VeilError(
+            400, f"{', '.join(wrong)}: {kind} model(s), served by {where}", {"models": wrong}
+        )
+
+
 def _refuse_router_models(request: RoutedView) -> None:
     routers = [m for m in request.requested_models if m.startswith("openrouter/")]
     if routers:
@@ -176,6 +188,7 @@ def decide(request: RoutedView, ctx: RoutingContext) -> Decision:
     # with nothing else to try is a 404.
     if unknown and (len(unknown) == len(candidate_models) or not request.models):
         raise VeilError(404, f"Model not found: {', '.join(unknown)}", {"unknown_models": unknown})
+    _refuse_other_kinds(request, [index.models[m] for m in candidate_models if m not in unknown])
     order = resolve_providers(index, prefs.order, "provider.order")
     only = None if prefs.only is None else resolve_providers(index, prefs.only, "provider.only")
     ignored = resolve_providers(index, prefs.ignore, "provider.ignore")

@@ -2,7 +2,7 @@
 
 from veil.policy.candidates import Candidate, Decision, RoutingContext
 from veil.policy.eligibility import UNKNOWN_MODEL, decide
-from veil.schemas.chat import RoutingSummary
+from veil.schemas.chat import ApiType, RoutingSummary
 from veil.schemas.queries import (
     EligibleEndpoint,
     EndpointPricing,
@@ -41,6 +41,12 @@ def reachable_models(ctx: RoutingContext) -> list[str]:
     """Models with at least one endpoint the account's settings allow (GET /models/user)."""
     return [
         model_id
-        for model_id in ctx.index.models
-        if decide(RoutingSummary(model=model_id), ctx).eligible
+        for model_id, model in ctx.index.models.items()
+        if decide(
+            RoutingSummary(model=model_id, api_type=_surface(model.is_embedding)), ctx
+        ).eligible
     ]
+
+
+def _surface(embedding: bool) -> ApiType:
+    return "embeddings" if embedding else "completions"

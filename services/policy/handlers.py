@@ -63,6 +63,8 @@ def request_handler(
             state.sample_rate > 0
             and random.random() < state.sample_rate
             and envelope.account_id != CATEGORIZER_ACCOUNT  # its own requests: never
+            # documents to embed are no prompts: the categorizer never sees them
+            and envelope.routing.api_type != "embeddings"
         )
         filters, restore = content_filters(ctx.guardrails)
         routed = RoutedRequest(

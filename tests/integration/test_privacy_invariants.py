@@ -10,6 +10,7 @@ import nats
 import pytest
 
 from tests.integration.harness import run_cli, wait_for
+from tests.integration.test_surfaces import claude
 from veil.schemas import subjects
 from veil.schemas.categories import CATEGORIZER_ACCOUNT
 from veil.schemas.messages import CategoryObservation, GenerationEvent
@@ -54,6 +55,23 @@ async def test_no_content_at_rest_and_samples_carry_no_identifiers(sampling_stac
     )
     chunks = [c async for c in stream]
     ids.append(chunks[0].id)
+    # Every surface where prompts leave: the Messages API, the Responses API (streamed),
+    # and embeddings, whose documents are never sampled.
+    message = await claude(account).messages.create(
+        model=MODEL, max_tokens=64, messages=[{"role": "user", "content": prompt}]
+    )
+    assert completion_marker in message.content[0].text
+    ids.append(message.id)
+    events = [
+        e async for e in await client.responses.create(model=MODEL, input=prompt, stream=True)
+    ]
+    assert completion_marker in events[-1].response.output_text
+    ids.append(events[-1].response.id)
+    document_marker = "DOCUMENT-" + secrets.token_hex(8)
+    embedded = await client.embeddings.create(
+        model="baai/bge-m3", input=[f"the contract of {document_marker}", "another one"]
+    )
+    assert len(embedded.data) == 2
     async with account.http() as http:  # failures carry the prompt too
         await http.post(
             "/chat/completions",
@@ -68,12 +86,13 @@ async def test_no_content_at_rest_and_samples_carry_no_identifiers(sampling_stac
 
     # docs/privacy.md, invariant 5: what the categorizer receives is the text and the
     # model, nothing else.
-    await wait_for(lambda: _at_least(samples, 4))
+    await wait_for(lambda: _at_least(samples, 6))
     for raw in samples:
         sample = json.loads(raw)
         assert set(sample) == {"model", "text"}
         for identifier in (account.id, account.key, *ids):
             assert identifier not in raw.decode()
+        assert document_marker not in raw.decode()
     await bus.close()
 
     # ... and what it stores is (hour, model, category) with no identifier.
@@ -109,7 +128,8 @@ async def test_no_content_at_rest_and_samples_carry_no_identifiers(sampling_stac
         "sql",
         "SELECT count() FROM generations WHERE "
         f"position(toString(tuple(*)), '{prompt_marker}') > 0 OR "
-        f"position(toString(tuple(*)), '{completion_marker}') > 0",
+        f"position(toString(tuple(*)), '{completion_marker}') > 0 OR "
+        f"position(toString(tuple(*)), '{document_marker}') > 0",
         "--format",
         "csv",
     )
@@ -125,6 +145,7 @@ async def test_no_content_at_rest_and_samples_carry_no_identifiers(sampling_stac
             data = path.read_bytes()
             assert prompt_marker.encode() not in data, f"prompt found in {path}"
             assert completion_marker.encode() not in data, f"completion found in {path}"
+            assert document_marker.encode() not in data, f"document found in {path}"
             if ids[0].encode() in data:
                 metadata_seen_in.append(path)
     # The scan reads stored bytes in the clear: the generation's metadata is found there.

@@ -43,6 +43,38 @@ def parse_response(data: Any) -> dict[str, Any]:
     return data
 
 
+# What an embeddings request may carry to the upstream besides model and input, when the
+# endpoint lists it (veil converts the vectors' encoding itself when it does not).
+EMBEDDING_PARAMETERS = ("dimensions", "encoding_format", "user")
+
+
+def build_embeddings(
+    body: dict[str, Any], endpoint: Endpoint, target: UpstreamTarget
+) -> WireRequest:
+    supported = set(endpoint.supported_parameters)
+    payload = {"model": endpoint.upstream_model, "input": body["input"]}
+    payload |= {k: body[k] for k in EMBEDDING_PARAMETERS if k in body and k in supported}
+    return WireRequest(
+        url=f"{target.base_url.rstrip('/')}/embeddings",
+        headers=target.auth_headers(),
+        body=payload,
+        params=target.query,
+    )
+
+
+def parse_embeddings(data: Any, inputs: int) -> dict[str, Any]:
+    """An embeddings answer, checked: one vector (floats or base64) per input, in order."""
+    items = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(items, list) or len(items) != inputs:
+        raise UpstreamMalformed("embeddings answer without one vector per input")
+    for item in items:
+        vector = item.get("embedding") if isinstance(item, dict) else None
+        if not isinstance(vector, list | str) or not isinstance(item.get("index"), int):
+            raise UpstreamMalformed("embedding without an index and a vector")
+    data["data"] = sorted(items, key=lambda item: item["index"])
+    return data
+
+
 class StreamTranslator:
     """OpenAI chunks are already canonical: check each and pass it on."""
 

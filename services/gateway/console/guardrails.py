@@ -118,7 +118,7 @@ async def guardrail_preview(request: Request, session: SessionDep) -> Response:
     if not rules:
         return page("guardrail_preview.html", session, preview=None, rules=rules, budget=budget)
     models, names = await asyncio.gather(session.api.data("/models"), _provider_names(session))
-    model_ids = [m["id"] for m in models]
+    model_ids = views.chat_model_ids(models)  # /routing/explain reads chat requests
     try:
         now, proposed, models_now, models_proposed = await asyncio.gather(
             _explain(session, model_ids, None),

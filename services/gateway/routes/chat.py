@@ -1,4 +1,7 @@
-"""POST /chat/completions: validate once at the edge, publish, relay what comes back."""
+"""The generation routes: POST /chat/completions, /messages, /responses and /embeddings.
+
+Validate once at the edge, publish, relay what comes back: one path for every surface
+(`veil.gateway.surfaces` says how each reads its request and writes its answer)."""
 
 import secrets
 import time
@@ -7,10 +10,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from veil.gateway.auth import KeyCaller
-from veil.gateway.body import parse_chat_request, read_body
-from veil.gateway.errors import error_response
+from veil.gateway.body import read_body
 from veil.gateway.replies import Lost, Replies, error_of
 from veil.gateway.state import GatewayState
+from veil.gateway.surfaces import COMPLETIONS, EMBEDDINGS, MESSAGES, RESPONSES, Parsed, Surface
 from veil.gateway.views.receipt import response_headers
 from veil.schemas.errors import VeilError
 from veil.schemas.messages import RequestEnvelope
@@ -23,18 +26,52 @@ def new_generation_id() -> str:
     return f"gen-{int(time.time())}-{secrets.token_hex(10)}"
 
 
-@router.post("/chat/completions")
-async def chat_completions(request: Request) -> Response:
+async def _generation(request: Request, surface: Surface) -> Response:
     # Every answer names its generation, errors included, so a client can always ask
     # GET /generation what happened before it retries.
     generation_id = new_generation_id()
     try:
-        return await _chat_completions(request, generation_id)
+        return await _answer(request, generation_id, surface)
     except VeilError as exc:
-        return error_response(exc.body, {"X-Generation-Id": generation_id})
+        return surface.error(exc.body, {"X-Generation-Id": generation_id})
 
 
-async def _chat_completions(request: Request, generation_id: str) -> Response:
+@router.post("/chat/completions")
+async def chat_completions(request: Request) -> Response:
+    return await _generation(request, COMPLETIONS)
+
+
+@router.post("/messages")
+async def messages(request: Request) -> Response:
+    return await _generation(request, MESSAGES)
+
+
+@router.post("/responses")
+async def responses(request: Request) -> Response:
+    return await _generation(request, RESPONSES)
+
+
+@router.post("/embeddings")
+async def embeddings(request: Request) -> Response:
+    return await _generation(request, EMBEDDINGS)
+
+
+async def _check_storage(state: GatewayState, who: KeyCaller, parsed: Parsed) -> None:
+    """A stored response is content at rest: only for an account that opted in to
+    prompt logging (which is then what keeps it)."""
+    if parsed.wants_storage:
+        settings = await state.privacy.refresh(who.account_id)
+        if settings is None or not settings.enable_prompt_logging:
+            raise VeilError(
+                400,
+                "store: true keeps the response, which is content at rest: this account "
+                "has not opted in to prompt logging (PATCH /api/v1/privacy "
+                '{"enable_prompt_logging": true}); send store: false',
+                {"field": "store"},
+            )
+
+
+async def _answer(request: Request, generation_id: str, surface: Surface) -> Response:
     # The hottest route resolves its caller inline: FastAPI's dependency solving measured
     # about an eighth of the gateway's time under load.
     state: GatewayState = request.app.state.veil
@@ -45,10 +82,8 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
     # ... or the budget of a guardrail that holds for it
     state.limits.check_guardrails(who, state.applying.for_key(who.account_id, who.key_id))
     state.rate_limits.admit(who)  # 429 over the key's request rate; no I/O
-    body = await read_body(request, state.body_limit)
-    chat = parse_chat_request(body)
-    # Validated once, here: the services behind read the routing summary and pass the
-    # body on as the client sent it, so their cost does not grow with the prompt.
+    parsed = surface.parse(await read_body(request, state.body_limit))
+    await _check_storage(state, who, parsed)
     envelope = RequestEnvelope(
         generation_id=generation_id,
         account_id=who.account_id,
@@ -56,19 +91,19 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
         reply_subject=state.inbox.subject,
         received_at=time.time(),
         settings_revision=state.privacy.revisions.get(who.account_id, 0),
-        routing=chat.routing_summary(),
+        routing=parsed.routing,
     )
     replies = Replies(state, envelope)
     streaming = False  # once the stream is handed its replies, it closes them
     try:
-        await replies.send(body)
-        first = await replies.first_or_leave(request, chat.stream)
+        await replies.send(parsed.body)
+        first = await replies.first_or_leave(request, parsed.stream)
         if first is None:
             await replies.cancel()
             return Response(status_code=499)  # nobody is listening any more
         header, completion = first
         if header.kind == "error":
-            return error_response(error_of(header), {"X-Generation-Id": generation_id})
+            return surface.error(error_of(header), {"X-Generation-Id": generation_id})
         receipt = response_headers(
             state.index,
             generation_id,
@@ -77,12 +112,15 @@ async def _chat_completions(request: Request, generation_id: str) -> Response:
             header.guardrails,
             header.data_regions,
         )
-        if header.kind == "final" and not chat.stream:
-            # the completion as the dispatcher wrote it
-            return Response(completion, media_type="application/json", headers=receipt)
+        if header.kind == "final" and not parsed.stream:
+            body = surface.final(completion, parsed)
+            return Response(body, media_type="application/json", headers=receipt)
         streaming = True
+        encoder = surface.stream(
+            generation_id, header.model, state.index.providers.get(header.provider), parsed
+        )
         return StreamingResponse(
-            replies.events(header),
+            replies.events(header, encoder),
             media_type="text/event-stream",
             headers={**receipt, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

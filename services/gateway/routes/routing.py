@@ -13,10 +13,12 @@ from fastapi.responses import Response
 
 from veil.gateway.asking import ask
 from veil.gateway.auth import Caller, KeyCaller, require_id
-from veil.gateway.body import parse_chat_request, read_body
+from veil.gateway.body import read_body
+from veil.gateway.errors import json_object
 from veil.gateway.guardrail_rules import checked_rules, guardrail_body, parsed_rules
 from veil.gateway.privacy import parse_privacy_patch, patched_settings
 from veil.gateway.state import CallerDep, GatewayState, StateDep
+from veil.gateway.surfaces import COMPLETIONS, EMBEDDINGS
 from veil.gateway.views.catalog import ModelListDep, model_list_response
 from veil.gateway.views.responses import data
 from veil.schemas import subjects
@@ -100,13 +102,17 @@ async def explain(
     account_id: str | None = None,
 ) -> Response:
     account = await state.account_for(who, account_id)
-    chat = parse_chat_request(await read_body(request, state.body_limit))
+    raw = await read_body(request, state.body_limit)
+    # An embeddings request (it has `input`, no `messages`) is explained as it is routed.
+    fields = json_object(raw)
+    surface = EMBEDDINGS if "input" in fields and "messages" not in fields else COMPLETIONS
+    routing = surface.parse(raw).routing
     query = ExplainQuery(
         account_id=account,
         key_id=_key(state, who, account, key_hash),
         guardrail=_guardrail_preview(state, account, guardrail),
         settings_revision=state.privacy.revisions.get(account, 0),
-        request=chat.routing_summary(),  # what routing reads, as for a chat request
+        request=routing,  # what routing reads, as for a request of that surface
         settings=await _preview(state, account, privacy),
     )
     result = await ask(state.broker, "policy", query, subjects.EXPLAIN, ExplainResult)

@@ -5,8 +5,11 @@ import schemathesis
 
 from veil.gateway.app import build_app
 from veil.gateway.config import GatewaySettings
-from veil.gateway.openapi import API, OPERATIONS, UNLISTED
+from veil.gateway.openapi import ANTHROPIC_ERROR, API, OPERATIONS, UNLISTED
 from veil.schemas.chat import ChatRequest
+from veil.schemas.embeddings import EmbeddingsRequest
+from veil.surfaces.anthropic import MessagesBody
+from veil.surfaces.responses import ResponsesRequest
 
 METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -33,10 +36,16 @@ def test_errors_are_400_in_veils_shape_never_422(document):
         responses = operation["responses"]
         assert "422" not in responses, (method, path)
         assert "400" in responses, (method, path)
+        # The Messages API answers errors as Anthropic's clients read them.
+        expected = (
+            ANTHROPIC_ERROR
+            if path == API + "/messages"
+            else {"$ref": "#/components/schemas/ErrorResponse"}
+        )
         for status, response in responses.items():
             if status.startswith(("4", "5")):
                 schema = response["content"]["application/json"]["schema"]
-                assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (method, path)
+                assert schema == expected, (method, path)
     schemas = document["components"]["schemas"]
     assert "HTTPValidationError" not in schemas
     assert schemas["ErrorBody"]["required"] == ["code", "message"]
@@ -74,3 +83,20 @@ def test_the_document_loads_in_a_fuzzer(document):
     schema = schemathesis.openapi.from_dict(document)
     loaded = [result.ok() for result in schema.get_all_operations()]
     assert len(loaded) == len(OPERATIONS) + len(UNLISTED)
+
+
+@pytest.mark.parametrize(
+    ("path", "schema", "model"),
+    [
+        ("/messages", "MessagesBody", MessagesBody),
+        ("/responses", "ResponsesRequest", ResponsesRequest),
+        ("/embeddings", "EmbeddingsRequest", EmbeddingsRequest),
+    ],
+)
+def test_the_other_surfaces_declare_their_bodies_with_a_valid_example(
+    document, path, schema, model
+):
+    body = document["paths"][API + path]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": f"#/components/schemas/{schema}"}
+    model.model_validate(body["example"])
+    assert schema in document["components"]["schemas"]

@@ -21,6 +21,7 @@ import pytest
 from veil.catalog import CatalogIndex
 from veil.policy.candidates import EndpointStats
 from veil.policy.eligibility import decide, no_endpoint_error
+from veil.schemas.chat import RoutingSummary
 from veil.schemas.errors import VeilError
 
 from .catalog_builders import context, endpoint, excluded, index, model, provider, request, routed
@@ -874,11 +875,17 @@ def default_index() -> CatalogIndex:
     return CatalogIndex.load()
 
 
+def by_surface(index: CatalogIndex, model_id: str, **kwargs: Any) -> RoutingSummary:
+    """A request for `model_id` by the surface that serves it (embeddings or chat)."""
+    api_type = "embeddings" if index.models[model_id].is_embedding else "completions"
+    return request(model_id, **kwargs).routing_summary(api_type)
+
+
 def test_default_settings_never_reach_a_may_train_provider(default_index: CatalogIndex) -> None:
     ctx = context(default_index)
     routable = 0
     for model_id, m in default_index.models.items():
-        decision = decide(request(model_id), ctx)
+        decision = decide(by_surface(default_index, model_id), ctx)
         for candidate in decision.eligible:
             assert candidate.provider.data_policy.training is False, (model_id, candidate)
         for candidate, reasons in decision.excluded:
@@ -923,7 +930,7 @@ def test_default_catalog_enforce_zdr_keeps_only_zero_retention(
     ctx = context(default_index, settings)
     routable = 0
     for model_id in default_index.models:
-        decision = decide(request(model_id, provider={"zdr": False}), ctx)
+        decision = decide(by_surface(default_index, model_id, provider={"zdr": False}), ctx)
         for candidate in decision.eligible:
             policy = candidate.provider.data_policy
             assert policy.training is False, candidate
@@ -940,7 +947,11 @@ def test_default_catalog_every_provider_reachable_by_slug_and_display_name(
         for e in m.endpoints:
             p = default_index.providers[e.provider]
             for ref in (p.slug, p.name, p.name.upper()):
-                decision = decide(request(model_id, provider={"order": [ref]}), ctx)
+                decision = decide(
+                    by_surface(default_index, model_id, provider={"order": [ref]}), ctx
+                )
                 assert decision.eligible[0].provider.slug == p.slug, (model_id, ref)
-                ignored = decide(request(model_id, provider={"ignore": [ref]}), ctx)
+                ignored = decide(
+                    by_surface(default_index, model_id, provider={"ignore": [ref]}), ctx
+                )
                 assert p.slug not in {c.provider.slug for c in ignored.eligible}, (model_id, ref)
