@@ -6,6 +6,7 @@ chat, answered with veil's receipts, and recorded with its api_type."""
 import base64
 import json
 import os
+import secrets
 import struct
 import subprocess
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import anthropic
 import pytest
 
+from tests.integration.test_guardrails import assign, guardrail, key_id
 from veil.catalog import CatalogIndex
 from veil.simulator.embeddings_api import vector
 
@@ -369,3 +371,35 @@ async def test_langchain_openai_embeddings(stack, fresh, sim):
     assert answer["query"] == pytest.approx(vector("what is veil?", 8), abs=1e-6)
     assert len(answer["documents"]) == 2
     assert answer["documents"][1] == pytest.approx(vector("a second document", 8), abs=1e-6)
+
+
+async def test_content_filters_read_embedding_inputs(stack, fresh, sim):
+    made = await guardrail(
+        fresh,
+        name="no personal data",
+        content_filter_builtins=[
+            {"slug": "email", "action": "redact"},
+            {"slug": "credit-card", "action": "block"},
+        ],
+    )
+    await assign(fresh, made["id"], await key_id(fresh, fresh.key))
+    email = f"jane.{secrets.token_hex(4)}@example.com"
+    async with fresh.http() as http:
+        answered = await http.post(
+            "/embeddings",
+            json={"model": EMBEDDING, "input": ["no entity here", f"write to {email}"]},
+        )
+        assert answered.status_code == 200, answered.text
+        [received] = await sim.requests()
+        assert received.body["input"] == ["no entity here", "write to [EMAIL_1]"]
+        blocked = await http.post(
+            "/embeddings", json={"model": EMBEDDING, "input": "card 4111 1111 1111 1111"}
+        )
+        assert blocked.status_code == 403
+        assert blocked.json()["error"]["metadata"] == {"filter": "CREDIT_CARD", "message_index": 0}
+        tokens = await http.post("/embeddings", json={"model": EMBEDDING, "input": [1, 2, 3]})
+        assert tokens.status_code == 400
+        assert "token ids" in tokens.json()["error"]["message"]
+    assert len(await sim.requests()) == 1  # neither refused request reached a provider
+    record = await fresh.generation(answered.headers["x-generation-id"])
+    assert record["redactions"] == {"EMAIL": 1}

@@ -955,3 +955,21 @@ def test_default_catalog_every_provider_reachable_by_slug_and_display_name(
                     by_surface(default_index, model_id, provider={"ignore": [ref]}), ctx
                 )
                 assert p.slug not in {c.provider.slug for c in ignored.eligible}, (model_id, ref)
+
+
+def test_each_kind_of_model_answers_its_own_surface_only(default_index: CatalogIndex) -> None:
+    ctx = context(default_index, {**PAID_TRAINING, **FREE_TRAINING})
+    embedder, chat_model = "openai/text-embedding-3-small", "openai/gpt-4o-mini"
+    assert decide(by_surface(default_index, embedder), ctx).eligible
+    with pytest.raises(VeilError) as wrong_surface:
+        decide(request(embedder), ctx)
+    assert wrong_surface.value.code == 400
+    assert "POST /api/v1/embeddings" in wrong_surface.value.message
+    with pytest.raises(VeilError) as wrong_model:
+        decide(request(chat_model).routing_summary("embeddings"), ctx)
+    assert wrong_model.value.code == 400
+    assert wrong_model.value.metadata == {"models": [chat_model]}
+    # The Messages and Responses surfaces route chat models as chat completions do.
+    for api_type in ("messages", "responses"):
+        routed_there = decide(request(chat_model).routing_summary(api_type), ctx)
+        assert routed(routed_there) == routed(decide(request(chat_model), ctx))
