@@ -1,9 +1,11 @@
 """Load and validate a catalog file; index it for the hot path."""
 
+import hashlib
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import orjson
 import yaml
 from pydantic import ValidationError
 
@@ -60,6 +62,8 @@ class CatalogIndex:
     # Every way a request or a setting may name a provider (slug or display name, in
     # lower case) -> its slug.
     provider_names: dict[str, str] = field(init=False)
+    # The catalog's version: SHA-256 of its canonical JSON (a policy snapshot names it).
+    version: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.providers = {p.slug: p for p in self.catalog.providers}
@@ -67,6 +71,8 @@ class CatalogIndex:
         self.endpoints = {(m.id, e.provider): e for m in self.catalog.models for e in m.endpoints}
         self.provider_names = {p.name.lower(): p.slug for p in self.catalog.providers}
         self.provider_names.update({p.slug.lower(): p.slug for p in self.catalog.providers})
+        encoded = orjson.dumps(self.catalog.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        self.version = hashlib.sha256(encoded).hexdigest()
 
     def provider_slug(self, name: str) -> str | None:
         """The slug of the provider `name` names (its slug or display name, any case)."""

@@ -70,6 +70,9 @@ class RoutedRequest(BaseModel):
     data_regions: list[str] = Field(
         default_factory=list, description="the data regions that held (account's, request's)"
     )
+    policy_hash: str = Field(
+        default="", description="the version of the effective policy that routed it"
+    )
 
 
 ReplyKind = Literal["accepted", "start", "chunk", "final", "error"]
@@ -165,6 +168,9 @@ class GenerationEvent(BaseModel):
     )
     api_type: ApiType = Field(
         default="completions", description="the API surface the request came in by"
+    )
+    policy_hash: str = Field(
+        default="", description="the version of the effective policy that routed it"
     )
 
 

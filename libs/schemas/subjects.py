@@ -24,6 +24,8 @@ KV_APPLIED_PREFIX = "veil.kv.applied.v1"  # + ".<bucket>"
 GENERATION = "veil.generation.v1"
 VERDICT = "veil.verdict.v1"  # the gateway ended a generation in error on its own
 ERASE = "veil.erase.v1"  # delete prompt-log rows (the data key is destroyed already)
+AUDIT = "veil.audit.v1"  # a change to what governs an account (chained per account)
+SNAPSHOT = "veil.snapshot.v1"  # an effective policy that routed generations, once per hash
 
 # JetStream, opted-in accounts' prompt log only: sealed content, its own short-lived stream
 CONTENT = "veil.content.v1"
@@ -35,6 +37,8 @@ DEAD_LETTER = "veil.deadletter.v1"
 STREAM_GENERATIONS = "VEIL_GENERATIONS"
 METRICS_DURABLE = "metrics"
 VERDICTS_DURABLE = "metrics-verdicts"
+AUDIT_DURABLE = "metrics-audit"
+SNAPSHOTS_DURABLE = "metrics-snapshots"
 
 # request/reply queries answered by the metrics service
 QUERY_CONTENT = "veil.query.content.v1"
@@ -46,10 +50,14 @@ QUERY_ACTIVITY = "veil.query.activity.v1"
 QUERY_RANKINGS = "veil.query.rankings.v1"
 QUERY_SQL = "veil.query.sql.v1"
 QUERY_CREDITS = "veil.query.credits.v1"
+QUERY_AUDIT = "veil.query.audit.v1"
+QUERY_AUDIT_VERIFY = "veil.query.audit_verify.v1"
+QUERY_COMPLIANCE = "veil.query.compliance.v1"
 
 # request/reply queries answered by the policy service
 EXPLAIN = "veil.explain.v1"
 USER_MODELS = "veil.query.user_models.v1"
+COMPLIANCE_CHECK = "veil.query.compliance_check.v1"
 
 # liveness: every service answers "veil.health.v1.<service>"
 HEALTH_PREFIX = "veil.health.v1"
@@ -63,6 +71,7 @@ KV_UPSTREAMS = "veil_upstreams"
 KV_KEY_USAGE = "veil_key_usage"  # key id -> KeyUsage, written by metrics
 KV_GUARDRAILS = "veil_guardrails"  # guardrail id -> Guardrail
 KV_KEYRING = "veil_keyring"  # account id -> WrappedDataKey, for prompt logging
+KV_AUDIT_HEADS = "veil_audit_heads"  # account id -> {seq, hash} of its last audit event
 ENDPOINT_STATS_KEY = "last_30m"  # the one key of KV_ENDPOINT_STATS
 UPSTREAMS_KEY = "callable"  # the one key of KV_UPSTREAMS
 

@@ -38,6 +38,8 @@ GENERATIONS_STREAM = StreamConfig(
         subjects.GENERATION,
         subjects.VERDICT,
         subjects.ERASE,
+        subjects.AUDIT,
+        subjects.SNAPSHOT,
         subjects.OBSERVATION,
         subjects.DEAD_LETTER,
     ],
@@ -79,6 +81,7 @@ KV_BUCKETS = (
     subjects.KV_UPSTREAMS,
     subjects.KV_KEY_USAGE,
     subjects.KV_GUARDRAILS,
+    subjects.KV_AUDIT_HEADS,
 )
 
 

@@ -219,6 +219,7 @@ class Generation:
             flagged=dict(self.filter.flagged) if self.filter else {},
             blocked_by=self.filter.blocked.label if self.filter and self.filter.blocked else None,
             api_type=envelope.routing.api_type,
+            policy_hash=self.routed.policy_hash,
         )
 
 

@@ -16,6 +16,7 @@ from veil.bus import BUS_OVERHEAD, ensure_streams, make_broker
 from veil.catalog import CatalogIndex
 from veil.endpoint_stats import EndpointStatsCache
 from veil.gateway import errors, openapi, operator
+from veil.gateway.audit import AuditTrail
 from veil.gateway.auth import Authenticator
 from veil.gateway.config import GatewaySettings, resolve_admin_key
 from veil.gateway.console.routes import router as console
@@ -24,6 +25,7 @@ from veil.gateway.limits import KeyLimits
 from veil.gateway.ratelimit import RateLimits
 from veil.gateway.routes import (
     accounts,
+    audit,
     catalog,
     chat,
     content,
@@ -105,6 +107,15 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
         keyring = Keyring()  # no master key here: the gateway only destroys data keys
         await keyring.bind(broker.connection, settings.jetstream_replicas)
+        # The verdicts and audit events this gateway records wait here for JetStream
+        # (veil.outbox).
+        outbox = Outbox(
+            settings.data_path / "outbox" / "gateway",
+            jetstream_publisher(broker.connection),
+            Outage("JetStream", log),
+            name="gateway outbox",
+        )
+        outbox.open()
         app.state.veil = GatewayState(
             settings=settings,
             broker=broker,
@@ -122,15 +133,8 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             keyring=keyring,
             guardrails=guardrails,
             applying=GuardrailIndex(guardrails, privacy),
+            audit=AuditTrail(await bucket(subjects.KV_AUDIT_HEADS), outbox),
         )
-        # The verdicts this gateway records wait here for JetStream (veil.outbox).
-        outbox = Outbox(
-            settings.data_path / "outbox" / "gateway",
-            jetstream_publisher(broker.connection),
-            Outage("JetStream", log),
-            name="gateway outbox",
-        )
-        outbox.open()
         telemetry.watch_outbox(outbox)
         outboxing = asyncio.create_task(outbox.run())
         await broker.start()
@@ -164,7 +168,8 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     operator.install(app)
     telemetry.IN_FLIGHT.set_function(lambda: len(inbox.pending))
     # routing before catalog: /models/user must win over /models/{author}/{slug}/...
-    for module in (chat, routing, catalog, accounts, keys, guardrails, content, reports):
+    routes = (chat, routing, catalog, accounts, keys, guardrails, content, reports, audit)
+    for module in routes:
         app.include_router(module.router, prefix=API)
     app.include_router(console)  # the web console, at / and /console (not in the schema)
 

@@ -210,6 +210,15 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("post", "/embeddings"): Operation(
         GENERATION_ERRORS, schema=EMBEDDINGS, body="EmbeddingsRequest", headers=GENERATION_ID
     ),
+    ("get", "/audit"): Operation(
+        ACCOUNT_READ,
+        schema={
+            "type": "object",
+            "required": ["data", "next_cursor"],
+            "properties": {"data": LIST, "next_cursor": {"type": ["string", "null"]}},
+        },
+    ),
+    ("get", "/compliance/report"): Operation(ASKS_A_SERVICE, schema=_data(OBJECT)),
     ("post", "/routing/explain"): Operation(
         (400, 401, 403, 404, 408, 413, 503),
         schema=_data(

@@ -8,6 +8,7 @@ from faststream.nats import NatsBroker
 
 from veil.catalog import CatalogIndex
 from veil.endpoint_stats import EndpointStatsCache
+from veil.gateway.audit import AuditTrail
 from veil.gateway.auth import Authenticator, Caller
 from veil.gateway.config import GatewaySettings
 from veil.gateway.inbox import Inbox
@@ -44,6 +45,7 @@ class GatewayState:
     keyring: Keyring  # prompt-log keys; without the master key: it can only destroy them
     guardrails: KVCache[Guardrail]
     applying: GuardrailIndex  # which of them hold for a key
+    audit: AuditTrail  # every change to an account, keys, settings and guardrails
 
     async def account_for(self, who: Caller, requested: str | None) -> str:
         """The existing account a request is about: a malformed id is a 400 (see

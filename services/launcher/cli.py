@@ -1,4 +1,5 @@
-"""The `veil` command: up, run SERVICE, status, sql, categorizer train."""
+"""The `veil` command: up, run SERVICE, status, sql, audit verify, compliance report,
+categorizer train."""
 
 import argparse
 import asyncio
@@ -46,6 +47,24 @@ def _parser() -> argparse.ArgumentParser:
     sql = commands.add_parser("sql", help="read-only SQL on the metrics store")
     sql.add_argument("query")
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+
+    audit = commands.add_parser("audit", help="the audit trail")
+    audit_commands = audit.add_subparsers(dest="action", required=True)
+    verify = audit_commands.add_parser(
+        "verify", help="walk every account's audit chain; exit 1 at the first break"
+    )
+    verify.add_argument("--account", default=None, help="only this account's chain")
+    verify.add_argument("--format", choices=["text", "json"], default="text")
+
+    compliance = commands.add_parser("compliance", help="compliance reports")
+    compliance_commands = compliance.add_subparsers(dest="action", required=True)
+    report = compliance_commands.add_parser(
+        "report", help="an account's compliance report as JSON; exit 1 if it finds violations"
+    )
+    report.add_argument("--account", required=True)
+    report.add_argument("--from", dest="since", default=None, help="default: 30 days before --to")
+    report.add_argument("--to", dest="until", default=None, help="default: now")
+    report.add_argument("--output", type=Path, default=None, help="default: standard output")
     return parser
 
 
@@ -68,6 +87,14 @@ def main(argv: list[str] | None = None) -> None:
         from veil.launcher.status import run_status
 
         sys.exit(asyncio.run(run_status(args.format, args.wait)))
+    if args.command == "audit":
+        from veil.launcher.auditcli import verify
+
+        sys.exit(asyncio.run(verify(args.account, args.format)))
+    if args.command == "compliance":
+        from veil.launcher.auditcli import report
+
+        sys.exit(asyncio.run(report(args.account, args.since, args.until, args.output)))
     if args.command == "sql":
         from veil.launcher.sqlcli import run_sql
 

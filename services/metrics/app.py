@@ -12,9 +12,10 @@ from veil import telemetry
 from veil.bus import METADATA_STREAM, ensure_streams, make_broker
 from veil.keyring import Keyring
 from veil.metrics import endpoint_stats
+from veil.metrics.audit import AuditStore
 from veil.metrics.config import MetricsSettings
 from veil.metrics.consumer import consume
-from veil.metrics.handlers import build_router
+from veil.metrics.handlers import build_audit_router, build_router
 from veil.metrics.ingest import Ingestor
 from veil.metrics.promptlog import PromptLog
 from veil.metrics.spend import KeyUsagePublisher
@@ -22,6 +23,7 @@ from veil.metrics.store import ClickHouseStore
 from veil.metrics.verdicts import Verdicts
 from veil.retry import Outage
 from veil.schemas import subjects
+from veil.schemas.audit import AuditEvent, PolicySnapshot
 from veil.schemas.content import ContentErasure, ContentRecord
 from veil.schemas.messages import CategoryObservation, GenerationEvent, GenerationVerdict
 
@@ -49,7 +51,9 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
     ingestor = Ingestor(dead_letter, settings.retry_delay)
     keyring = Keyring(settings.resolved_master_key())
     prompt_log = PromptLog(store, keyring, settings.prompt_log_retention_days * 86400)
+    audit = AuditStore(store)
     broker.include_router(build_router(store, ingestor, settings, prompt_log))
+    broker.include_router(build_audit_router(audit))
     usage = KeyUsagePublisher(store, settings.key_usage_interval)
 
     verdicts = Verdicts(store)
@@ -66,6 +70,8 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
         (subjects.OBSERVATION, subjects.METRICS_DURABLE + "-observations",
          CategoryObservation, store.insert_observations),
         (subjects.ERASE, subjects.ERASE_DURABLE, ContentErasure, prompt_log.erase),
+        (subjects.AUDIT, subjects.AUDIT_DURABLE, AuditEvent, audit.insert_events),
+        (subjects.SNAPSHOT, subjects.SNAPSHOTS_DURABLE, PolicySnapshot, audit.insert_snapshots),
     ]  # fmt: skip
 
     tasks: list[asyncio.Task] = []
@@ -93,6 +99,7 @@ def build_app(settings: MetricsSettings | None = None) -> FastStream:
         await ensure_streams(broker, settings.jetstream_replicas)
         js = broker.connection.jetstream()
         await keyring.bind(broker.connection, settings.jetstream_replicas)
+        audit.heads = await broker.key_value(subjects.KV_AUDIT_HEADS, declare=False)
         streams = [(subjects.STREAM_GENERATIONS, *feed) for feed in feeds] + [
             (subjects.STREAM_CONTENT, subjects.CONTENT, subjects.CONTENT_DURABLE,
              ContentRecord, prompt_log.insert),

@@ -27,6 +27,8 @@ SHARDING = {
     "generations": "cityHash64(account_id)",
     "content_records": "cityHash64(account_id)",
     "category_observations": "cityHash64(category, model)",
+    "audit_events": "cityHash64(account_id)",  # an account's chain on one shard
+    "policy_snapshots": "cityHash64(hash)",
 }
 # Session settings for a client writing through Distributed tables.
 INSERT_SETTINGS = {"insert_distributed_sync": 1}

@@ -1,16 +1,26 @@
 """Metrics query handlers (request/reply from the gateway and `veil sql`)."""
 
+import logging
 from collections.abc import Awaitable
 from typing import TypeVar
 
 from faststream.nats import NatsRouter
 
 from veil.metrics import reports, spend
+from veil.metrics.audit import AuditStore
 from veil.metrics.config import MetricsSettings
 from veil.metrics.ingest import Ingestor
 from veil.metrics.promptlog import PromptLog
 from veil.metrics.store import ClickHouseStore, Rows
 from veil.schemas import subjects
+from veil.schemas.audit import (
+    AuditQuery,
+    AuditResult,
+    ComplianceData,
+    ComplianceQuery,
+    VerifyQuery,
+    VerifyResult,
+)
 from veil.schemas.content import (
     ContentDeleted,
     ContentListQuery,
@@ -37,6 +47,7 @@ from veil.schemas.queries import (
 )
 
 A = TypeVar("A", bound=Answer)
+log = logging.getLogger(__name__)
 
 
 async def _answer(coro: Awaitable[A], answer: type[A]) -> A:
@@ -45,7 +56,8 @@ async def _answer(coro: Awaitable[A], answer: type[A]) -> A:
         return await coro
     except VeilError as exc:
         return answer(error=exc.body)
-    except Exception as exc:  # noqa: BLE001 - any store failure is a 503 to the asker
+    except Exception as exc:  # any store failure is a 503 to the asker (and logged)
+        log.warning("a query failed: %s", type(exc).__name__, exc_info=True)
         return answer(
             error=ErrorBody(code=503, message=f"metrics store error: {type(exc).__name__}")
         )
@@ -54,6 +66,33 @@ async def _answer(coro: Awaitable[A], answer: type[A]) -> A:
 async def _rows(coro: Awaitable[Rows]) -> QueryResult:
     found = await coro
     return QueryResult(columns=found.columns, rows=found.rows)
+
+
+async def _audit_events(audit: AuditStore, query: AuditQuery) -> AuditResult:
+    return AuditResult(events=await audit.events(query))
+
+
+async def _verified(audit: AuditStore, query: VerifyQuery) -> VerifyResult:
+    return VerifyResult(chains=await audit.verify(query.account_id))
+
+
+def build_audit_router(audit: AuditStore) -> NatsRouter:
+    """The audit trail, its verification and what compliance reports are made of."""
+    router = NatsRouter()
+
+    @router.subscriber(subjects.QUERY_AUDIT, queue="metrics")
+    async def audit_events(query: AuditQuery) -> AuditResult:
+        return await _answer(_audit_events(audit, query), AuditResult)
+
+    @router.subscriber(subjects.QUERY_AUDIT_VERIFY, queue="metrics")
+    async def audit_verify(query: VerifyQuery) -> VerifyResult:
+        return await _answer(_verified(audit, query), VerifyResult)
+
+    @router.subscriber(subjects.QUERY_COMPLIANCE, queue="metrics")
+    async def compliance(query: ComplianceQuery) -> ComplianceData:
+        return await _answer(audit.compliance(query), ComplianceData)
+
+    return router
 
 
 def build_router(

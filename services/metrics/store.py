@@ -24,7 +24,7 @@ GENERATION_COLUMNS = [
     "generation_time_ms", "time_to_first_token_ms", "total_cost", "status", "error_code",
     "finish_reason", "streamed", "cancelled", "attempts", "upstream_id",
     "native_finish_reason", "tokens_cached", "tokens_reasoning", "logged", "guardrails",
-    "redactions", "flagged", "blocked_by", "api_type",
+    "redactions", "flagged", "blocked_by", "api_type", "policy_hash",
 ]  # fmt: skip
 CONTENT_COLUMNS = [
     "account_id", "generation_id", "created_at", "model", "provider", "key_id", "nonce",
@@ -67,7 +67,7 @@ def generation_row(event: GenerationEvent) -> list[Any]:
         [(a.model, a.provider, a.status, a.error, a.latency_ms) for a in event.attempts],
         event.upstream_id, event.native_finish_reason, event.tokens_cached,
         event.tokens_reasoning, event.logged, event.guardrails, event.redactions, event.flagged,
-        event.blocked_by, event.api_type,
+        event.blocked_by, event.api_type, event.policy_hash,
     ]  # fmt: skip
 
 
@@ -171,6 +171,9 @@ class ClickHouseStore:
                 continue
             events[row["generation_id"]] = generation_event(row)
         return events
+
+    async def insert(self, table: str, rows: list[list[Any]], columns: list[str]) -> None:
+        await self._run(lambda: self._connect().insert(table, rows, column_names=columns))
 
     async def insert_content(self, records: list[ContentRecord], keep_seconds: float) -> None:
         rows = [

@@ -17,11 +17,13 @@ from nats.aio.client import Client
 
 from veil.bus import publish_framed, publish_model
 from veil.policy.candidates import RoutedView, RoutingContext
+from veil.policy.compliance import check_exposure
 from veil.policy.eligibility import decide, no_endpoint_error
 from veil.policy.explain import explain, reachable_models
 from veil.policy.guardrails import content_filters
 from veil.policy.state import PolicyState
 from veil.schemas import subjects
+from veil.schemas.audit import ComplianceCheckQuery, ComplianceCheckResult
 from veil.schemas.categories import CATEGORIZER_ACCOUNT, prompt_text
 from veil.schemas.chat import ChatRequest
 from veil.schemas.errors import VeilError, service_missing
@@ -67,6 +69,13 @@ def request_handler(
             and envelope.routing.api_type != "embeddings"
         )
         filters, restore = content_filters(ctx.guardrails)
+        # The version of everything that decided where this request may go.
+        versions = (
+            envelope.account_id,
+            envelope.key_id,
+            state.privacy.revisions.get(envelope.account_id, 0),
+            state.guardrails.version,
+        )
         routed = RoutedRequest(
             envelope=envelope,
             log_content=ctx.settings.enable_prompt_logging,
@@ -74,6 +83,7 @@ def request_handler(
             content_filters=filters,
             restore=restore,
             data_regions=regions_held(ctx, envelope.routing),
+            policy_hash=state.snapshots.hash_for(versions, ctx, envelope.routing),
             endpoints=[
                 RoutedEndpoint(model=c.model.id, provider=c.provider.slug)
                 for c in decision.eligible
@@ -148,6 +158,15 @@ def build_router(state: PolicyState) -> NatsRouter:
     @router.subscriber(subjects.USER_MODELS, queue="policy")
     async def user_models(query: UserModelsQuery) -> UserModelsResult:
         return UserModelsResult(models=reachable_models(await context(query)))
+
+    @router.subscriber(subjects.COMPLIANCE_CHECK, queue="policy")
+    async def compliance_check(query: ComplianceCheckQuery) -> ComplianceCheckResult:
+        return ComplianceCheckResult(
+            checks=[
+                check_exposure(state.index, e, query.snapshots.get(e.policy_hash))
+                for e in query.exposures
+            ]
+        )
 
     @router.subscriber(subjects.health_subject("policy"))
     async def health() -> HealthReply:

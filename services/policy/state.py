@@ -5,13 +5,16 @@ from dataclasses import dataclass, field
 
 from faststream.nats import NatsBroker
 
+from veil.bus import publish_durably
 from veil.catalog import CatalogIndex
 from veil.endpoint_stats import EndpointStatsCache
 from veil.guardrails import GuardrailIndex
 from veil.kvcache import KVCache
 from veil.policy.candidates import RoutingContext
+from veil.policy.compliance import Snapshots
 from veil.schemas import subjects
 from veil.schemas.accounts import PrivacySettings, UpstreamAvailability
+from veil.schemas.audit import PolicySnapshot
 from veil.schemas.guardrails import Guardrail, GuardrailRules
 
 
@@ -25,6 +28,7 @@ class PolicyState:
     applying: GuardrailIndex = field(init=False)
     upstreams: KVCache[UpstreamAvailability] = field(init=False)
     stats: EndpointStatsCache = field(init=False)
+    snapshots: Snapshots = field(init=False)
 
     async def connect(self, broker: NatsBroker) -> None:
         """Mirror the KV buckets routing reads; called once the broker is connected."""
@@ -44,6 +48,16 @@ class PolicyState:
         )
         for cache in self._caches:
             await cache.start()
+        connection = broker.connection
+
+        async def publish(snapshot: PolicySnapshot) -> bool:
+            # The same hash, the same message id: the stream keeps one of each.
+            msg_id = f"snapshot-{snapshot.hash}"
+            return await publish_durably(
+                connection, subjects.SNAPSHOT, snapshot, msg_id, give_up_after=10
+            )
+
+        self.snapshots = Snapshots(publish)
 
     @property
     def _caches(self) -> tuple[KVCache, ...]:  # type: ignore[type-arg]

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from veil.bus import publish_durably
+from veil.gateway.audit import changed
 from veil.gateway.auth import AdminCaller
 from veil.gateway.privacy import apply_privacy_patch, parse_privacy_patch
 from veil.gateway.state import CallerDep, GatewayState, StateDep
@@ -30,6 +31,7 @@ async def create_account(body: NewAccount, who: CallerDep, state: StateDep) -> R
         raise VeilError(403, "Only the admin key can create accounts")
     account = Account(id=new_id("acct"), name=body.name, created_at=time.time())
     await state.accounts.put(account.id, account)
+    await state.audit.record(account.id, who, "account.create", after={"name": account.name})
     return data({"id": account.id, "name": account.name}, 201)
 
 
@@ -79,8 +81,17 @@ async def patch_privacy(
     # request applies it whichever gateway and policy it reaches (a few ms, on PATCH
     # only: no request pays for it).
     await state.privacy.applied_everywhere(revision)
+    before, after = changed(current, updated)
+    if after:
+        await state.audit.record(account, who, "privacy.update", before=before, after=after)
+    if "enable_prompt_logging" in after:
+        action = "prompt_logging." + ("enable" if updated.enable_prompt_logging else "disable")
+        await state.audit.record(account, who, action)
     if current.enable_prompt_logging and not updated.enable_prompt_logging:
         await erase_prompt_log(state, account)
+        await state.audit.record(
+            account, who, "prompt_log.erase", after={"data_key": "destroyed", "rows": "all"}
+        )
     return data(updated.model_dump())
 
 

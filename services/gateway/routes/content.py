@@ -104,6 +104,7 @@ async def delete_content(
     gone = await ask_metrics(state.broker, query, subjects.QUERY_CONTENT_DELETE, ContentDeleted)
     if not gone.deleted:
         raise _not_found(id)
+    await state.audit.record(query.account_id, who, "prompt_log.delete", id)
     return Response(status_code=204)
 
 

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from nats.js.errors import KeyWrongLastSequenceError
 from pydantic import ValidationError
 
+from veil.gateway.audit import changed, guardrail_rules
 from veil.gateway.auth import AdminCaller, Caller, require_id
 from veil.gateway.errors import json_object, validation_message
 from veil.gateway.guardrail_rules import checked_rules, guardrail_body, parsed_rules
@@ -64,6 +65,9 @@ async def create_guardrail(
     stored = checked_rules(rules.model_dump(), state.index)
     guardrail = Guardrail(**stored, id=new_id("gr"), account_id=account, created_at=time.time())
     await _save(state, guardrail, 0)
+    await state.audit.record(
+        account, who, "guardrail.create", guardrail.id, after=guardrail_rules(guardrail)
+    )
     return data(guardrail_view(guardrail), 201)
 
 
@@ -112,6 +116,9 @@ async def update_guardrail(
     except ValidationError as exc:
         raise VeilError(400, f"Invalid guardrail: {validation_message(exc)}") from exc
     await _save(state, updated, last)
+    before, after = changed(guardrail_rules(current), guardrail_rules(updated))
+    if after:
+        await state.audit.record(account, who, "guardrail.update", guardrail_id, before, after)
     return data(guardrail_view(updated))
 
 
@@ -120,14 +127,19 @@ async def delete_guardrail(
     guardrail_id: str, who: CallerDep, state: StateDep, account_id: str | None = None
 ) -> Response:
     account = await _account(who, state, account_id)
-    await _owned(state, account, guardrail_id)
+    current = await _owned(state, account, guardrail_id)
     settings = await state.privacy.refresh(account) or PrivacySettings()
     if settings.default_guardrail_id == guardrail_id:
         # The account's default goes with it (a default naming nothing would be a rule
         # nobody can see).
         cleared = settings.model_copy(update={"default_guardrail_id": None})
         await state.privacy.applied_everywhere(await state.privacy.put(account, cleared))
+        before, after = changed(settings, cleared)
+        await state.audit.record(account, who, "privacy.update", before=before, after=after)
     await state.guardrails.applied_everywhere(await state.guardrails.delete(guardrail_id))
+    await state.audit.record(
+        account, who, "guardrail.delete", guardrail_id, before=guardrail_rules(current)
+    )
     return json_response({"deleted": True})
 
 
@@ -186,6 +198,10 @@ async def assign_keys(
         }
     )
     await _save(state, updated, last)
+    if added:
+        await state.audit.record(
+            account, who, "guardrail.assign", guardrail_id, after={"key_hashes": added}
+        )
     return json_response({"assigned_count": len(added)})
 
 
@@ -210,4 +226,8 @@ async def unassign_keys(
         }
     )
     await _save(state, updated, last)
+    if removed:
+        await state.audit.record(
+            account, who, "guardrail.unassign", guardrail_id, before={"key_hashes": sorted(removed)}
+        )
     return json_response({"unassigned_count": len(removed)})

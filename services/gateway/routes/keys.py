@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from veil.gateway.asking import ask_metrics
+from veil.gateway.audit import changed, key_action, key_settings
 from veil.gateway.auth import AdminCaller, Caller, KeyCaller, require_id
 from veil.gateway.limits import KeySpend
 from veil.gateway.state import CallerDep, GatewayState, StateDep
@@ -248,6 +249,7 @@ async def create_key(
         rate_limit=body.rate_limit,
     )
     await state.keys.put(hash_key(raw), record)
+    await state.audit.record(account, who, "key.create", record.id, after=key_settings(record))
     # The raw key is in this response and nowhere else, ever: only its hash is stored.
     view = key_view(record, state.limits.spend(record), state.rate_limits.default)
     return json_response({"key": raw, "data": view}, 201)
@@ -306,6 +308,10 @@ async def update_key(key_hash: str, body: KeyPatch, who: CallerDep, state: State
     }
     updated = record.model_copy(update={**changes, "updated_at": time.time()})
     await state.keys.put(digest, updated)
+    before, after = changed(key_settings(record), key_settings(updated))
+    if after:
+        action = key_action(before, after)
+        await state.audit.record(record.account_id, who, action, record.id, before, after)
     return data(key_view(updated, state.limits.spend(updated), state.rate_limits.default))
 
 
@@ -314,6 +320,9 @@ async def delete_key(key_hash: str, who: CallerDep, state: StateDep) -> Response
     _require_manager(who, "Deleting keys")
     digest, record = _find(state, who, key_hash)
     await state.keys.delete(digest)
+    await state.audit.record(
+        record.account_id, who, "key.delete", record.id, before=key_settings(record)
+    )
     # OpenRouter's answer is `deleted` at the top level; veil's older clients read `data`.
     return json_response({"deleted": True, "data": {"id": record.id, "hash": record.id,
                                                     "deleted": True}})  # fmt: skip

@@ -35,6 +35,8 @@ def test_each_table_is_replicated_locally_and_distributed_in_front():
         "generations_local",
         "category_observations_local",
         "content_records_local",
+        "audit_events_local",
+        "policy_snapshots_local",
     }
     for command in locals_.values():
         assert f"ON CLUSTER {CLUSTER}" in command
@@ -51,7 +53,9 @@ def test_each_table_is_replicated_locally_and_distributed_in_front():
         f"ENGINE = Distributed({CLUSTER}, currentDatabase(), generations_local, "
         "cityHash64(account_id))"
     ) in distributed
-    assert len(distributed) == 3
+    assert len(distributed) == 5
+    # an account's audit chain lives on one shard, to be walked in order
+    assert "audit_events_local, cityHash64(account_id))" in " ".join(distributed)
 
 
 def test_an_alter_changes_the_local_tables_and_the_distributed_one():

@@ -127,6 +127,7 @@ def test_m0005_carries_old_attempts_over_into_typed_columns(tmp_path, stop_after
         "m0006_generation_guardrails",
         "m0007_content_filter_counts",
         "m0008_generation_api_type",
+        "m0009_audit_and_policy_snapshots",
     ]
     assert "provider_responses" not in found["columns"]
     assert found["columns"]["attempts"].startswith("Array(Tuple(model LowCardinality(String)")
