@@ -54,7 +54,9 @@ class Snapshots:
 
     def __init__(self, publish: Callable[[PolicySnapshot], Awaitable[bool]]):
         self.publish = publish
-        self._bases: dict[tuple[object, ...], dict[str, Any]] = {}
+        # The base policy per cache key, and its hash without request constraints (most
+        # requests set none: their hash is this one, computed once).
+        self._bases: dict[tuple[object, ...], tuple[dict[str, Any], str]] = {}
         self._sent: dict[str, float] = {}  # hash -> when it was last published
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -62,17 +64,19 @@ class Snapshots:
         self, cache_key: tuple[object, ...], ctx: RoutingContext, request: RoutedView
     ) -> str:
         """`cache_key` changes whenever the account's settings or guardrails do."""
-        base = self._bases.get(cache_key)
-        if base is None:
+        found = self._bases.get(cache_key)
+        if found is None:
             if len(self._bases) >= CACHED:
                 self._bases.clear()
-            base = self._bases[cache_key] = base_policy(ctx)
+            base = {**base_policy(ctx), "request": None}
+            found = self._bases[cache_key] = (base, policy_hash(base))
+        base, digest = found
         prefs = request.provider
-        policy = {
-            **base,
-            "request": prefs.model_dump(mode="json", exclude_none=True) if prefs else None,
-        }
-        digest = policy_hash(policy)
+        if prefs is not None:
+            policy = {**base, "request": prefs.model_dump(mode="json", exclude_none=True)}
+            digest = policy_hash(policy)
+        else:
+            policy = base
         now = time.monotonic()
         if now - self._sent.get(digest, -REPUBLISH_SECONDS) >= REPUBLISH_SECONDS:
             self._sent[digest] = now
