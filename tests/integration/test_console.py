@@ -1,14 +1,20 @@
 """The web console over plain HTTP (the browser tier drives it in Chromium), and the API
 additions it reads: previews of privacy changes, the generations list, accounts."""
 
+import datetime as dt
+import html
 import json
 import re
 
 import httpx
 import pytest
 
+from tests.integration.harness import wait_for
+from veil.gateway.console import reports
+
 MODEL = "meta-llama/llama-3.1-8b-instruct"
-PAGES = ["privacy", "providers", "keys", "guardrails", "activity", "rankings", "playground"]
+PAGES = ["privacy", "providers", "keys", "guardrails", "activity", "rankings", "playground",
+         "compliance", "audit"]  # fmt: skip
 # src, href, action and url(...) values: each must stay on this gateway.
 REFERENCE = re.compile(r"""(?:src|href|action)\s*=\s*["']([^"']*)["']|url\(([^)]*)\)""")
 
@@ -359,3 +365,140 @@ async def test_the_privacy_page_lists_the_regions_and_saves_the_one_chosen(stack
     assert providers.status_code == 200
     assert "Endpoints within US" in providers.text
     assert 'data-provider="openai"' not in providers.text  # where it runs is unknown
+
+
+# the compliance report and the audit trail -------------------------------------
+
+SUMMARY_CELL = re.compile(r'<td data-summary="([a-z_]+)">([^<]*)</td>')
+PROVIDER_ROW = re.compile(
+    r'<tr data-provider="([^"]*)">\s*<td class="name">.*?</td>\s*'
+    r'<td class="number generations">(\d+)</td>\s*<td class="policy">([^<]*)</td>',
+    re.S,
+)
+AUDIT_ROW = re.compile(
+    r'<tr data-seq="(\d+)">.*?<td class="action"><code>([^<]+)</code></td>.*?'
+    r'<td class="hash"><code title="([0-9a-f]+)">([^<]+)</code></td>',
+    re.S,
+)
+
+
+def shown_summary(text: str) -> dict[str, str]:
+    return dict(SUMMARY_CELL.findall(text))
+
+
+def api_summary(report: dict) -> dict[str, str]:
+    """The report's summary as the page words it (every number as it is)."""
+    summary = {k: str(v) for k, v in report["summary"].items() if k != "verdict"}
+    intact = report["summary"]["audit_chain_intact"]
+    summary["audit_chain_intact"] = "intact" if intact else "broken"
+    return summary
+
+
+async def test_the_compliance_and_audit_pages_show_what_the_api_answers(stack):
+    account = stack.new_account("compliance-console")
+    client = await signed_in(stack, account.management_key)
+    # Two changes made in the console, then a few requests under them.
+    zdr = await client.post("/console/privacy", data={"enforce_zdr": "on"})
+    assert zdr.status_code == 303, zdr.text
+    made = await client.post("/console/keys", data={"name": "auditor", "kind": "inference"})
+    assert made.status_code == 303, made.text
+    for generation in [await chat(account) for _ in range(3)]:
+        await account.generation(generation)
+    today = dt.datetime.now(dt.UTC).date()
+    days = {"from": str(today - dt.timedelta(days=1)), "to": str(today + dt.timedelta(days=1))}
+    # The API's period of those days: from the first's midnight to the last's end.
+    period = {"from": days["from"], "to": str(today + dt.timedelta(days=2))}
+    report: dict = {}
+    events: list[dict] = []
+
+    async def stored() -> bool:  # generations, snapshots and audit events land shortly
+        async with account.http(management=True) as api:
+            answer = await api.get("/compliance/report", params=period)
+            assert answer.status_code == 200, answer.text
+            report.update(answer.json()["data"])
+            events[:] = (await api.get("/audit")).json()["data"]
+        summary = report["summary"]
+        return summary["generations"] == 3 and not summary["unverifiable"] and len(events) >= 5
+
+    await wait_for(stored)
+    assert report["summary"]["verdict"] == "compliant"
+    assert [e["action"] for e in events[-2:]] == ["privacy.update", "key.create"]
+
+    responses = [
+        page := await client.get("/console/compliance", params=days),
+        default := await client.get("/console/compliance"),
+        audit := await client.get("/console/audit"),
+        first := await client.get("/console/audit", params={"limit": 2}),
+        bad := await client.get("/console/compliance", params={"from": "last week"}),
+        backwards := await client.get("/console/compliance", params={**days, "from": "2999-01-01"}),
+    ]
+    more = re.search(r'<a href="([^"]+)" id="more">More</a>', first.text)
+    assert more, first.text
+    responses.append(following := await client.get(html.unescape(more.group(1))))
+    await client.aclose()
+    for response in responses:
+        assert_console_headers(response)
+    assert [r.status_code for r in responses] == [200, 200, 200, 200, 400, 400, 200]
+
+    # The report: the verdict and every summary number are the API's.
+    assert 'id="verdict-text">compliant<' in page.text
+    assert 'class="verdict verdict-ok"' in page.text
+    assert shown_summary(page.text) == api_summary(report)
+    assert f"<code>{account.id}</code>" in page.text
+    assert f"{days['from']} 00:00:00 to {period['to']} 00:00:00" in page.text
+    # By provider: the API's rows, in its order, each data policy in words.
+    rows = PROVIDER_ROW.findall(page.text)
+    assert rows == [
+        (
+            row["provider"] or "",
+            str(row["generations"]),
+            reports.policy_sentence(row["data_policy"]),
+        )
+        for row in report["generations"]["by_provider"]
+    ]
+    assert sum(int(n) for _, n, _ in rows) == 3
+    assert all("keeps no prompts (zero retention)" in policy for _, _, policy in rows)  # zdr on
+    assert 'id="violations"' in page.text
+    assert "None: every endpoint a prompt reached" in page.text
+    assert "intact: all " in page.text
+    timeline = html.unescape(page.text)
+    assert '{"enforce_zdr": false}</code> → <code>{"enforce_zdr": true}' in timeline
+    # The default period (the last 30 days) holds the same generations.
+    assert shown_summary(default.text)["generations"] == "3"
+    assert (
+        f'type="date" name="from" id="from" value="{today - dt.timedelta(days=30)}"' in default.text
+    )
+    # A period the form cannot make: shown on it, no report.
+    assert "No report: from: not a date (YYYY-MM-DD): &#39;last week&#39;" in bad.text
+    assert 'id="report"' not in bad.text
+    assert "No report: from must be on or before to" in backwards.text
+
+    # The audit trail: every event the API lists, in its order, its hash shortened.
+    shown = AUDIT_ROW.findall(audit.text)
+    assert [(int(seq), action, full) for seq, action, full, _ in shown] == [
+        (e["seq"], e["action"], e["hash"]) for e in events
+    ]
+    assert all(short == e["hash"][:12] + "…" for (*_, short), e in zip(shown, events, strict=True))
+    assert 'id="more"' not in audit.text  # every event on one page
+    assert [int(seq) for seq, *_ in AUDIT_ROW.findall(first.text)] == [1, 2]
+    assert [int(seq) for seq, *_ in AUDIT_ROW.findall(following.text)] == [3, 4]
+    assert "auditor" in audit.text  # the key made, by its name
+    assert account.management_key not in audit.text + page.text
+
+
+async def test_the_admin_key_reads_a_chosen_accounts_compliance_report(stack):
+    account = stack.new_account("compliance-admin")
+    await account.generation(await chat(account))
+    client = await signed_in(stack, stack.admin_key)
+    before = await client.get("/console/compliance")
+    assert "Choose an account" in before.text
+    assert (await client.post("/console/account", data={"account_id": account.id})).is_redirect
+    page = await client.get("/console/compliance")
+    audit = await client.get("/console/audit")
+    await client.aclose()
+    for response in (before, page, audit):
+        assert_console_headers(response)
+    assert page.status_code == audit.status_code == 200
+    assert f"<code>{account.id}</code>" in page.text
+    assert shown_summary(page.text)["generations"] == "1"
+    assert '<code title="admin">admin</code>' in audit.text  # the admin made the account

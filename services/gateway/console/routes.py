@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from veil.gateway.console import charts, guardrails, keys, views
+from veil.gateway.console import charts, compliance, guardrails, keys, views
 from veil.gateway.console.pages import SessionDep, choose_account, first, page
 from veil.gateway.console.session import (
     ACCOUNT_COOKIE,
@@ -360,6 +360,7 @@ async def playground_explain(request: Request, session: SessionDep) -> Response:
 
 router.include_router(keys.router)
 router.include_router(guardrails.router)
+router.include_router(compliance.router)
 
 
 # Last: any other console path is a page of its own saying so (with the same headers).

@@ -1,11 +1,13 @@
 """The console's pure shaping of API answers: previews, provider rows, activity, charts,
-guardrails."""
+guardrails, the compliance report and the audit trail."""
 
 import datetime as dt
+from types import SimpleNamespace
 
 import pytest
 
-from veil.gateway.console import charts, views
+from veil.gateway.console import charts, reports, views
+from veil.gateway.console.session import templates
 from veil.schemas.errors import VeilError
 
 
@@ -354,3 +356,203 @@ def test_every_chat_model_is_explained_and_no_embedding_model():
         {"id": "a/bare"},
     ]
     assert views.chat_model_ids(models) == ["a/chat", "a/bare"]
+
+
+# The compliance report and the audit trail -----------------------------------------
+
+ZERO = {"training": False, "retains_prompts": False, "retention_days": 0}
+MONTH = {"training": False, "retains_prompts": True, "retention_days": 30}
+TRAINS = {"training": True, "retains_prompts": True, "retention_days": None}
+KEY_ID = "ab" * 32
+
+
+def audit_event(seq: int, action: str, before=None, after=None, **fields) -> dict:
+    return {
+        "seq": seq, "at": f"2026-01-0{seq}T10:00:00.123456Z", "actor": KEY_ID,
+        "action": action, "target": None, "before": before, "after": after,
+        "prev_hash": "0" * 64, "hash": f"{seq:x}" * 64, **fields,
+    }  # fmt: skip
+
+
+def a_report(**changes) -> dict:
+    report = {
+        "account_id": "acct-1", "from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z",
+        "generated_at": "2026-02-01T08:00:00Z", "catalog_version": "c" * 64,
+        "summary": {
+            "verdict": "violations found", "generations": 7, "endpoints_checked": 3,
+            "generations_checked": 7, "violations": 2, "unverifiable": 1, "audit_events": 2,
+            "audit_chain_intact": True,
+        },
+        "generations": {
+            "total": 7,
+            "by_provider": [
+                {"provider": "groq", "name": "Groq", "generations": 4, "data_policy": ZERO},
+                {"provider": "deepseek", "name": "DeepSeek", "generations": 2,
+                 "data_policy": TRAINS},
+                {"provider": None, "name": "none", "generations": 1, "data_policy": None},
+            ],
+            "by_data_policy": [
+                {**ZERO, "generations": 4}, {**TRAINS, "generations": 2},
+            ],
+        },
+        "violations": [{
+            "model": "a/x", "provider": "deepseek", "policy_hash": "f" * 64, "generations": 7,
+            "generation_ids": [f"gen-{n}" for n in range(7)],
+            "reasons": ["data_policy:training", "guardrail:gr-1:enforce_zdr"],
+            "catalog_changed": True,
+        }],
+        "unverifiable": [{
+            "model": "a/gone", "provider": "tried", "policy_hash": None, "generations": 1,
+            "generation_ids": ["gen-9"], "reasons": ["the generations record no policy"],
+            "catalog_changed": False,
+        }],
+        "audit_chain": {"account_id": "acct-1", "events": 2, "ok": True, "first_break": None},
+        "settings_timeline": [audit_event(1, "privacy.update", {"enforce_zdr": False},
+                                          {"enforce_zdr": True})],
+    }  # fmt: skip
+    report.update(changes)
+    return report
+
+
+def test_the_report_form_covers_whole_days_and_defaults_to_the_last_30():
+    today = dt.date(2026, 3, 15)
+    default = reports.report_period("", "", today)
+    assert (default.start, default.end, default.error) == ("2026-02-13", "2026-03-15", None)
+    assert default.params == {"from": "2026-02-13", "to": "2026-03-16"}  # to: the next midnight
+    chosen = reports.report_period(" 2026-01-01 ", "2026-01-31", today)
+    assert chosen.params == {"from": "2026-01-01", "to": "2026-02-01"}
+    one_day = reports.report_period("2026-01-05", "2026-01-05", today)
+    assert one_day.params == {"from": "2026-01-05", "to": "2026-01-06"}
+    only_to = reports.report_period("", "2026-01-31", today)
+    assert only_to.params["from"] == "2026-01-01"
+    bad = reports.report_period("yesterday", "", today)
+    assert bad.error == "from: not a date (YYYY-MM-DD): 'yesterday'"
+    assert bad.params == {}
+    assert bad.start == "yesterday"  # shown again as typed
+    backwards = reports.report_period("2026-02-01", "2026-01-01", today)
+    assert backwards.error == "from must be on or before to"
+
+
+def test_a_data_policy_in_words():
+    assert reports.policy_sentence(MONTH) == "does not train on prompts; keeps prompts 30 days"
+    assert reports.policy_sentence(ZERO) == (
+        "does not train on prompts; keeps no prompts (zero retention)"
+    )
+    assert reports.policy_sentence(TRAINS) == (
+        "may train on prompts; keeps prompts (for how long is not known)"
+    )
+    one = {"training": None, "retains_prompts": True, "retention_days": 1}
+    assert reports.policy_sentence(one) == (
+        "may train on prompts (its terms do not say); keeps prompts 1 day"
+    )
+    unknown = {"training": False, "retains_prompts": None, "retention_days": None}
+    assert reports.policy_sentence(unknown).endswith("may keep prompts (its terms do not say)")
+    assert reports.policy_sentence(None) == "unknown (not in the catalog)"
+
+
+def test_audit_events_are_rows_with_names_compact_values_and_short_hashes():
+    names = reports.key_names([{"hash": KEY_ID, "name": "ops", "label": "sk-v1-abc...xyz"}])
+    assert names == {"admin": "the admin key", KEY_ID: "ops (sk-v1-abc...xyz)"}
+    events = [
+        audit_event(1, "privacy.update", {"ignored_providers": []},
+                    {"ignored_providers": ["groq", "ünï"]}),
+        audit_event(2, "key.disable", {"disabled": False}, {"disabled": True}, target=KEY_ID),
+        audit_event(3, "guardrail.delete", {"name": "x"}, None, actor="admin", target="gr-12345"),
+        audit_event(4, "key.delete", None, None, actor="c" * 64),
+    ]  # fmt: skip
+    first, key, guardrail, gone = reports.event_rows(events, names)
+    assert [r.seq for r in (first, key, guardrail, gone)] == [1, 2, 3, 4]
+    assert first.before == '{"ignored_providers": []}'
+    assert first.after == '{"ignored_providers": ["groq", "ünï"]}'
+    assert (first.actor_name, first.actor_short) == ("ops (sk-v1-abc...xyz)", "abababababab…")
+    assert first.hash_short == "111111111111…"
+    assert first.hash == "1" * 64
+    assert (key.target_name, key.target_short) == ("ops (sk-v1-abc...xyz)", "abababababab…")
+    assert (guardrail.actor_name, guardrail.actor_short) == ("the admin key", "admin")
+    assert (guardrail.target_short, guardrail.after) == ("gr-12345", "—")
+    assert (gone.actor_name, gone.before, gone.target_short) == ("", "—", "—")
+    assert reports.short_hash(None) == "—"
+    assert reports.compact_json({"limit": 5.5, "name": None}) == '{"limit": 5.5, "name": null}'
+
+
+def test_the_report_view_words_the_verdict_policies_and_reasons():
+    view = reports.report_view(
+        a_report(), {"deepseek": "DeepSeek", "tried": "Tried Inc"}, {"gr-1": "strict"}, {}
+    )
+    assert (view.verdict, view.tone) == ("violations found", "bad")
+    assert "excluded" in view.meaning
+    groq, deepseek, nobody = view.providers
+    assert (groq.name, groq.generations) == ("Groq", 4)
+    assert groq.policy == "does not train on prompts; keeps no prompts (zero retention)"
+    assert deepseek.policy.startswith("may train on prompts")
+    assert (nobody.provider, nobody.name) == (None, "no provider")
+    assert nobody.policy.startswith("no provider answered")
+    assert [(p.policy.split(";")[0], p.generations) for p in view.policies] == [
+        ("does not train on prompts", 4),
+        ("may train on prompts", 2),
+    ]
+    assert view.unattributed == 1  # the generation no provider served
+    (violation,) = view.violations
+    assert violation.reasons == [
+        "may train on prompts (or its policy is unknown)",  # the console's routing words
+        "keeps prompts, and zero retention is asked (guardrail 'strict')",
+    ]
+    assert violation.shown_ids == [f"gen-{n}" for n in range(reports.SHOWN_IDS)]
+    assert violation.more_ids == 7 - reports.SHOWN_IDS
+    assert violation.provider_name == "DeepSeek"
+    assert violation.catalog_changed
+    (unverifiable,) = view.unverifiable
+    assert unverifiable.provider_name == "Tried Inc"  # tried, never served: named anyway
+    assert unverifiable.reasons == ["the generations record no policy"]
+    assert (unverifiable.more_ids, unverifiable.policy_hash_short) == (0, "—")
+    assert view.chain.intact
+    assert view.chain.text == "intact: all 2 events verify, in order, up to the head"
+    (change,) = view.timeline
+    assert (change.action, change.before, change.after) == (
+        "privacy.update",
+        '{"enforce_zdr": false}',
+        '{"enforce_zdr": true}',
+    )
+
+
+def test_every_verdict_has_a_tone_and_a_broken_chain_names_its_first_break():
+    tones = {}
+    for verdict in ("compliant", "compliant where verifiable", "violations found",
+                    "audit chain broken"):  # fmt: skip
+        summary = {**a_report()["summary"], "verdict": verdict}
+        view = reports.report_view(a_report(summary=summary), {}, {}, {})
+        tones[verdict] = view.tone
+        assert view.meaning
+    assert tones == {
+        "compliant": "ok", "compliant where verifiable": "warn",
+        "violations found": "bad", "audit chain broken": "bad",
+    }  # fmt: skip
+    first_break = {"account_id": "a", "seq": 5, "reason": "event 5 was edited"}
+    broken = {"account_id": "a", "events": 6, "ok": False, "first_break": first_break}
+    state = reports.chain_state(broken)
+    assert (state.intact, state.break_seq, state.break_reason) == (False, 5, "event 5 was edited")
+    assert state.text == "broken at event 5: event 5 was edited (6 events stored)"
+    assert reports.chain_state(None).intact
+
+
+def test_the_compliance_page_escapes_what_the_api_gives_and_links_generations():
+    report = a_report(account_id="<acct>")
+    report["violations"][0]["model"] = "<script>x</script>"
+    view = reports.report_view(report, {}, {}, {})
+    period = reports.report_period("2026-01-01", "2026-01-31", dt.date(2026, 3, 1))
+    session = SimpleNamespace(kind="management", account_name="Acme & Co", account_id="acct-1",
+                              accounts=[])  # fmt: skip
+    html = templates.get_template("compliance.html").render(
+        session=session, section="compliance", period=period, view=view, error=None
+    )
+    assert "<script>x</script>" not in html
+    assert "&lt;script&gt;x&lt;/script&gt;" in html
+    assert "Acme &amp; Co <code>&lt;acct&gt;</code>" in html
+    assert '<a href="/console/generations/gen-0"><code>gen-0</code></a>' in html
+    assert " and 2 more" in html
+    assert '<td data-summary="generations">7</td>' in html
+    assert 'id="verdict-text">violations found<' in html
+    assert '<script src="/console/static/print.js" defer></script>' in html
+    assert 'aria-current="page">Compliance</a>' in html
+    assert "<script>" not in html
+    assert " style=" not in html
