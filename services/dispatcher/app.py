@@ -29,7 +29,7 @@ from veil.outbox import Outbox
 from veil.retry import Outage
 from veil.schemas import subjects
 from veil.schemas.accounts import UpstreamAvailability
-from veil.sender import jetstream_publisher
+from veil.sender import BatchingPublisher
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,9 @@ def build_app(settings: DispatcherSettings | None = None) -> FastStream:
         # left unpublished is published first.
         outbox = Outbox(
             settings.data_path / "outbox" / "dispatcher",
-            jetstream_publisher(broker.connection),
+            # Generation records go in batches (one JetStream message per 2 ms or 64);
+            # the rarer content records one by one.
+            BatchingPublisher(broker.connection, [subjects.GENERATION]),
             Outage("JetStream", log),
             name="dispatcher outbox",
             sync_interval=settings.outbox_sync_interval,

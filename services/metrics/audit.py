@@ -148,14 +148,20 @@ class AuditStore:
                 {"hashes": hashes},
             )
             snapshots = {row["hash"]: orjson.loads(row["policy"]) for row in found.rows}
-        audit = await self.events(
-            AuditQuery(
-                account_id=query.account_id,
-                since_us=int(query.since * 1e6),
-                until_us=int(query.until * 1e6),
-                limit=1000,
+        audit: list[AuditEvent] = []
+        while True:  # every event of the period, a page at a time
+            page = await self.events(
+                AuditQuery(
+                    account_id=query.account_id,
+                    since_us=int(query.since * 1e6),
+                    until_us=int(query.until * 1e6),
+                    after_seq=audit[-1].seq if audit else 0,
+                    limit=1000,
+                )
             )
-        )
+            audit += page
+            if len(page) < 1000:
+                break
         [chain] = await self.verify(query.account_id)
         return ComplianceData(
             generations=sum(by_provider.values()),

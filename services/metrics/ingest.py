@@ -20,6 +20,7 @@ from nats.aio.msg import Msg
 from pydantic import BaseModel, ValidationError
 
 from veil import telemetry
+from veil.sender import BATCH_HEADER, batch_events
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=BaseModel)
@@ -42,22 +43,39 @@ class Ingestor:
         self.dead_lettered += 1
         telemetry.DEAD_LETTERS.inc()
 
+    async def _decode(self, msg: Msg, model: type[E]) -> list[E]:
+        """The events of a message: one, or a batch's (veil.sender.BatchingPublisher); an
+        undecodable one is dead-lettered alone, its batch's others kept."""
+        batched = msg.headers is not None and BATCH_HEADER in msg.headers
+        events = []
+        for data in batch_events(msg.data) if batched else [msg.data]:
+            try:
+                events.append(model.model_validate_json(data))
+            except ValidationError as exc:
+                reason = f"undecodable {model.__name__}: {exc.error_count()} errors"
+                if not batched:
+                    await self._reject(msg, reason)
+                    return []
+                await self._reject_event(msg, data, reason)
+        return events
+
     async def ingest(
         self,
         messages: list[Msg],
         model: type[E],
         insert: Callable[[list[E]], Awaitable[None]],
     ) -> None:
-        decoded: list[tuple[Msg, E]] = []
+        decoded: list[tuple[Msg, list[E]]] = []
         for msg in messages:
-            try:
-                decoded.append((msg, model.model_validate_json(msg.data)))
-            except ValidationError as exc:
-                await self._reject(msg, f"undecodable {model.__name__}: {exc.error_count()} errors")
+            events = await self._decode(msg, model)
+            if events:
+                decoded.append((msg, events))
+            elif msg.headers is not None and BATCH_HEADER in msg.headers:
+                await msg.ack()  # every event of it was dead-lettered
         if not decoded:
             return
         try:
-            await insert([event for _, event in decoded])
+            await insert([event for _, events in decoded for event in events])
         except DATA_FAULTS:
             await self._isolate(decoded, insert)
             return
@@ -66,30 +84,48 @@ class Ingestor:
             return
         for msg, _ in decoded:
             await msg.ack()
-        self.written += len(decoded)
-        telemetry.INSERT_ROWS.labels(model.__name__).observe(len(decoded))
+        written = sum(len(events) for _, events in decoded)
+        self.written += written
+        telemetry.INSERT_ROWS.labels(model.__name__).observe(written)
 
-    async def _wait(self, decoded: list[tuple[Msg, E]], exc: Exception) -> None:
+    async def _reject_event(self, msg: Msg, data: bytes, reason: str) -> None:
+        """One event of a batch can never be written: it alone goes to the dead letters."""
+        log.error("dead-lettering an event of a batch on %s: %s", msg.subject, reason)
+        await self.dead_letter(data, reason)
+        self.dead_lettered += 1
+        telemetry.DEAD_LETTERS.inc()
+
+    async def _wait(self, decoded: list[tuple[Msg, list[E]]], exc: Exception) -> None:
         """The store is unavailable: leave the events in JetStream, redelivered later."""
         self.unavailable += 1
         log.warning(
             "ClickHouse unavailable (%s); %d events wait in JetStream",
             type(exc).__name__,
-            len(decoded),
+            sum(len(events) for _, events in decoded),
         )
         for msg, _ in decoded:
             await msg.nak(delay=self.retry_delay)
 
-    async def _isolate(self, decoded: list[tuple[Msg, E]], insert) -> None:
-        """A value in the batch cannot be stored: write one by one, dead-letter the bad."""
-        for position, (msg, event) in enumerate(decoded):
-            try:
-                await insert([event])
-            except DATA_FAULTS as exc:
-                await self._reject(msg, f"ClickHouse cannot store it: {str(exc)[:300]}")
-                continue
-            except Exception as exc:  # noqa: BLE001 - as above: the store is away
-                await self._wait(decoded[position:], exc)
-                return
-            await msg.ack()
-            self.written += 1
+    async def _isolate(self, decoded: list[tuple[Msg, list[E]]], insert) -> None:
+        """A value in the batch cannot be stored: write one by one, dead-letter the bad
+        (a batch message is acknowledged once each of its events is written or
+        dead-lettered)."""
+        for position, (msg, events) in enumerate(decoded):
+            for event in events:
+                try:
+                    await insert([event])
+                except DATA_FAULTS as exc:
+                    reason = f"ClickHouse cannot store it: {str(exc)[:300]}"
+                    if len(events) == 1 and (
+                        msg.headers is None or BATCH_HEADER not in msg.headers
+                    ):
+                        await self._reject(msg, reason)
+                        break
+                    await self._reject_event(msg, event.model_dump_json().encode(), reason)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - as above: the store is away
+                    await self._wait(decoded[position:], exc)
+                    return
+                self.written += 1
+            else:
+                await msg.ack()
