@@ -196,3 +196,16 @@ class ErrorEvent(BaseModel):
 def problems(exc: ValidationError) -> str:
     """What failed to validate, for an error message (never the values)."""
     return validation_problems(exc.errors(include_url=False, include_input=False))
+
+
+# Anthropic's stop reasons, with the canonical (OpenAI) finish_reason each becomes: the
+# upstream adapter reads answers by it, the Messages surface writes them back by it.
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from veil.surfaces.anthropic.errors import error_response_body, error_type
+from veil.surfaces.anthropic_wire import FINISH_REASONS
 
 # canonical finish_reason -> Anthropic's stop_reason
 STOP_REASONS = {
@@ -37,15 +38,7 @@ STOP_REASONS = {
 }
 # Anthropic's own stop reasons (an Anthropic upstream's native_finish_reason), with the
 # canonical finish_reason each becomes (the upstream adapter's table).
-NATIVE_STOP_REASONS = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
+NATIVE_STOP_REASONS = FINISH_REASONS
 
 
 def stop_reason(finish_reason: Any, native: Any = None, tool_calls: bool = False) -> str:

@@ -9,22 +9,13 @@ from pydantic import ValidationError
 from veil.dispatcher.upstreams.anthropic.request import ANSWER_TOOL
 from veil.dispatcher.upstreams.base import UpstreamMalformed
 from veil.surfaces.anthropic_wire import (
+    FINISH_REASONS,
     MessagesResponse,
     TextBlock,
     ToolUseBlock,
     WireUsage,
     problems,
 )
-
-FINISH_REASONS = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
 
 
 def finish_reason(stop_reason: str | None, answered: bool = False) -> str | None:
